@@ -1,0 +1,1 @@
+"""Serving and deploying the flows, and the Slack approval listener."""

@@ -1,0 +1,1 @@
+"""One Prefect flow per operator scenario; each module reads like the runbook."""

@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers over the novaflow library (retries, limits, logging)."""
