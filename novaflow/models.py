@@ -306,7 +306,9 @@ class RebalanceRequest(_Model):
     target_zone: str | None = None
 
 
-PlanRequest = Annotated[DrainRequest | EvacuateRequest | RebalanceRequest, Field(discriminator="kind")]
+PlanRequest = Annotated[
+    DrainRequest | EvacuateRequest | RebalanceRequest, Field(discriminator="kind")
+]
 
 
 class Capacity(_Model):
