@@ -373,3 +373,19 @@ class Outcome(_Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+class ApprovalDecision(_Model):
+    """An answer at an approval gate, from the Prefect UI, Slack, the terminal or policy.
+
+    Prefect's RunInput for the gate (tasks/gates.py) has these same fields, so Slack and the
+    UI resume a paused run with the same payload.
+    """
+
+    approved: bool = Field(description="Approve to go ahead; reject ends the run, nothing moved.")
+    comment: str = Field("", description="Why; kept in the report.")
+    fenced: bool = Field(
+        False, description="Evacuation only: I confirm the node is fenced (powered off)."
+    )
+    approver: str = Field("", description="Who decided (Prefect user, Slack user id, login).")
+    via: Literal["ui", "slack", "cli", "none", "timeout"] = "ui"
