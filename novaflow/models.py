@@ -240,6 +240,11 @@ class Move(_Model):
     priority: int = 0
     resources: Resources = Field(default_factory=Resources)
     expected_seconds: float | None = None
+    needs_state_reset: bool = Field(
+        False,
+        description="Evacuation: the instance is stuck in a task or state Nova will not evacuate "
+        "from; the flow must reset its state (`openstack server set --state active`) first.",
+    )
 
 
 class Skip(_Model):
