@@ -394,3 +394,39 @@ class ApprovalDecision(_Model):
     )
     approver: str = Field("", description="Who decided (Prefect user, Slack user id, login).")
     via: Literal["ui", "slack", "cli", "none", "timeout"] = "ui"
+
+
+class GateRecord(_Model):
+    """A gate of a run and the decision taken there."""
+
+    gate: str
+    decision: ApprovalDecision
+
+
+class RunReport(_Model):
+    """What a flow run did: its plan, the gates' decisions and every move's outcome."""
+
+    scenario: str
+    cloud: str
+    hosts: list[str]
+    dry_run: bool = False
+    plan: Plan | None = None
+    gates: list[GateRecord] = Field(default_factory=list)
+    outcomes: list[Outcome] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def approved(self) -> bool:
+        return all(g.decision.approved for g in self.gates)
+
+    @property
+    def unfinished(self) -> list[Outcome]:
+        """Moves that did not end with the instance where the plan wanted it."""
+        return [o for o in self.outcomes if o.result not in ("moved", "already-done")]
+
+    @property
+    def ok(self) -> bool:
+        """Every planned move succeeded (the CLI's exit code 0)."""
+        planned = len(self.plan.moves) if self.plan else 0
+        done = len(self.outcomes) - len(self.unfinished)
+        return self.approved and not self.unfinished and (self.dry_run or done >= planned)
