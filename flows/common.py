@@ -1,0 +1,159 @@
+"""The runbook every scenario follows: snapshot -> plan -> show -> gate -> act -> verify -> report.
+
+A scenario flow creates a `Runbook`, then calls its steps in the order the operator's
+runbook lists them; this class keeps the gates' decisions, the outcomes and the notes
+that end up in the report artifact, the Slack thread and the flow's return value.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prefect import get_run_logger
+
+from flows.params import RunSettings
+from novaflow.errors import BadRequest
+from novaflow.models import ApprovalDecision, GateRecord, Move, Outcome, Plan, RunReport, Snapshot
+from tasks.gates import approval_gate
+from tasks.inventory import make_plan, read_cloud, take_snapshot
+from tasks.moves import Dispatcher, ensure_slot_limits, slot_host
+from tasks.notify import Notifier
+from tasks.reporting import Progress, plan_summary, publish_plan, publish_report
+
+
+class MovesIncomplete(Exception):
+    """Raised at the end of a run whose moves did not all succeed, so the run is Failed
+    (and can be retried from the UI) after its report was published."""
+
+    def __init__(self, report: RunReport) -> None:
+        self.report = report
+        names = ", ".join(f"{o.instance_name} ({o.result})" for o in report.unfinished[:10])
+        more = len(report.unfinished) - 10
+        super().__init__(
+            f"{len(report.unfinished)} instance(s) not moved: {names}"
+            + (f" and {more} more" if more > 0 else "")
+            + ". Each one's reason and next step is in the report artifact."
+        )
+
+
+class Runbook:
+    """Shared state and steps of one scenario run."""
+
+    def __init__(self, scenario: str, hosts: list[str], settings: RunSettings) -> None:
+        self.scenario = scenario
+        self.hosts = hosts
+        self.settings = settings
+        self.gates: list[GateRecord] = []
+        self.outcomes: list[Outcome] = []
+        self.notes: list[str] = []
+        self.plan: Plan | None = None
+        self.log = get_run_logger()
+        self.notifier = Notifier.for_run(settings.approval.mode, scenario, settings.cloud, hosts)
+
+    # -- read and plan -------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        return take_snapshot(self.settings.cloud, self.settings.live_migration_slots)
+
+    def fresh_snapshot(self) -> Snapshot:
+        return read_cloud(self.settings.cloud, self.settings.live_migration_slots)
+
+    def make_plan(self, snapshot: Snapshot, request) -> Plan:
+        plan = make_plan(snapshot, request)
+        self.plan = plan
+        publish_plan(plan, self.scenario, self.hosts)
+        self.log.info("Plan: %s", plan_summary(plan))
+        for move in plan.moves:
+            self.log.info(
+                "  %s: %s -> %s by %s (%s)",
+                move.instance_name,
+                move.source,
+                move.target or "scheduler",
+                move.method.value,
+                move.reason,
+            )
+        for skip in plan.skips:
+            self.log.warning(
+                "  %s stays on %s: %s -> %s",
+                skip.instance_name,
+                skip.host,
+                skip.reason,
+                skip.remedy,
+            )
+        return plan
+
+    def require_feasible(self, plan: Plan) -> None:
+        """Refuse before anything moves when the cloud cannot absorb the plan."""
+        if not plan.feasible:
+            raise BadRequest(
+                f"the rest of the cloud cannot absorb {', '.join(self.hosts)}: "
+                + plan_summary(plan),
+                "free capacity (or enable hosts), exclude fewer hosts, or drain fewer at once",
+            )
+
+    # -- gates ---------------------------------------------------------------------------
+    def gate(self, key: str, question: str, *, needs_fencing: bool = False) -> ApprovalDecision:
+        decision = approval_gate(
+            key,
+            question,
+            self.settings.approval,
+            needs_fencing=needs_fencing,
+            on_open=lambda: self.notifier.gate_opened(key, question, self.plan, needs_fencing),
+            on_decided=lambda d: self.notifier.gate_decided(key, d),
+        )
+        self.gates.append(GateRecord(gate=key, decision=decision))
+        return decision
+
+    def window_closed(self) -> bool:
+        end = self.settings.window_end
+        return end is not None and datetime.now(UTC) >= end
+
+    # -- act -----------------------------------------------------------------------------
+    def run_moves(self, snapshot: Snapshot, moves: list[Move]) -> list[Outcome]:
+        slots = {h.name: h.max_concurrent_live_migrations for h in snapshot.hosts}
+        used = {slot_host(m) for m in moves} - {None}
+        ensure_slot_limits({h: slots.get(h, 1) for h in used})
+        progress = Progress(len(moves), self.scenario) if moves else None
+        dispatcher = Dispatcher(
+            self.settings.cloud,
+            slots,
+            self.settings.max_parallel,
+            self.settings.move_timeout_s,
+            window_end=self.settings.window_end,
+            progress=progress,
+            on_outcome=self.notifier.move_finished,
+        )
+        outcomes = dispatcher.run(moves)
+        self.outcomes.extend(outcomes)
+        return outcomes
+
+    # -- verify and report ---------------------------------------------------------------
+    def left_on(self, host: str) -> list[str]:
+        """Instances still on `host` according to a fresh read of the cloud."""
+        snap = self.fresh_snapshot()
+        left = snap.instances_on(host)
+        for inst in left:
+            self.notes.append(f"{inst.label} is still on {host} ({inst.status})")
+        return [i.id for i in left]
+
+    def report(self, *, dry_run: bool = False, fail_if_incomplete: bool = True) -> RunReport:
+        report = RunReport(
+            scenario=self.scenario,
+            cloud=self.settings.cloud,
+            hosts=self.hosts,
+            dry_run=dry_run,
+            plan=self.plan,
+            gates=self.gates,
+            outcomes=self.outcomes,
+            notes=self.notes,
+        )
+        markdown = publish_report(
+            self.scenario,
+            self.hosts,
+            self.outcomes,
+            [(g.gate, g.decision) for g in self.gates],
+            self.notes,
+        )
+        self.notifier.finished(report, markdown)
+        if fail_if_incomplete and report.unfinished:
+            raise MovesIncomplete(report)
+        return report

@@ -1,0 +1,99 @@
+"""A node that has failed: make sure it is really down, then rebuild its instances elsewhere.
+
+Runbook: check the host -> plan (priorities first, reserved hosts first) -> approval gate
+that requires "the node is fenced" -> force the compute service down -> evacuate every
+instance (resetting those stuck in a task from the crash, as Nova requires) -> verify each
+is back in its prior power state elsewhere with the same UUID, name and addresses -> report.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.common import Runbook
+from flows.params import RunSettings
+from flows.preflight import check_evacuable
+from novaflow.models import EvacuateRequest, RunReport, Snapshot
+from tasks.locks import hosts_claimed
+from tasks.services import force_down
+
+
+def fencing_question(snapshot: Snapshot, host: str, moves: int) -> str:
+    h = snapshot.host(host)
+    if h.is_up:
+        return (
+            f"{host}'s compute service is UP. Evacuating a node that still runs its "
+            f"instances corrupts them. Confirm the node is fenced (powered off) to rebuild "
+            f"its {moves} instance(s) elsewhere."
+        )
+    return (
+        f"{host} is down. Confirm it is fenced (powered off) to rebuild its {moves} "
+        "instance(s) elsewhere."
+    )
+
+
+def verify_evacuated(runbook: Runbook, snapshot: Snapshot, host: str) -> None:
+    """Each instance: same UUID, name and addresses, prior power state, on another host."""
+    before = {i.id: i for i in snapshot.instances_on(host)}
+    after = {i.id: i for i in runbook.fresh_snapshot().instances}
+    for iid, old in before.items():
+        new = after.get(iid)
+        if new is None:
+            runbook.notes.append(f"{old.label} no longer exists")
+        elif new.host == host:
+            runbook.notes.append(f"{old.label} is still on the failed host {host} ({new.status})")
+        elif new.name != old.name or new.addresses != old.addresses:
+            runbook.notes.append(f"{old.label} was rebuilt but its name or addresses changed")
+        elif old.status in ("ACTIVE", "SHUTOFF") and new.status != old.status:
+            runbook.notes.append(
+                f"{old.label} is {new.status} on {new.host}; it was {old.status} before"
+            )
+
+
+@flow(name="evacuate-failed-node", task_runner=ThreadPoolTaskRunner(max_workers=256))
+def evacuate_failed_node(
+    host: str,
+    reserved_hosts: list[str] | None = None,
+    priority_key: str = "evacuation_priority",
+    shared_storage: bool = False,
+    settings: RunSettings = RunSettings(),
+) -> RunReport:
+    """Rebuild every instance of a failed compute node on other nodes.
+
+    Args:
+        host: The failed compute host.
+        reserved_hosts: Spare hosts to fill first.
+        priority_key: Instance metadata key; higher values are evacuated first.
+        shared_storage: Instance disks are on shared storage (local disks survive).
+        settings: Cloud, dry run, limits, timeouts and approval (fencing is always asked).
+    """
+    runbook = Runbook("evacuate-failed-node", [host], settings)
+    snapshot = runbook.snapshot()
+    check_evacuable(snapshot, host)
+    request = EvacuateRequest(
+        host=host,
+        reserved_hosts=reserved_hosts or [],
+        priority_key=priority_key,
+        let_scheduler_choose=settings.let_scheduler_choose,
+        exclude_hosts=settings.exclude_hosts,
+        shared_storage=shared_storage,
+    )
+    plan = runbook.make_plan(snapshot, request)
+    if settings.dry_run:
+        runbook.notes.append("dry run: nothing was changed")
+        return runbook.report(dry_run=True)
+    with hosts_claimed([host]):
+        question = fencing_question(snapshot, host, len(plan.moves))
+        if not runbook.gate("approve-evacuation", question, needs_fencing=True).approved:
+            runbook.notes.append("evacuation not approved: nothing was changed")
+            return runbook.report()
+        if not snapshot.host(host).forced_down:
+            force_down(settings.cloud, host)
+        runbook.notes.append(f"{host}'s compute service is forced down")
+        for move in plan.moves:
+            if move.needs_state_reset:
+                runbook.notes.append(f"{move.instance_name}: {move.reason}")
+        runbook.run_moves(snapshot, plan.moves)
+        verify_evacuated(runbook, snapshot, host)
+        return runbook.report()

@@ -1,0 +1,150 @@
+"""Rolling maintenance (the kernel-upgrade job): many hosts, a batch at a time.
+
+Runbook: pick the hosts (a list, an aggregate or a zone) -> check each -> approve the
+rolling plan -> for each batch: plan its drain on a fresh snapshot, check the rest of the
+cloud keeps its free-capacity margin, disable, move, verify empty, wait for "batch done",
+enable -> stop starting batches when the window ends -> report.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.common import Runbook
+from flows.maintenance import drain_request
+from flows.params import RunSettings
+from flows.preflight import check_drainable, find_host
+from novaflow.errors import BadRequest
+from novaflow.models import Resources, RunReport, Snapshot
+from tasks.locks import hosts_claimed
+from tasks.services import disable_service, enable_service
+
+
+def select_hosts(
+    snapshot: Snapshot, hosts: list[str] | None, aggregate: str | None, zone: str | None
+) -> list[str]:
+    """Exactly one way of naming the hosts, resolved against the cloud."""
+    given = [x for x in (hosts, aggregate, zone) if x]
+    if len(given) != 1:
+        raise BadRequest(
+            "name the hosts one way: a list of hosts, an aggregate or a zone",
+            "set exactly one of hosts, aggregate, zone",
+        )
+    if hosts:
+        return [find_host(snapshot, h).name for h in hosts]
+    picked = [
+        h.name
+        for h in snapshot.hosts
+        if (aggregate and aggregate in h.aggregates) or (zone and h.zone == zone)
+    ]
+    if not picked:
+        what = f"aggregate '{aggregate}'" if aggregate else f"zone '{zone}'"
+        raise BadRequest(
+            f"{what} holds no compute host",
+            "check the name with `openstack aggregate list` / `openstack availability zone list --long`",
+        )
+    return sorted(picked)
+
+
+def free_fraction(snapshot: Snapshot, without: list[str]) -> float:
+    """The smallest share of free room over vCPU, RAM and disk once `without` are out."""
+    usable, used = Resources(), Resources()
+    for h in snapshot.hosts:
+        if h.accepts_instances and h.name not in without:
+            usable = usable + h.usable
+        used = used + h.used if h.is_up else used
+    shares = [
+        1 - used.vcpus / usable.vcpus if usable.vcpus else 0.0,
+        1 - used.ram_mb / usable.ram_mb if usable.ram_mb else 0.0,
+        1 - used.disk_gb / usable.disk_gb if usable.disk_gb else 0.0,
+    ]
+    return min(shares)
+
+
+def drain_batch(runbook: Runbook, batch: list[str], reason: str, margin: float) -> bool:
+    """Plan, check the margin, disable, move and verify one batch; False stops the rollout."""
+    settings = runbook.settings
+    snapshot = runbook.fresh_snapshot()
+    left = free_fraction(snapshot, batch)
+    if left < margin:
+        runbook.notes.append(
+            f"stopped before {', '.join(batch)}: the rest of the cloud would keep only "
+            f"{left:.0%} free (margin {margin:.0%})"
+        )
+        return False
+    plan = runbook.make_plan(snapshot, drain_request(batch, settings))
+    if not plan.feasible:
+        runbook.notes.append(f"stopped before {', '.join(batch)}: the cloud cannot absorb them")
+        return False
+    for host in batch:
+        disable_service(settings.cloud, host, f"novaflow: {reason}")
+    runbook.run_moves(snapshot, plan.moves)
+    return all(not runbook.left_on(host) for host in batch)
+
+
+@flow(name="rolling-maintenance", task_runner=ThreadPoolTaskRunner(max_workers=256))
+def rolling_maintenance(
+    hosts: list[str] | None = None,
+    aggregate: str | None = None,
+    zone: str | None = None,
+    batch_size: int = 1,
+    min_free_fraction: float = 0.10,
+    reason: str = "rolling maintenance",
+    wait_for_done: bool = True,
+    settings: RunSettings = RunSettings(),
+) -> RunReport:
+    """Drain, service and re-enable many hosts, `batch_size` at a time.
+
+    Args:
+        hosts: The hosts, in order (or use aggregate / zone).
+        aggregate: Every host of this host aggregate.
+        zone: Every host of this availability zone.
+        batch_size: Hosts drained at once.
+        min_free_fraction: Never let free capacity of the rest fall below this share.
+        reason: Shown as each compute service's disabled reason.
+        wait_for_done: Pause after each batch until the operator says its work is done;
+            when off, each batch is enabled again as soon as it is empty.
+        settings: Cloud, dry run, method policy, limits, timeouts, window and approval.
+    """
+    if batch_size < 1 or not 0 <= min_free_fraction < 1:
+        raise BadRequest(
+            "batch_size must be >= 1 and min_free_fraction in [0, 1)", "fix the parameters"
+        )
+    runbook = Runbook("rolling-maintenance", [], settings)
+    snapshot = runbook.snapshot()
+    selected = select_hosts(snapshot, hosts, aggregate, zone)
+    runbook.hosts = selected
+    check_drainable(snapshot, selected)
+    batches = [selected[i : i + batch_size] for i in range(0, len(selected), batch_size)]
+    first = runbook.make_plan(snapshot, drain_request(batches[0], settings))
+    runbook.require_feasible(first)
+    if settings.dry_run:
+        runbook.notes.append(f"dry run: {len(batches)} batch(es): {batches}")
+        return runbook.report(dry_run=True)
+    with hosts_claimed(selected):
+        question = (
+            f"Rolling maintenance of {len(selected)} host(s) in {len(batches)} batch(es): "
+            f"{batches}?"
+        )
+        if not runbook.gate("approve-plan", question).approved:
+            runbook.notes.append("plan rejected: nothing was changed")
+            return runbook.report()
+        for n, batch in enumerate(batches, start=1):
+            if runbook.window_closed():
+                runbook.notes.append(f"window ended: batches not started: {batches[n - 1 :]}")
+                break
+            if not drain_batch(runbook, batch, reason, min_free_fraction):
+                break
+            if (
+                wait_for_done
+                and not runbook.gate(
+                    f"batch-{n}-done", f"{', '.join(batch)} empty. Do the work, then approve."
+                ).approved
+            ):
+                runbook.notes.append(f"{', '.join(batch)} left disabled: batch {n} not approved")
+                break
+            for host in batch:
+                enable_service(settings.cloud, host)
+            runbook.notes.append(f"batch {n} ({', '.join(batch)}) done and enabled again")
+        return runbook.report()

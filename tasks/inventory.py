@@ -1,0 +1,36 @@
+"""Tasks that read the cloud and plan: snapshot, plan, pre-flight checks."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import INPUTS, NO_CACHE, RUN_ID
+
+from novaflow import planner
+from novaflow.models import AllocationRatios, Plan, PlanRequest, Snapshot
+from tasks.connect import cloud_for
+
+# The pre-flight snapshot and the plan are cached per flow run: a retried run (the UI's
+# Retry) resumes with the plan that was approved instead of planning again.
+_PER_RUN = INPUTS + RUN_ID
+
+
+@task(name="snapshot", retries=2, retry_delay_seconds=3, cache_policy=_PER_RUN, persist_result=True)
+def take_snapshot(cloud: str, live_migration_slots: int, purpose: str = "plan") -> Snapshot:
+    """Read the whole cloud with a constant number of list calls."""
+    return cloud_for(cloud).snapshot(
+        ratios=AllocationRatios(), live_migration_slots=live_migration_slots
+    )
+
+
+@task(name="fresh-snapshot", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def read_cloud(cloud: str, live_migration_slots: int) -> Snapshot:
+    """A snapshot that is never cached: for verifying what the moves did."""
+    return cloud_for(cloud).snapshot(
+        ratios=AllocationRatios(), live_migration_slots=live_migration_slots
+    )
+
+
+@task(name="plan", cache_policy=_PER_RUN, persist_result=True)
+def make_plan(snapshot: Snapshot, request: PlanRequest) -> Plan:
+    """The pure planner: which instance goes where, how, and why."""
+    return planner.plan(snapshot, request)

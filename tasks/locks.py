@@ -1,0 +1,95 @@
+"""One run at a time per host: a host claim kept in a Prefect Variable.
+
+Creating a Prefect Variable fails when the name exists, which makes the claim atomic. The
+value names the run holding the host, so a refused run can say who holds it. A claim left
+by a run that crashed or finished is stale and taken over; a retry of the same run keeps
+its own claim.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from uuid import UUID
+
+from prefect import get_client, get_run_logger
+from prefect.context import FlowRunContext
+from prefect.variables import Variable
+
+from novaflow.errors import BadRequest
+
+
+class HostBusy(BadRequest):
+    """Another active run is already working on the host."""
+
+
+def claim_name(host: str) -> str:
+    return "novaflow-host-claim-" + re.sub(r"[^a-z0-9_-]+", "-", host.lower())
+
+
+def _me() -> dict[str, str]:
+    ctx = FlowRunContext.get()
+    if not ctx or not ctx.flow_run:
+        return {"flow_run_id": "local", "flow_run_name": "local", "flow": "local"}
+    return {
+        "flow_run_id": str(ctx.flow_run.id),
+        "flow_run_name": ctx.flow_run.name,
+        "flow": ctx.flow.name if ctx.flow else "",
+    }
+
+
+def _is_active(flow_run_id: str) -> bool:
+    """True while the holding run can still act (running, paused, scheduled, pending)."""
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(flow_run_id))
+    except Exception:
+        return False
+    return bool(run.state) and not run.state.is_final()
+
+
+def _try_claim(host: str, me: dict[str, str]) -> dict | None:
+    """Claim `host`; return None on success, else the holder's record."""
+    name = claim_name(host)
+    for _ in range(2):
+        try:
+            Variable.set(name, me, overwrite=False)
+            return None
+        except ValueError:
+            holder = Variable.get(name) or {}
+            if holder.get("flow_run_id") == me["flow_run_id"]:
+                return None
+            if holder and _is_active(holder["flow_run_id"]):
+                return holder
+            Variable.unset(name)  # stale: its run ended or crashed
+    return Variable.get(name) or {}
+
+
+def _release(hosts: list[str], me: dict[str, str]) -> None:
+    for host in hosts:
+        holder = Variable.get(claim_name(host)) or {}
+        if holder.get("flow_run_id") == me["flow_run_id"]:
+            Variable.unset(claim_name(host))
+
+
+@contextmanager
+def hosts_claimed(hosts: list[str]) -> Iterator[None]:
+    """Hold every host in `hosts` for this run, or refuse naming the run that holds one."""
+    me = _me()
+    taken: list[str] = []
+    try:
+        for host in hosts:
+            holder = _try_claim(host, me)
+            if holder is not None:
+                raise HostBusy(
+                    f"{host} is already being worked on by flow run "
+                    f"'{holder.get('flow_run_name', '?')}' ({holder.get('flow_run_id', '?')}, "
+                    f"flow {holder.get('flow', '?')})",
+                    "wait for that run to finish, or cancel it in the Prefect UI, then run again",
+                )
+            taken.append(host)
+        get_run_logger().info("Holding %s for this run", ", ".join(hosts))
+        yield
+    finally:
+        _release(taken, me)

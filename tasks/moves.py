@@ -1,0 +1,183 @@
+"""Moving instances: one Prefect task per move, dispatched so every host's slots stay busy.
+
+The dispatcher starts a move the moment its host has a free slot (not in lock-step
+waves), caps the run at `max_parallel`, and stops starting moves when the maintenance
+window ends. Each move task also holds a slot of the host's Prefect global concurrency
+limit, so two runs that share a host together never exceed its live-migration slots.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+from collections import Counter
+from collections.abc import Callable
+from contextlib import nullcontext
+from datetime import UTC, datetime
+
+from novaflow.mover import run_move
+from prefect import get_client, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.concurrency.sync import concurrency
+from prefect.futures import PrefectFuture
+
+from novaflow.models import Method, Move, Outcome
+from tasks.connect import cloud_for
+from tasks.reporting import Progress, emit_move_event
+
+
+def slot_limit_name(host: str) -> str:
+    """The Prefect global concurrency limit guarding `host`'s migration slots."""
+    return "novaflow-slots-" + re.sub(r"[^a-z0-9-]+", "-", host.lower())
+
+
+def slot_host(move: Move) -> str | None:
+    """Whose slots a move uses: the source's for migrations, the target's for rebuilds."""
+    if move.method is Method.EVACUATE:
+        return move.target
+    return move.source
+
+
+@task(
+    name="move",
+    task_run_name="{move.method}-{move.instance_name}",
+    retries=1,
+    retry_delay_seconds=5,
+    cache_policy=NO_CACHE,
+)
+def move_instance(move: Move, cloud: str, timeout_s: int, guard_slot: bool = True) -> Outcome:
+    """Move one instance, idempotently: a re-run finds it moved or in flight and never
+    migrates it twice (novaflow.mover.run_move)."""
+    host = slot_host(move) if guard_slot else None
+    guard = (
+        concurrency(slot_limit_name(host), occupy=1, lease_duration=max(300, timeout_s + 120))
+        if host
+        else nullcontext()
+    )
+    with guard:
+        outcome = run_move(cloud_for(cloud), move, timeout_s=timeout_s)
+    log = get_run_logger()
+    if outcome.result in ("moved", "already-done"):
+        log.info(
+            "%s: %s -> %s (%s)", move.instance_name, move.source, outcome.final_host, outcome.result
+        )
+    else:
+        log.warning(
+            "%s: %s. %s", move.instance_name, outcome.error or outcome.result, outcome.remedy or ""
+        )
+    emit_move_event(outcome)
+    return outcome
+
+
+def ensure_slot_limits(slots: dict[str, int]) -> None:
+    """Create or resize each host's global concurrency limit to its slot count."""
+    with get_client(sync_client=True) as client:
+        for host, n in slots.items():
+            client.upsert_global_concurrency_limit_by_name(slot_limit_name(host), n)
+
+
+def _not_started(move: Move, why: str, remedy: str) -> Outcome:
+    return Outcome(
+        instance_id=move.instance_id,
+        instance_name=move.instance_name,
+        result="not-started",
+        method=move.method,
+        source=move.source,
+        final_host=move.source,
+        error=why,
+        remedy=remedy,
+    )
+
+
+def _crashed(move: Move, exc: BaseException) -> Outcome:
+    return Outcome(
+        instance_id=move.instance_id,
+        instance_name=move.instance_name,
+        result="failed",
+        method=move.method,
+        source=move.source,
+        error=f"the move task failed: {exc}",
+        remedy=(
+            f"check the instance with `openstack server show {move.instance_id}` and "
+            "re-run the flow: finished moves are not repeated"
+        ),
+    )
+
+
+class Dispatcher:
+    """Runs a plan's moves in order, keeping each host's slots busy."""
+
+    def __init__(
+        self,
+        cloud: str,
+        slots: dict[str, int],
+        max_parallel: int,
+        timeout_s: int,
+        window_end: datetime | None = None,
+        progress: Progress | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.cloud = cloud
+        self.slots = slots
+        self.max_parallel = max_parallel
+        self.timeout_s = timeout_s
+        self.window_end = window_end
+        self.progress = progress
+        self.on_outcome = on_outcome
+        self.busy: Counter[str | None] = Counter()
+        self.finished: queue.Queue[PrefectFuture] = queue.Queue()
+
+    def _window_closed(self) -> bool:
+        return self.window_end is not None and datetime.now(UTC) >= self.window_end
+
+    def _has_room(self, move: Move, inflight: int) -> bool:
+        host = slot_host(move)
+        cap = self.slots.get(host, 1) if host else self.max_parallel
+        return inflight < self.max_parallel and self.busy[host] < cap
+
+    def _start(self, move: Move) -> PrefectFuture:
+        self.busy[slot_host(move)] += 1
+        future = move_instance.submit(move, self.cloud, self.timeout_s)
+        future.add_done_callback(self.finished.put)
+        return future
+
+    def run(self, moves: list[Move]) -> list[Outcome]:
+        pending = list(moves)
+        inflight: dict[PrefectFuture, Move] = {}
+        outcomes: dict[str, Outcome] = {}
+        while pending or inflight:
+            if pending and self._window_closed():
+                end = self.window_end.isoformat() if self.window_end else ""
+                for move in pending:
+                    outcomes[move.instance_id] = _not_started(
+                        move,
+                        f"the maintenance window ended at {end} before this move started",
+                        "run the flow again in the next window; finished moves are kept",
+                    )
+                get_run_logger().warning(
+                    "Maintenance window ended: %d moves not started, %d still finishing",
+                    len(pending),
+                    len(inflight),
+                )
+                pending = []
+            for move in list(pending):
+                if self._has_room(move, len(inflight)):
+                    pending.remove(move)
+                    inflight[self._start(move)] = move
+            if not inflight:
+                break
+            try:
+                future = self.finished.get(timeout=5)
+            except queue.Empty:
+                continue
+            move = inflight.pop(future)
+            self.busy[slot_host(move)] -= 1
+            try:
+                outcomes[move.instance_id] = future.result()
+            except Exception as exc:  # the task itself failed after its retries
+                outcomes[move.instance_id] = _crashed(move, exc)
+            if self.progress:
+                self.progress.advance()
+            if self.on_outcome:
+                self.on_outcome(outcomes[move.instance_id])
+        return [outcomes[m.instance_id] for m in moves if m.instance_id in outcomes]

@@ -1,0 +1,156 @@
+"""What the operator sees in Prefect: the plan, live progress and the final report.
+
+Artifacts are keyed by scenario and host so the Prefect UI's Artifacts page shows the
+history of every host's maintenance runs side by side.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.events import emit_event
+
+from novaflow.models import ApprovalDecision, Outcome, Plan
+
+
+def artifact_key(*parts: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")[:120]
+
+
+def plan_rows(plan: Plan) -> list[dict[str, str]]:
+    rows = [
+        {
+            "instance": m.instance_name,
+            "id": m.instance_id,
+            "from": m.source,
+            "to": m.target or "(Nova's scheduler)",
+            "method": m.method.value + (f" (then {m.fallback.value})" if m.fallback else ""),
+            "why": m.reason,
+        }
+        for m in plan.moves
+    ]
+    rows += [
+        {
+            "instance": s.instance_name,
+            "id": s.instance_id,
+            "from": s.host or "",
+            "to": "stays",
+            "method": "skip",
+            "why": f"{s.reason} -> {s.remedy}",
+        }
+        for s in plan.skips
+    ]
+    return rows
+
+
+def plan_summary(plan: Plan) -> str:
+    """One paragraph: how many moves by method, skips, capacity, warnings."""
+    by_method = Counter(m.method.value for m in plan.moves)
+    parts = [f"{n} {method}" for method, n in sorted(by_method.items())] or ["no moves"]
+    text = f"{len(plan.moves)} moves ({', '.join(parts)}), {len(plan.skips)} skipped."
+    if plan.capacity and not plan.capacity.fits:
+        short = plan.capacity.needed.shortfall(plan.capacity.free)
+        text += " NOT ENOUGH ROOM: short by " + ", ".join(f"{v:g} {k}" for k, v in short.items())
+    for w in plan.warnings:
+        text += f"\n- warning: {w}"
+    return text
+
+
+def publish_plan(plan: Plan, scenario: str, hosts: list[str]) -> None:
+    create_table_artifact(
+        key=artifact_key("plan", scenario, *hosts),
+        table=plan_rows(plan),
+        description=f"**{scenario} plan for {', '.join(hosts)}**: {plan_summary(plan)}",
+    )
+
+
+def outcome_rows(outcomes: list[Outcome]) -> list[dict[str, str]]:
+    return [
+        {
+            "instance": o.instance_name,
+            "id": o.instance_id,
+            "outcome": o.result,
+            "method": o.method.value if o.method else "",
+            "from": o.source or "",
+            "now on": o.final_host or "",
+            "status": o.final_status or "",
+            "seconds": f"{o.seconds:.1f}" if o.seconds is not None else "",
+            "error": o.error or "",
+            "what to do": o.remedy or "",
+        }
+        for o in outcomes
+    ]
+
+
+def publish_report(
+    scenario: str,
+    hosts: list[str],
+    outcomes: list[Outcome],
+    decisions: list[tuple[str, ApprovalDecision]],
+    notes: list[str],
+) -> str:
+    """The final report: one table row per instance plus who approved what; returns markdown."""
+    counts = Counter(o.result for o in outcomes)
+    lines = [f"# {scenario}: {', '.join(hosts)}", ""]
+    lines.append(", ".join(f"{n} {r}" for r, n in sorted(counts.items())) or "nothing to move")
+    lines.append("")
+    for gate, d in decisions:
+        verdict = "approved" if d.approved else "rejected"
+        comment = f": {d.comment}" if d.comment else ""
+        lines.append(
+            f"- gate **{gate}** {verdict} by {d.approver or '(unnamed)'} via {d.via}{comment}"
+        )
+    lines += [f"- {n}" for n in notes]
+    if outcomes:
+        lines += [
+            "",
+            "| instance | outcome | method | from | now on | status | s | error | what to do |",
+        ]
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+        for r in outcome_rows(outcomes):
+            lines.append(
+                f"| {r['instance']} | {r['outcome']} | {r['method']} | {r['from']} | "
+                f"{r['now on']} | {r['status']} | {r['seconds']} | {r['error']} | "
+                f"{r['what to do']} |"
+            )
+    markdown = "\n".join(lines)
+    create_markdown_artifact(
+        key=artifact_key("report", scenario, *hosts),
+        markdown=markdown,
+        description=f"{scenario} report",
+    )
+    return markdown
+
+
+class Progress:
+    """A progress artifact updated as moves finish (throttled: one API call per update)."""
+
+    def __init__(self, total: int, scenario: str) -> None:
+        self.total = max(total, 1)
+        self.done = 0
+        self.artifact_id = create_progress_artifact(
+            progress=0.0, description=f"{scenario}: moves finished"
+        )
+
+    def advance(self) -> None:
+        self.done += 1
+        update_progress_artifact(self.artifact_id, progress=100.0 * self.done / self.total)
+
+
+def emit_move_event(outcome: Outcome) -> None:
+    emit_event(
+        event=f"novaflow.move.{outcome.result}",
+        resource={
+            "prefect.resource.id": f"novaflow.instance.{outcome.instance_id}",
+            "prefect.resource.name": outcome.instance_name,
+        },
+        payload=outcome.model_dump(mode="json"),
+    )
