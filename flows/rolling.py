@@ -42,7 +42,7 @@ def select_hosts(
         what = f"aggregate '{aggregate}'" if aggregate else f"zone '{zone}'"
         raise BadRequest(
             f"{what} holds no compute host",
-            "check the name with `openstack aggregate list` / `openstack availability zone list --long`",
+            "check the name: `openstack aggregate list`, `openstack availability zone list`",
         )
     return sorted(picked)
 
