@@ -1,0 +1,555 @@
+"""The idempotent procedure that moves one instance and says exactly how it ended.
+
+`run_move` first reads the instance and only acts when the move has not happened yet, so a
+re-run after a crash never migrates twice; it waits through the cloud's batched observer and
+never leaves an instance stopped, half-migrated, MIGRATING or locked by us without saying so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from novaflow.cloud import NOVAFLOW_LOCK_PREFIX, Cloud, ServerState
+from novaflow.errors import CloudError, NovaflowError
+from novaflow.models import Instance, Method, Move, Outcome
+from novaflow.observer import View
+
+BUSY_TASKS = (
+    "migrating",
+    "resize_prep",
+    "resize_migrating",
+    "resize_migrated",
+    "resize_finish",
+    "resize_reverting",
+    "resize_confirming",
+    "rebuilding",
+    "rebuild_block_device_mapping",
+    "rebuild_spawning",
+    "rebooting",
+    "powering-on",
+    "powering-off",
+    "scheduling",
+)
+
+
+class MoveFailed(Exception):
+    """Internal: a method failed; `message` is in operator words, `view` where it ended."""
+
+    def __init__(self, message: str, state: ServerState | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.state = state
+
+
+@dataclass
+class _Ctx:
+    """What one run of a move knows and records along the way."""
+
+    cloud: Cloud
+    move: Move
+    timeout_s: float
+    label: str
+    before: ServerState
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    notes: list[str] = field(default_factory=list)
+    migration_id: str | None = None
+    method: Method | None = None
+
+    seen_migrations: set[str] = field(default_factory=set)
+
+    def wait(self, until: Callable[[View], bool], timeout_s: float | None = None) -> View:
+        """Wait through the observer; migrations of earlier attempts do not count as ours."""
+
+        def fresh(view: View) -> View:
+            if view.migration and view.migration.id in self.seen_migrations:
+                return View(view.server, None, view.timed_out, view.error)
+            return view
+
+        view = self.cloud.observer().wait(
+            self.move.instance_id,
+            lambda v: until(fresh(v)),
+            timeout_s=timeout_s or self.timeout_s,
+            since=_parse(self.before.updated),
+            initial=self.before,
+        )
+        return fresh(view)
+
+    def acting(self) -> None:
+        """Call before each new action: the migration we knew of so far is not the next one's."""
+        if self.migration_id:
+            self.seen_migrations.add(self.migration_id)
+
+
+def _parse(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_move(
+    cloud: Cloud,
+    move: Move,
+    *,
+    timeout_s: float = 1800.0,
+    allow_fallback: bool = True,
+    lock: bool = True,
+    abort_timeout_s: float | None = None,
+) -> Outcome:
+    """Move one instance per `move`, safely re-runnable; never raises for a move's failure."""
+    state = cloud.server_state(move.instance_id)
+    if state is None:
+        return _outcome(
+            move,
+            "skipped",
+            None,
+            error=f"{move.instance_name} was deleted by its owner",
+            remedy="nothing to do",
+        )
+    ctx = _Ctx(cloud, move, timeout_s, state.instance.label, state)
+    try:
+        state = _settle_in_progress(ctx, state)
+    except MoveFailed as exc:
+        return _failed(ctx, exc)
+    if state is None or state.deleted:
+        return _outcome(
+            move,
+            "skipped",
+            None,
+            error=f"{ctx.label} was deleted by its owner",
+            remedy="nothing to do",
+        )
+    done = _already_done(ctx, state)
+    if done is not None:
+        return done
+    we_lock = lock and not state.instance.locked
+    ours = state.locked_by_novaflow  # left by an earlier, crashed run: release it at the end
+    if we_lock:
+        cloud.lock(move.instance_id, f"{NOVAFLOW_LOCK_PREFIX} moving off {move.source}")
+    try:
+        outcome = _act(ctx, state, allow_fallback, abort_timeout_s)
+    finally:
+        unlock_error = _unlock(cloud, move, we_lock or ours)
+    if unlock_error:
+        outcome = outcome.model_copy(
+            update={
+                "error": "; ".join(x for x in (outcome.error, unlock_error) if x),
+                "remedy": f"unlock it: openstack server unlock {move.instance_id}",
+            }
+        )
+    return outcome
+
+
+def _unlock(cloud: Cloud, move: Move, needed: bool) -> str | None:
+    if not needed:
+        return None
+    try:
+        cloud.unlock(move.instance_id)
+    except NovaflowError as exc:
+        return f"could not unlock it: {exc.what}"
+    return None
+
+
+def _settle_in_progress(ctx: _Ctx, state: ServerState) -> ServerState | None:
+    """A move already under way (from an earlier run or by hand) is waited on, never re-issued."""
+    if state.settled:
+        return state
+    mig = ctx.cloud.latest_migration(ctx.move.instance_id)
+    if mig and mig.in_progress:
+        ctx.migration_id = mig.id
+    ctx.notes.append(f"found it busy ({state.status}, task {state.task_state}); waited for it")
+    view = ctx.cloud.observer().wait(
+        ctx.move.instance_id,
+        lambda v: v.server is not None and v.server.settled,
+        timeout_s=ctx.timeout_s,
+        initial=state,
+    )
+    if view.timed_out:
+        raise MoveFailed(
+            f"{ctx.label} was already busy ({state.status}, task {state.task_state}) and did not "
+            f"settle within {ctx.timeout_s:.0f} s",
+            view.server,
+        )
+    return view.server
+
+
+def _already_done(ctx: _Ctx, state: ServerState) -> Outcome | None:
+    """Off the source and settled means an earlier run moved it: do not move it again."""
+    move = ctx.move
+    if state.status == "VERIFY_RESIZE" and state.host != move.source:
+        ctx.notes.append("found it waiting for confirmation from an earlier cold migration")
+        ctx.method = Method.COLD
+        try:
+            final = _confirm(ctx, state, _wanted_status(state))
+        except MoveFailed as exc:
+            return _failed(ctx, exc)
+        return _success(ctx, final, "moved")
+    if state.host and state.host != move.source and state.settled:
+        if move.target and state.host != move.target:
+            ctx.notes.append(f"it is on {state.host}, not the planned {move.target}")
+        return _success(ctx, state, "already-done")
+    return None
+
+
+def _act(ctx: _Ctx, state: ServerState, allow_fallback: bool, abort_s: float | None) -> Outcome:
+    move = ctx.move
+    try:
+        if move.method is Method.LIVE:
+            final = _live_with_fallback(ctx, state, allow_fallback, abort_s)
+        elif move.method is Method.COLD:
+            ctx.method = Method.COLD
+            final = _cold(ctx, state, move.target)
+        else:
+            ctx.method = Method.EVACUATE
+            final = _evacuate(ctx, state)
+    except _Aborted as exc:
+        return _outcome(move, "aborted", exc.state, ctx=ctx, error=exc.message, remedy=exc.remedy)
+    except MoveFailed as exc:
+        return _failed(ctx, exc)
+    except NovaflowError as exc:
+        return _failed(ctx, MoveFailed(str(exc.what), None), remedy=exc.remedy)
+    return _success(ctx, final, "moved")
+
+
+# ---------------------------------------------------------------------- live
+
+
+class _Aborted(MoveFailed):
+    def __init__(self, message: str, state: ServerState | None, remedy: str) -> None:
+        super().__init__(message, state)
+        self.remedy = remedy
+
+
+def _live_with_fallback(
+    ctx: _Ctx, state: ServerState, allow_fallback: bool, abort_s: float | None
+) -> ServerState:
+    move = ctx.move
+    targets: list[str | None] = [move.target, None] if move.target else [None]
+    errors: list[str] = []
+    for target in targets:
+        ctx.method = Method.LIVE
+        try:
+            return _live(ctx, state, target, abort_s)
+        except _Aborted:
+            raise
+        except (MoveFailed, CloudError) as exc:
+            msg = exc.message if isinstance(exc, MoveFailed) else exc.what
+            errors.append(msg)
+            ctx.notes.append(msg)
+            current = ctx.cloud.server_state(move.instance_id)
+            if current is None or current.host != move.source or not current.settled:
+                raise MoveFailed("; ".join(errors), current) from exc
+            state = current
+    if allow_fallback and move.fallback is Method.COLD:
+        ctx.notes.append(
+            f"the instance is {state.status} on {move.source}; it was then cold-migrated"
+        )
+        ctx.method = Method.COLD
+        return _cold(ctx, state, move.target)
+    raise MoveFailed("; ".join(errors), state)
+
+
+def _live(ctx: _Ctx, state: ServerState, target: str | None, abort_s: float | None) -> ServerState:
+    move, cloud = ctx.move, ctx.cloud
+    where = f"from {move.source} to {target or 'a host the scheduler chooses'}"
+    ctx.acting()
+    cloud.live_migrate(move.instance_id, target)
+    view = ctx.wait(lambda v: _left_or_failed(v, move.source))
+    if view.migration:
+        ctx.migration_id = view.migration.id
+    if view.timed_out:
+        _abort(ctx, view, where, abort_s)
+    final = view.server
+    if final is None or final.deleted:
+        raise MoveFailed(f"{ctx.label} was deleted during its live migration", None)
+    if final.host == move.source or final.status != state.status:
+        reason = _why(view)
+        raise MoveFailed(f"live migration of {ctx.label} {where} failed: {reason}", final)
+    return final
+
+
+def _left_or_failed(view: View, source: str) -> bool:
+    s = view.server
+    if s is None or not s.settled:
+        return False
+    return s.host != source or (view.migration is not None and not view.migration.in_progress)
+
+
+def _abort(ctx: _Ctx, view: View, where: str, abort_s: float | None) -> None:
+    move, cloud = ctx.move, ctx.cloud
+    mig_id = ctx.migration_id or _running_migration(cloud, move.instance_id)
+    stuck = f"live migration of {ctx.label} {where} did not finish within {ctx.timeout_s:.0f} s"
+    if mig_id is None:
+        raise MoveFailed(f"{stuck} and no running migration was found to abort", view.server)
+    try:
+        cloud.abort_live_migration(move.instance_id, mig_id)
+    except NovaflowError as exc:
+        raise MoveFailed(
+            f"{stuck}; aborting migration {mig_id} failed: {exc.what}", view.server
+        ) from exc
+    back = ctx.wait(
+        lambda v: v.server is not None and v.server.settled, timeout_s=abort_s or ctx.timeout_s
+    )
+    state = back.server
+    where_now = f"{state.status} on {state.host}" if state else "unknown"
+    if back.timed_out or state is None or state.host != move.source:
+        raise MoveFailed(f"{stuck}; it was aborted but the instance is {where_now}", state)
+    raise _Aborted(
+        f"{stuck}; it was aborted and the instance is {where_now}",
+        state,
+        remedy=f"retry later, or move it while it is quiet: openstack server migrate "
+        f"--live-migration {move.instance_id}",
+    )
+
+
+def _running_migration(cloud: Cloud, instance_id: str) -> str | None:
+    mig = cloud.latest_migration(instance_id)
+    return mig.id if mig and mig.in_progress else None
+
+
+# ---------------------------------------------------------------------- cold
+
+
+def _wanted_status(state: ServerState) -> str:
+    """The power state an instance must end in: the one it had (SHUTOFF stays SHUTOFF)."""
+    if state.status == "SHUTOFF":
+        return "SHUTOFF"
+    if state.status == "VERIFY_RESIZE":
+        return "SHUTOFF" if state.power_state == 4 else "ACTIVE"
+    return "ACTIVE"
+
+
+def _cold(ctx: _Ctx, state: ServerState, target: str | None) -> ServerState:
+    move, cloud = ctx.move, ctx.cloud
+    wanted = _wanted_status(state)
+    where = f"from {move.source} to {target or 'a host the scheduler chooses'}"
+    ctx.acting()
+    cloud.cold_migrate(move.instance_id, target)
+    view = ctx.wait(
+        lambda v: (
+            v.server is not None
+            and v.server.task_state is None
+            and (
+                v.server.status in ("VERIFY_RESIZE", "ERROR")
+                or (v.migration is not None and not v.migration.in_progress)
+            )
+        )
+    )
+    if view.migration:
+        ctx.migration_id = view.migration.id
+    s = view.server
+    if view.timed_out:
+        raise MoveFailed(
+            f"cold migration of {ctx.label} {where} did not finish within {ctx.timeout_s:.0f} s", s
+        )
+    if s is None or s.status != "VERIFY_RESIZE":
+        raise MoveFailed(f"cold migration of {ctx.label} {where} failed: {_why(view)}", s)
+    if s.host == move.source:
+        cloud.revert_resize(move.instance_id)
+        raise MoveFailed(
+            f"cold migration of {ctx.label} {where} stayed on {move.source}; it was reverted", s
+        )
+    return _confirm(ctx, s, wanted)
+
+
+def _confirm(ctx: _Ctx, state: ServerState, wanted: str) -> ServerState:
+    """Confirm a migration waiting in VERIFY_RESIZE, then restore the power state it had."""
+    cloud, iid = ctx.cloud, ctx.move.instance_id
+    try:
+        cloud.confirm_resize(iid)
+    except NovaflowError as exc:
+        try:
+            cloud.revert_resize(iid)
+            what = "it was reverted"
+        except NovaflowError:
+            what = "reverting failed too; it is still VERIFY_RESIZE"
+        raise MoveFailed(
+            f"confirming the migration of {ctx.label} failed: {exc.what}; {what}", state
+        ) from exc
+    view = ctx.wait(
+        lambda v: (
+            v.server is not None
+            and v.server.settled
+            and v.server.status in ("ACTIVE", "SHUTOFF", "ERROR")
+        )
+    )
+    if view.timed_out or view.server is None:
+        raise MoveFailed(f"confirming the migration of {ctx.label} did not finish", view.server)
+    return _restore_power(ctx, view.server, wanted)
+
+
+# ---------------------------------------------------------------------- evacuate
+
+
+def _evacuate(ctx: _Ctx, state: ServerState) -> ServerState:
+    move, cloud = ctx.move, ctx.cloud
+    wanted = _wanted_status(state)
+    if move.needs_state_reset or state.task_state is not None or state.status == "ERROR":
+        # A task stuck from the crash blocks evacuation; Nova requires resetting it first.
+        cloud.reset_state(move.instance_id, "active")
+        ctx.notes.append(
+            f"reset its state to active first (it was {state.status}, task {state.task_state})"
+        )
+    ctx.acting()
+    cloud.evacuate(move.instance_id, move.target)
+    view = ctx.wait(
+        lambda v: (
+            v.server is not None
+            and v.server.task_state is None
+            and (
+                v.server.host != move.source
+                or v.server.status == "ERROR"
+                or (v.migration is not None and not v.migration.in_progress)
+            )
+        )
+    )
+    if view.migration:
+        ctx.migration_id = view.migration.id
+    s = view.server
+    where = f"from {move.source} to {move.target or 'a host the scheduler chooses'}"
+    if view.timed_out:
+        raise MoveFailed(
+            f"evacuation of {ctx.label} {where} did not finish within {ctx.timeout_s:.0f} s", s
+        )
+    if s is None or s.host == move.source or s.status == "ERROR":
+        raise MoveFailed(f"evacuation of {ctx.label} {where} failed: {_why(view)}", s)
+    s = _restore_power(ctx, s, wanted)
+    _verify_identity(ctx, state.instance, s.instance)
+    return s
+
+
+def _verify_identity(ctx: _Ctx, before: Instance, after: Instance) -> None:
+    changed = [k for k in ("id", "name", "addresses") if getattr(before, k) != getattr(after, k)]
+    if changed:
+        raise MoveFailed(
+            f"{ctx.label} was evacuated to {after.host} but its {', '.join(changed)} changed", None
+        )
+
+
+def _restore_power(ctx: _Ctx, state: ServerState, wanted: str) -> ServerState:
+    """Start or stop the instance when Nova left it in another power state than it had."""
+    if state.status == wanted or wanted not in ("ACTIVE", "SHUTOFF"):
+        return state
+    if state.status not in ("ACTIVE", "SHUTOFF"):
+        return state
+    iid = ctx.move.instance_id
+    if wanted == "ACTIVE":
+        ctx.cloud.start(iid)
+    else:
+        ctx.cloud.stop(iid)
+    done = "started" if wanted == "ACTIVE" else "stopped"
+    ctx.notes.append(
+        f"it came up {state.status} on {state.host}; it was {done} to match its "
+        f"prior state {wanted}"
+    )
+    view = ctx.wait(
+        lambda v: v.server is not None and v.server.settled and v.server.status == wanted
+    )
+    if view.timed_out or view.server is None:
+        raise MoveFailed(f"{ctx.label} did not reach {wanted} on {state.host}", view.server)
+    return view.server
+
+
+# ---------------------------------------------------------------------- outcomes
+
+
+def _why(view: View) -> str:
+    s, m = view.server, view.migration
+    parts = []
+    if s and s.fault:
+        parts.append(s.fault)
+    if m and m.failed:
+        parts.append(f"migration {m.id} is {m.status}")
+    if view.error:
+        parts.append(view.error)
+    if s and not parts:
+        parts.append(f"the instance is {s.status} on {s.host}")
+    return "; ".join(parts) or "no reason given by Nova"
+
+
+def _where(state: ServerState | None) -> str:
+    if state is None:
+        return "The instance's state is unknown"
+    return f"The instance is {state.status} on {state.host}"
+
+
+def _failed(ctx: _Ctx, exc: MoveFailed, remedy: str | None = None) -> Outcome:
+    state = exc.state or ctx.cloud.server_state(ctx.move.instance_id)
+    message = f"{exc.message}. {_where(state)}"
+    return _outcome(
+        ctx.move, "failed", state, ctx=ctx, error=message, remedy=remedy or _remedy(ctx, state)
+    )
+
+
+def _remedy(ctx: _Ctx, state: ServerState | None) -> str:
+    iid = ctx.move.instance_id
+    if state is None:
+        return f"check it: openstack server show {iid}"
+    if state.status == "VERIFY_RESIZE":
+        return f"confirm or revert it: openstack server migrate confirm {iid}"
+    if state.status == "MIGRATING" or not state.settled:
+        return f"watch it: openstack server migration list --server {iid}"
+    if state.status == "ERROR":
+        return f"look at its fault (openstack server show {iid}) and reset or rebuild it"
+    if ctx.move.method is Method.EVACUATE:
+        return f"retry later or evacuate it by hand: openstack server evacuate {iid}"
+    return f"retry later or move it by hand: openstack server migrate {iid}"
+
+
+def _success(ctx: _Ctx, state: ServerState, result: str) -> Outcome:
+    return _outcome(ctx.move, result, state, ctx=ctx)
+
+
+def _outcome(
+    move: Move,
+    result: str,
+    state: ServerState | None,
+    *,
+    ctx: _Ctx | None = None,
+    error: str | None = None,
+    remedy: str | None = None,
+) -> Outcome:
+    notes = "; ".join(ctx.notes) if ctx and ctx.notes else None
+    if notes and result in ("moved", "already-done"):
+        error = notes if error is None else error
+    return Outcome(
+        instance_id=move.instance_id,
+        instance_name=move.instance_name,
+        result=result,  # type: ignore[arg-type]
+        method=(ctx.method if ctx and ctx.method else None) if result != "already-done" else None,
+        source=move.source,
+        final_host=state.host if state else None,
+        final_status=state.status if state else None,
+        started_at=ctx.started_at if ctx else _now(),
+        finished_at=_now(),
+        migration_id=ctx.migration_id if ctx else None,
+        error=error,
+        remedy=remedy,
+    )
+
+
+# ---------------------------------------------------------------------- verification
+
+
+def still_on(outcomes: Iterable[Outcome], host: str) -> list[Outcome]:
+    """The outcomes whose instance still sits on `host` (the flow's verification step)."""
+    return [
+        o
+        for o in outcomes
+        if o.final_host == host
+        or (o.final_host is None and o.source == host and o.result != "skipped")
+    ]
+
+
+def instances_on(cloud: Cloud, host: str) -> list[Instance]:
+    """What Nova places on `host` now, read fresh (one paged list call)."""
+    return cloud.instances_on(host)

@@ -1,0 +1,269 @@
+"""One batched poller per cloud that resolves every thread waiting on a move.
+
+Each poll cycle costs one servers-detail list and one os-migrations list, both narrowed by
+`changes-since` (in the cloud's own clock, from the newest `updated` seen), however many moves
+are being watched: the API cost of watching N moves does not grow with N.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from novaflow.cloud import Cloud, Migration, ServerState
+from novaflow.errors import NovaflowError
+
+MARGIN = timedelta(seconds=2)
+"""Nova's timestamps have one-second precision and `changes-since` is inclusive; looking back
+a little further than the last poll means a change in the same second is never missed."""
+
+
+@dataclass(frozen=True)
+class View:
+    """What the observer knows about one instance: its server and its latest migration."""
+
+    server: ServerState | None
+    migration: Migration | None = None
+    timed_out: bool = False
+    error: str | None = None
+
+    @property
+    def gone(self) -> bool:
+        return self.server is not None and self.server.deleted
+
+
+@dataclass
+class _Waiter:
+    instance_id: str
+    until: Callable[[View], bool]
+    deadline: float
+    since: datetime | None
+    done: threading.Event = field(default_factory=threading.Event)
+    result: View | None = None
+
+
+@dataclass
+class ObserverStats:
+    cycles: int = 0
+    list_calls: int = 0
+    resolved: int = 0
+    timeouts: int = 0
+
+
+class Observer:
+    """Threads call `wait()`; a single background poller lists and wakes them.
+
+    `changes-since` is taken from the data itself (the newest `updated` seen, in the cloud's
+    own clock), never from this machine's clock. Servers that changed recently are kept for
+    `retention` so a waiter registering just after its action still sees a change that an
+    earlier cycle fetched before anyone watched that instance.
+    """
+
+    def __init__(
+        self,
+        cloud: Cloud,
+        *,
+        min_interval: float = 0.05,
+        max_interval: float = 2.0,
+        retention: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self.cloud = cloud
+        self.min_interval = min_interval
+        self.max_interval = max_interval
+        self.retention = retention
+        self.stats = ObserverStats()
+        self._cond = threading.Condition()
+        self._waiters: list[_Waiter] = []
+        self._recent: dict[str, ServerState] = {}
+        self._migrations: dict[str, Migration] = {}
+        self._server_mark: datetime | None = None
+        self._migration_mark: datetime | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self._interval = min_interval
+        self.last_error: str | None = None
+
+    # ------------------------------------------------------------------ waiting
+
+    def wait(
+        self,
+        instance_id: str,
+        until: Callable[[View], bool],
+        *,
+        timeout_s: float,
+        since: datetime | None = None,
+        initial: ServerState | None = None,
+    ) -> View:
+        """Block until `until(view)` holds or the timeout passes (then `timed_out` is set).
+
+        `initial` is the instance as last read; `since` (cloud time, e.g. its `updated`
+        before the action) makes only migrations created from then on count as this move's.
+        """
+        waiter = _Waiter(instance_id, until, time.monotonic() + timeout_s, since)
+        with self._cond:
+            if initial is not None:
+                self._remember(initial)
+            if instance_id not in self._recent:
+                # Nothing known about it: the next cycle lists everything once.
+                self._server_mark = None
+            self._waiters.append(waiter)
+            self._interval = self.min_interval
+            self._ensure_thread()
+            self._cond.notify_all()
+        waiter.done.wait()
+        assert waiter.result is not None
+        return waiter.result
+
+    def _remember(self, state: ServerState) -> None:
+        old = self._recent.get(state.id)
+        if old is None or (_parse(state.updated) or _MIN) >= (_parse(old.updated) or _MIN):
+            self._recent[state.id] = state
+
+    def view(self, instance_id: str, since: datetime | None = None) -> View:
+        mig = self._migrations.get(instance_id)
+        if mig and since and mig.created_at and mig.created_at < since - MARGIN:
+            mig = None
+        return View(server=self._recent.get(instance_id), migration=mig)
+
+    # ------------------------------------------------------------------ polling
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stopped = False
+            self._thread = threading.Thread(target=self._run, name="novaflow-observer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if self._stopped or not self._waiters:
+                    self._thread = None
+                    return
+            changed = self._poll_once()
+            resolved = self._resolve()
+            with self._cond:
+                if changed or resolved:
+                    self._interval = self.min_interval
+                else:
+                    self._interval = min(self._interval * 2, self.max_interval)
+                if self._waiters and not self._stopped:
+                    self._cond.wait(timeout=self._next_sleep())
+
+    def _next_sleep(self) -> float:
+        soonest = min((w.deadline for w in self._waiters), default=time.monotonic())
+        return max(0.0, min(self._interval, soonest - time.monotonic()))
+
+    def _poll_once(self) -> bool:
+        """One cycle: a servers list and a migrations list; True if a watched thing changed."""
+        with self._cond:
+            server_since, migration_since = self._server_mark, self._migration_mark
+            watched = {w.instance_id for w in self._waiters}
+        before = self.cloud.counters.api_calls
+        try:
+            servers = self.cloud.list_servers(changes_since=_back(server_since))
+            migrations = self.cloud.list_migrations(changes_since=_back(migration_since))
+            self.last_error = None
+        except NovaflowError as exc:
+            self.last_error = str(exc)
+            return False
+        finally:
+            self.stats.cycles += 1
+            self.stats.list_calls += self.cloud.counters.api_calls - before
+        with self._cond:
+            changed = self._absorb(servers, migrations, watched)
+            self._advance(servers, migrations)
+        return changed
+
+    def _absorb(
+        self, servers: list[ServerState], migrations: list[Migration], watched: set[str]
+    ) -> bool:
+        changed = False
+        for s in servers:
+            if s.id in watched and self._recent.get(s.id) != s:
+                changed = True
+            self._remember(s)
+        for m in migrations:
+            old = self._migrations.get(m.instance_id)
+            if old is None or _newer(m, old):
+                changed = changed or (m.instance_id in watched and old != m)
+                self._migrations[m.instance_id] = m
+        return changed
+
+    def _advance(self, servers: list[ServerState], migrations: list[Migration]) -> None:
+        """Move the marks to the newest timestamps seen and forget what is too old to matter."""
+        newest = max((_parse(s.updated) or _MIN for s in servers), default=_MIN)
+        if newest > _MIN:
+            self._server_mark = max(self._server_mark or _MIN, newest)
+        elif self._server_mark is None and servers is not None:
+            self._server_mark = _MIN
+        newest_m = max((m.updated_at or m.created_at or _MIN for m in migrations), default=_MIN)
+        if newest_m > _MIN:
+            self._migration_mark = max(self._migration_mark or _MIN, newest_m)
+        if self._server_mark and self._server_mark > _MIN:
+            horizon = self._server_mark - self.retention
+            watched = {w.instance_id for w in self._waiters}
+            for key, s in list(self._recent.items()):
+                if key not in watched and (_parse(s.updated) or _MIN) < horizon:
+                    del self._recent[key]
+            for key, m in list(self._migrations.items()):
+                if key not in watched and (m.updated_at or _MIN) < horizon:
+                    del self._migrations[key]
+
+    def _resolve(self) -> bool:
+        now = time.monotonic()
+        resolved = False
+        with self._cond:
+            for w in list(self._waiters):
+                view = self.view(w.instance_id, w.since)
+                try:
+                    hit = view.server is not None and (view.gone or w.until(view))
+                except Exception as exc:  # a bad predicate must not kill the poller
+                    w.result = View(view.server, view.migration, error=repr(exc))
+                    hit = True
+                if hit or now >= w.deadline:
+                    if w.result is None:
+                        w.result = View(
+                            view.server, view.migration, timed_out=not hit, error=self.last_error
+                        )
+                    self.stats.resolved += 1
+                    self.stats.timeouts += 0 if hit else 1
+                    self._waiters.remove(w)
+                    w.done.set()
+                    resolved = True
+        return resolved
+
+
+_MIN = datetime.min.replace(tzinfo=UTC)
+
+
+def _parse(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _back(mark: datetime | None) -> datetime | None:
+    """`changes-since` for a mark: a little earlier (inclusive, one-second precision)."""
+    if mark is None or mark == _MIN:
+        return None
+    return mark - MARGIN
+
+
+def _newer(a: Migration, b: Migration) -> bool:
+    """Migration ids grow; compare them numerically when they are numbers."""
+    try:
+        return int(a.id) >= int(b.id)
+    except ValueError:
+        return (a.created_at or a.updated_at or _MIN) >= (b.created_at or b.updated_at or _MIN)

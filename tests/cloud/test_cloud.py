@@ -1,0 +1,183 @@
+"""The cloud adapter against the simulated cloud: snapshot, actions, retries, errors, observer."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from novaflow.cloud import Cloud
+from novaflow.errors import BadRequest, CloudError
+from novaflow.sim.faults import FaultPlan
+from novaflow.sim.spec import AggregateSpec, ClusterSpec
+
+from .conftest import find, truth
+
+
+def small_spec() -> ClusterSpec:
+    spec = (
+        ClusterSpec()
+        .host("c1", zone="az1")
+        .host("c2", zone="az1")
+        .host("c3", zone="az2", disabled=True, disabled_reason="old disk")
+        .group("web", "anti-affinity")
+        .instance("web-1", host="c1", flavor="m1.medium", groups=["web"])
+        .instance("web-2", host="c2", flavor="m1.medium", groups=["web"])
+        .instance("db-1", host="c1", flavor="m1.large", status="SHUTOFF")
+        .instance("vol-1", host="c2", flavor="m1.small", boot_from_volume=True, volumes=1)
+    )
+    spec.aggregates = [
+        AggregateSpec(
+            name="az1",
+            hosts=["c1", "c2"],
+            availability_zone="az1",
+            metadata={
+                "cpu_allocation_ratio": "2.0",
+                "novaflow:max_concurrent_live_migrations": "3",
+            },
+        ),
+        AggregateSpec(name="az2", hosts=["c3"], availability_zone="az2"),
+    ]
+    return spec
+
+
+def test_snapshot_reads_hosts_instances_groups_and_zones(connect) -> None:
+    _, cloud = connect(small_spec())
+    snap = cloud.snapshot()
+    hosts = {h.name: h for h in snap.hosts}
+    assert sorted(hosts) == ["c1", "c2", "c3"]
+    assert hosts["c3"].status == "disabled" and hosts["c3"].disabled_reason == "old disk"
+    assert hosts["c3"].zone == "az2" and hosts["c1"].zone == "az1"
+    assert hosts["c1"].ratios.cpu == 2.0 and hosts["c3"].ratios.cpu == 4.0
+    assert hosts["c1"].max_concurrent_live_migrations == 3
+    assert hosts["c3"].max_concurrent_live_migrations == 1
+    inst = {i.name: i for i in snap.instances}
+    assert inst["web-1"].host == "c1" and inst["db-1"].status == "SHUTOFF"
+    assert inst["vol-1"].boot_from_volume and len(inst["vol-1"].volumes) >= 1
+    assert inst["web-1"].flavor.vcpus == 2 and inst["web-1"].addresses
+    # usage is the sum of the flavors on the host (the planner's own arithmetic)
+    assert hosts["c1"].used.vcpus == 2 + 4
+    group = next(g for g in snap.server_groups if g.name == "web")
+    assert group.policy == "anti-affinity"
+    assert set(group.members) == {inst["web-1"].id, inst["web-2"].id}
+    assert inst["web-1"].server_groups == [group.id]
+
+
+def test_snapshot_costs_the_same_number_of_calls_for_a_bigger_cloud(connect) -> None:
+    _, small = connect(ClusterSpec.generated(hosts=4, instances=20, seed=3))
+    _, big = connect(ClusterSpec.generated(hosts=24, instances=300, seed=3))
+    costs = []
+    for cloud in (small, big):
+        before = cloud.counters.api_calls
+        snap = cloud.snapshot()
+        costs.append(cloud.counters.api_calls - before)
+        assert snap.instances
+    assert costs[0] == costs[1] == 5
+
+
+def test_unknown_cloud_name_lists_the_known_ones(connect) -> None:
+    sim, _ = connect(small_spec())
+    with pytest.raises(BadRequest) as err:
+        Cloud.connect("no-such-cloud", config_file=str(sim.clouds_yaml))
+    assert "no-such-cloud" in str(err.value) and sim.cloud_name in str(err.value)
+
+
+def test_wrong_password_says_auth_failed_without_the_password(connect, tmp_path) -> None:
+    sim, _ = connect(small_spec())
+    text = sim.clouds_yaml.read_text()
+    password = truth(sim).password
+    bad = tmp_path / "clouds.yaml"
+    bad.write_text(text.replace(password, "wrong-horse-battery"))
+    with pytest.raises(CloudError) as err:
+        Cloud.connect(sim.cloud_name, config_file=str(bad))
+    message = str(err.value)
+    assert "authentication failed" in message and sim.cloud_name in message
+    assert "wrong-horse-battery" not in message and "clouds.yaml" in message
+
+
+def test_service_actions_change_the_service(connect) -> None:
+    sim, cloud = connect(small_spec())
+    cloud.disable_service("c1", "kernel upgrade")
+    host = truth(sim).hosts["c1"]
+    assert host.status == "disabled" and host.disabled_reason == "kernel upgrade"
+    cloud.enable_service("c1")
+    assert truth(sim).hosts["c1"].status == "enabled"
+    cloud.force_down("c2")
+    assert truth(sim).hosts["c2"].forced_down
+    snap = cloud.snapshot()
+    assert not snap.host("c2").is_up
+
+
+def test_lock_with_reason_and_unlock(connect) -> None:
+    sim, cloud = connect(small_spec())
+    web = find(cloud, "web-1")
+    cloud.lock(web.id, "novaflow: test")
+    state = cloud.server_state(web.id)
+    assert state and state.instance.locked and state.locked_by_novaflow
+    cloud.unlock(web.id)
+    assert not truth(sim).instances[web.id].locked
+
+
+def test_transient_503s_are_retried(connect) -> None:
+    sim, cloud = connect(small_spec())
+    truth(sim).set_faults(FaultPlan(error_rate=0.4, seed=7))
+    snap = cloud.snapshot()
+    assert len(snap.instances) == 4
+    assert cloud.counters.retries > 0
+
+
+def test_permanent_error_surfaces_at_once_naming_instance_and_host(connect) -> None:
+    _, cloud = connect(small_spec())
+    web = find(cloud, "web-1")
+    retries = cloud.counters.retries
+    with pytest.raises(CloudError) as err:
+        cloud.cold_migrate(web.id, "no-such-host")
+    message = str(err.value)
+    assert "web-1" in message and "no-such-host" in message and "400" in message
+    assert cloud.counters.retries == retries
+
+
+def test_expired_token_is_renewed(connect) -> None:
+    sim, cloud = connect(small_spec())
+    cloud.snapshot()
+    truth(sim).set_faults(FaultPlan(expire_tokens=True))
+    snap = cloud.snapshot()
+    assert len(snap.hosts) == 3
+
+
+def test_server_of_a_deleted_instance_is_none(connect) -> None:
+    _, cloud = connect(small_spec())
+    assert cloud.server("00000000-0000-4000-8000-000000000000") is None
+
+
+def test_observer_resolves_many_waiters_with_flat_list_calls(connect) -> None:
+    spec = ClusterSpec().host("a", max_concurrent_live_migrations=20).host("b")
+    for n in range(12):
+        spec.instance(f"vm-{n}", host="a", flavor="m1.tiny")
+    sim, cloud = connect(spec)
+    snap = cloud.snapshot()
+    observer = cloud.observer()
+    results: dict[str, str | None] = {}
+
+    def watch(inst_id: str) -> None:
+        state = cloud.server_state(inst_id)
+        cloud.live_migrate(inst_id, "b")
+        view = observer.wait(
+            inst_id,
+            lambda v: v.server.host == "b" and v.server.settled,
+            timeout_s=30,
+            initial=state,
+        )
+        results[inst_id] = None if view.timed_out else view.server.host
+
+    threads = [threading.Thread(target=watch, args=(i.id,)) for i in snap.instances]
+    cycles, calls = observer.stats.cycles, observer.stats.list_calls
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(results.values()) == {"b"}
+    n_cycles = observer.stats.cycles - cycles
+    per_cycle = (observer.stats.list_calls - calls) / n_cycles
+    assert per_cycle == 2  # one servers list + one migrations list, whatever N is
+    assert all(truth(sim).instances[i.id].host == "b" for i in snap.instances)

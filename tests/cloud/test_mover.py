@@ -1,0 +1,145 @@
+"""run_move against the simulated cloud: every path ends with the instance where we say it is."""
+
+from __future__ import annotations
+
+from novaflow.models import Method
+from novaflow.mover import run_move, still_on
+from novaflow.sim.faults import FaultPlan
+from novaflow.sim.spec import ClusterSpec
+
+from .conftest import find, move_of, truth
+
+
+def spec() -> ClusterSpec:
+    return (
+        ClusterSpec()
+        .host("src")
+        .host("dst1")
+        .host("dst2")
+        .instance("web-1", host="src", flavor="m1.small")
+        .instance("tpm-1", host="src", flavor="s1.vtpm")
+        .instance("off-1", host="src", flavor="m1.small", status="SHUTOFF")
+        .instance(
+            "owned-1", host="src", flavor="m1.small", locked=True, locked_reason="owner's freeze"
+        )
+    )
+
+
+def test_live_move_happy_path(connect) -> None:
+    sim, cloud = connect(spec())
+    web = find(cloud, "web-1")
+    out = run_move(cloud, move_of(web, Method.LIVE, "dst1"), timeout_s=30)
+    assert out.result == "moved" and out.method is Method.LIVE
+    assert out.final_host == "dst1" and out.final_status == "ACTIVE"
+    assert out.migration_id and out.error is None
+    real = truth(sim).instances[web.id]
+    assert real.host == "dst1" and not real.locked
+
+
+def test_live_refused_for_vtpm_falls_back_to_cold_and_confirms(connect) -> None:
+    sim, cloud = connect(spec())
+    tpm = find(cloud, "tpm-1")
+    out = run_move(cloud, move_of(tpm, Method.LIVE, None, fallback=Method.COLD), timeout_s=30)
+    assert out.result == "moved" and out.method is Method.COLD
+    assert out.final_host != "src" and out.final_status == "ACTIVE"
+    assert "vTPM" in (out.error or "") and "cold-migrated" in (out.error or "")
+    assert truth(sim).instances[tpm.id].status == "ACTIVE"
+
+
+def test_live_refused_without_fallback_fails_and_says_where_it_is(connect) -> None:
+    _, cloud = connect(spec())
+    tpm = find(cloud, "tpm-1")
+    out = run_move(cloud, move_of(tpm, Method.LIVE, "dst1"), timeout_s=30)
+    assert out.result == "failed" and out.final_host == "src"
+    assert "tpm-1" in out.error and "ACTIVE on src" in out.error
+    assert out.remedy and "openstack server migrate" in out.remedy
+
+
+def test_shutoff_instance_cold_migrates_and_stays_shutoff(connect) -> None:
+    sim, cloud = connect(spec())
+    off = find(cloud, "off-1")
+    out = run_move(cloud, move_of(off, Method.COLD, "dst2"), timeout_s=30)
+    assert out.result == "moved" and out.final_host == "dst2"
+    assert out.final_status == "SHUTOFF"
+    assert truth(sim).instances[off.id].status == "SHUTOFF"
+
+
+def test_evacuate_down_host_keeps_power_state_and_identity(connect) -> None:
+    sim, cloud = connect(spec())
+    web, off = find(cloud, "web-1"), find(cloud, "off-1")
+    truth(sim).set_faults(FaultPlan(service_down=[{"host": "src", "at": 0}]))
+    cloud.force_down("src")
+    outs = [run_move(cloud, move_of(i, Method.EVACUATE), timeout_s=30) for i in (web, off)]
+    assert [o.result for o in outs] == ["moved", "moved"]
+    assert [o.final_status for o in outs] == ["ACTIVE", "SHUTOFF"]
+    after = cloud.server(web.id)
+    assert after and after.name == web.name and after.addresses == web.addresses
+    assert not still_on(outs, "src")
+
+
+def test_hung_live_migration_is_aborted_and_back_on_source(connect) -> None:
+    sim, cloud = connect(spec())
+    truth(sim).set_faults(FaultPlan(hang_nth_migrations=[1]))
+    web = find(cloud, "web-1")
+    out = run_move(cloud, move_of(web, Method.LIVE, "dst1"), timeout_s=1.0)
+    assert out.result == "aborted", out.error
+    assert out.final_host == "src" and out.final_status == "ACTIVE"
+    assert "did not finish" in out.error and out.remedy
+    real = truth(sim).instances[web.id]
+    assert real.host == "src" and real.task_state is None and not real.locked
+
+
+def test_rerunning_a_finished_move_is_already_done(connect) -> None:
+    sim, cloud = connect(spec())
+    web = find(cloud, "web-1")
+    move = move_of(web, Method.LIVE, "dst1")
+    assert run_move(cloud, move, timeout_s=30).result == "moved"
+    migrations = len(truth(sim).migrations)
+    again = run_move(cloud, move, timeout_s=30)
+    assert again.result == "already-done" and again.final_host == "dst1"
+    assert len(truth(sim).migrations) == migrations  # not migrated twice
+
+
+def test_move_found_in_progress_is_waited_on_not_reissued(connect) -> None:
+    sim, cloud = connect(spec())
+    web = find(cloud, "web-1")
+    cloud.live_migrate(web.id, "dst2")  # a crashed run's move, still in flight
+    migrations = len(truth(sim).migrations)
+    out = run_move(cloud, move_of(web, Method.LIVE, "dst1"), timeout_s=30)
+    assert out.result == "already-done" and out.final_host == "dst2"
+    assert len(truth(sim).migrations) == migrations
+
+
+def test_cold_move_left_in_verify_resize_is_confirmed_by_a_rerun(connect) -> None:
+    sim, cloud = connect(spec())
+    web = find(cloud, "web-1")
+    cloud.cold_migrate(web.id, "dst1")
+    view = cloud.observer().wait(
+        web.id,
+        lambda v: v.server.status == "VERIFY_RESIZE",
+        timeout_s=30,
+        initial=cloud.server_state(web.id),
+    )
+    assert not view.timed_out
+    out = run_move(cloud, move_of(web, Method.COLD, "dst1"), timeout_s=30)
+    assert out.result == "moved" and out.final_status == "ACTIVE" and out.final_host == "dst1"
+    assert truth(sim).instances[web.id].vm_state == "active"
+
+
+def test_owner_locked_instance_is_moved_and_stays_locked(connect) -> None:
+    sim, cloud = connect(spec())
+    owned = find(cloud, "owned-1")
+    out = run_move(cloud, move_of(owned, Method.LIVE, "dst1"), timeout_s=30)
+    assert out.result == "moved"
+    real = truth(sim).instances[owned.id]
+    assert real.locked and real.locked_reason == "owner's freeze"
+
+
+def test_deleted_instance_is_skipped(connect) -> None:
+    _, cloud = connect(spec())
+    web = find(cloud, "web-1")
+    gone = move_of(web, Method.LIVE).model_copy(
+        update={"instance_id": "00000000-0000-4000-8000-000000000000"}
+    )
+    out = run_move(cloud, gone, timeout_s=5)
+    assert out.result == "skipped" and "deleted" in out.error
