@@ -58,6 +58,7 @@ class _Ctx:
     method: Method | None = None
 
     seen_migrations: set[str] = field(default_factory=set)
+    latest: ServerState | None = None
 
     def wait(self, until: Callable[[View], bool], timeout_s: float | None = None) -> View:
         """Wait through the observer; migrations of earlier attempts do not count as ours."""
@@ -72,8 +73,10 @@ class _Ctx:
             lambda v: until(fresh(v)),
             timeout_s=timeout_s or self.timeout_s,
             since=_parse(self.before.updated),
-            initial=self.before,
+            initial=self.latest or self.before,
         )
+        if view.server is not None:
+            self.latest = view.server
         return fresh(view)
 
     def acting(self) -> None:
@@ -134,7 +137,10 @@ def run_move(
     we_lock = lock and not state.instance.locked
     ours = state.locked_by_novaflow  # left by an earlier, crashed run: release it at the end
     if we_lock:
-        cloud.lock(move.instance_id, f"{NOVAFLOW_LOCK_PREFIX} moving off {move.source}")
+        try:
+            cloud.lock(move.instance_id, f"{NOVAFLOW_LOCK_PREFIX} moving off {move.source}")
+        except NovaflowError as exc:
+            return _failed(ctx, MoveFailed(f"could not lock {ctx.label}: {exc.what}", state))
     try:
         outcome = _act(ctx, state, allow_fallback, abort_timeout_s)
     finally:

@@ -117,9 +117,10 @@ class Observer:
         assert waiter.result is not None
         return waiter.result
 
-    def _remember(self, state: ServerState) -> None:
+    def _remember(self, state: ServerState, *, polled: bool = False) -> None:
+        """A polled state is the truth now; a caller's `initial` only fills a gap or is newer."""
         old = self._recent.get(state.id)
-        if old is None or (_parse(state.updated) or _MIN) >= (_parse(old.updated) or _MIN):
+        if polled or old is None or (_parse(state.updated) or _MIN) > (_parse(old.updated) or _MIN):
             self._recent[state.id] = state
 
     def view(self, instance_id: str, since: datetime | None = None) -> View:
@@ -189,7 +190,7 @@ class Observer:
         for s in servers:
             if s.id in watched and self._recent.get(s.id) != s:
                 changed = True
-            self._remember(s)
+            self._remember(s, polled=True)
         for m in migrations:
             old = self._migrations.get(m.instance_id)
             if old is None or _newer(m, old):
