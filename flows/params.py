@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -73,6 +73,14 @@ class RunSettings(BaseModel):
             "finish and what is left is reported."
         ),
     )
+    window_minutes: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Window length from the run's start (for cron windows): sets window_end when "
+            "the run starts; the earlier of the two ends applies."
+        ),
+    )
     approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
 
     @field_validator("window_end")
@@ -88,6 +96,14 @@ class RunSettings(BaseModel):
                 "(with its timezone) or leave it empty"
             )
         return end
+
+    @model_validator(mode="after")
+    def _window_from_length(self) -> RunSettings:
+        if self.window_minutes:
+            end = datetime.now(UTC) + timedelta(minutes=self.window_minutes)
+            if self.window_end is None or end < self.window_end:
+                self.window_end = end
+        return self
 
     @model_validator(mode="after")
     def _exclusions_unique(self) -> RunSettings:

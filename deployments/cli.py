@@ -1,0 +1,170 @@
+"""The `novaflow` command: the Prefect-free core commands plus run, serve, demo and slack.
+
+`novaflow/cli.py` holds the commands that need no Prefect (sim, snapshot, plan); this
+module adds the ones that run flows, so the library stays importable without Prefect.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import typer
+from pydantic import ValidationError
+
+from novaflow.cli import app
+from novaflow.errors import NovaflowError
+from novaflow.models import MethodPolicy
+
+
+class Scenario(StrEnum):
+    maintenance = "maintenance"
+    rolling = "rolling"
+    failing = "failing"
+    evacuate = "evacuate"
+    rebalance = "rebalance"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"novaflow: {message}", fg="red", err=True)
+    raise typer.Exit(code)
+
+
+def _flow_and_params(scenario: Scenario, o: dict) -> tuple:
+    """The flow for `scenario` and its parameters from the command-line options."""
+    from flows.evacuation import evacuate_failed_node
+    from flows.failing import URGENT, failing_node
+    from flows.maintenance import node_maintenance
+    from flows.params import ApprovalSettings, RunSettings
+    from flows.rebalance import rebalance
+    from flows.rolling import rolling_maintenance
+
+    base = URGENT if scenario is Scenario.failing else RunSettings()
+    approval = ApprovalSettings(
+        mode=o["approval"],
+        timeout_s=o["approval_timeout"] or base.approval.timeout_s,
+        on_timeout=o["on_timeout"] or base.approval.on_timeout,
+    )
+    settings = RunSettings(
+        cloud=o["cloud"],
+        dry_run=o["dry_run"],
+        method=o["method"] or base.method,
+        max_parallel=o["max_parallel"] or base.max_parallel,
+        live_migration_slots=o["slots"],
+        move_timeout_s=o["move_timeout"] or base.move_timeout_s,
+        let_scheduler_choose=o["scheduler"],
+        exclude_hosts=o["exclude"],
+        window_end=o["window_end"],
+        approval=approval,
+    )
+    hosts = o["host"]
+    one_host = scenario in (Scenario.maintenance, Scenario.failing, Scenario.evacuate)
+    if one_host and len(hosts) != 1:
+        _fail(f"'{scenario.value}' takes exactly one --host (got {len(hosts)})")
+    if scenario is Scenario.maintenance:
+        return node_maintenance, dict(
+            host=hosts[0],
+            reason=o["reason"],
+            settings=settings,
+            wait_for_done=o["wait_for_done"],
+            move_back=o["move_back"],
+        )
+    if scenario is Scenario.failing:
+        return failing_node, dict(host=hosts[0], reason=o["reason"], settings=settings)
+    if scenario is Scenario.evacuate:
+        return evacuate_failed_node, dict(
+            host=hosts[0],
+            reserved_hosts=o["reserved"],
+            settings=settings,
+            shared_storage=o["shared_storage"],
+        )
+    if scenario is Scenario.rolling:
+        return rolling_maintenance, dict(
+            hosts=hosts or None,
+            aggregate=o["aggregate"],
+            zone=o["zone"],
+            batch_size=o["batch_size"],
+            min_free_fraction=o["min_free"],
+            reason=o["reason"],
+            wait_for_done=o["wait_for_done"],
+            settings=settings,
+        )
+    return rebalance, dict(
+        strategy=o["strategy"],
+        max_moves=o["max_moves"],
+        disable_emptied=o["disable_emptied"],
+        select_project=o["select_project"],
+        select_name=o["select_name"],
+        target_hosts=o["target_host"] or None,
+        target_aggregate=o["target_aggregate"],
+        target_zone=o["target_zone"],
+        settings=settings,
+    )
+
+
+@app.command("run")
+def run(
+    scenario: Scenario = typer.Argument(..., help="Which runbook to run."),
+    host: list[str] = typer.Option([], "--host", "-H", help="Compute host(s)."),
+    cloud: str = typer.Option("sim", envvar="OS_CLOUD", help="clouds.yaml cloud name."),
+    reason: str = typer.Option("maintenance", help="Disabled reason shown on the service."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Plan only; change nothing."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Approve every gate as the local user."),
+    fenced: bool = typer.Option(False, "--fenced", help="With --yes: the node is fenced."),
+    method: MethodPolicy | None = typer.Option(None, help="live, live-then-cold or cold."),
+    max_parallel: int | None = typer.Option(None, help="Moves in flight at once."),
+    slots: int = typer.Option(1, help="Live migrations per node at once (Nova's limit)."),
+    move_timeout: int | None = typer.Option(None, help="Seconds before a move is aborted."),
+    scheduler: bool = typer.Option(False, "--scheduler", help="Let Nova pick destinations."),
+    exclude: list[str] = typer.Option([], help="Hosts that must not receive instances."),
+    window_end: datetime | None = typer.Option(None, help="No new move after this (UTC)."),
+    approval: str = typer.Option("ui", help="Gate mode: ui (prompt here / UI), slack, none."),
+    approval_timeout: int | None = typer.Option(None, help="Seconds a gate waits."),
+    on_timeout: str | None = typer.Option(None, help="reject or approve when a gate expires."),
+    wait_for_done: bool = typer.Option(True, help="Pause until the work on the host is done."),
+    move_back: bool = typer.Option(False, help="maintenance: move instances back afterwards."),
+    reserved: list[str] = typer.Option([], help="evacuate: spare hosts filled first."),
+    shared_storage: bool = typer.Option(False, help="evacuate: disks on shared storage."),
+    aggregate: str | None = typer.Option(None, help="rolling: every host of an aggregate."),
+    zone: str | None = typer.Option(None, help="rolling: every host of a zone."),
+    batch_size: int = typer.Option(1, help="rolling: hosts drained at once."),
+    min_free: float = typer.Option(0.10, help="rolling: free-capacity margin to keep."),
+    strategy: str = typer.Option("spread", help="rebalance: consolidate, spread, proximity."),
+    max_moves: int | None = typer.Option(20, help="rebalance: move budget."),
+    disable_emptied: bool = typer.Option(False, help="rebalance: disable emptied hosts."),
+    select_project: str | None = typer.Option(None, help="proximity: instances of a project."),
+    select_name: str | None = typer.Option(None, help="proximity: names containing this."),
+    target_host: list[str] = typer.Option([], help="proximity: destination hosts."),
+    target_aggregate: str | None = typer.Option(None, help="proximity: destination aggregate."),
+    target_zone: str | None = typer.Option(None, help="proximity: destination zone."),
+) -> None:
+    """Run a scenario in the foreground; exit 0 only when every planned move succeeded."""
+    from deployments.run_cli import print_report, run_foreground
+
+    options = dict(locals())
+    try:
+        flow, params = _flow_and_params(scenario, options)
+    except (ValidationError, NovaflowError) as exc:
+        _fail(f"bad parameters: {exc}")
+    report = run_foreground(flow, params, yes=yes, fenced=fenced)
+    if report is None:
+        raise typer.Exit(1)
+    print_report(report)
+    if not report.approved:
+        raise typer.Exit(3)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("serve")
+def serve(
+    cloud: str = typer.Option("sim", envvar="OS_CLOUD", help="clouds.yaml cloud name."),
+    schedules: bool = typer.Option(
+        False, "--schedules/--no-schedules", help="Activate the cron schedules (windows, watch)."
+    ),
+) -> None:
+    """Serve every novaflow deployment from this process (Prefect's `serve`)."""
+    from prefect import serve as prefect_serve
+
+    from deployments.catalog import to_deployments
+
+    prefect_serve(*to_deployments(cloud, schedules_active=schedules))

@@ -1,0 +1,182 @@
+"""`novaflow run ...`: run a scenario flow in the foreground with a live progress view.
+
+The flow runs in a worker thread on the configured Prefect API (or an ephemeral one);
+this thread watches it through the API, shows progress, and answers each gate at the
+prompt (or with --yes) by resuming the paused run with the operator's login, exactly as
+the Prefect UI or Slack would.
+"""
+
+from __future__ import annotations
+
+import getpass
+import threading
+import time
+import uuid
+from typing import Any
+
+import typer
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+from prefect.flow_runs import resume_flow_run
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from novaflow.models import RunReport
+
+console = Console(stderr=True)
+
+FENCING_GATES = {"approve-evacuation"}
+
+
+def _find_run(client, name: str):
+    runs = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])), limit=1
+    )
+    return runs[0] if runs else None
+
+
+def _plan_table(client, flow_run_id) -> Table | None:
+    """The run's latest plan artifact as a table, for the prompt."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    arts = client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+    )
+    tables = [a for a in arts if a.type == "table"]
+    if not tables:
+        return None
+    latest = max(tables, key=lambda a: a.created)
+    rows = latest.data if isinstance(latest.data, list) else []
+    if isinstance(latest.data, str):
+        import json
+
+        rows = json.loads(latest.data)
+    table = Table(title=latest.description, show_lines=False)
+    for col in ("instance", "from", "to", "method", "why"):
+        table.add_column(col)
+    for row in rows[:200]:
+        table.add_row(*(str(row.get(c, "")) for c in ("instance", "from", "to", "method", "why")))
+    if len(rows) > 200:
+        table.caption = f"... and {len(rows) - 200} more (see the plan artifact)"
+    return table
+
+
+def _answer(gate: str, yes: bool, fenced: bool) -> dict[str, Any]:
+    """Ask the operator (or take --yes) and build the gate's RunInput."""
+    user = getpass.getuser()
+    if yes:
+        return {
+            "approved": True,
+            "comment": "--yes",
+            "fenced": fenced,
+            "approver": user,
+            "via": "cli",
+        }
+    approved = typer.confirm(f"Gate '{gate}': approve?", default=False)
+    fence = False
+    if approved and gate in FENCING_GATES:
+        fence = typer.confirm("Is the node fenced (powered off)?", default=False)
+    comment = typer.prompt("Comment", default="", show_default=False)
+    return {
+        "approved": approved,
+        "comment": comment,
+        "fenced": fence,
+        "approver": user,
+        "via": "cli",
+    }
+
+
+def _progress(client, run) -> Table:
+    task_runs = client.read_task_runs(
+        flow_run_filter=FlowRunFilter(id={"any_": [run.id]}), limit=200
+    )
+    moves = [t for t in task_runs if t.name.split("-")[0] in ("live", "cold", "evacuate")]
+    counts: dict[str, int] = {}
+    for t in moves:
+        state = t.state.name if t.state else "?"
+        counts[state] = counts.get(state, 0) + 1
+    table = Table(title=f"{run.name}: {run.state.name if run.state else '?'}")
+    table.add_column("moves")
+    table.add_column("count", justify="right")
+    for state, n in sorted(counts.items()):
+        table.add_row(state, str(n))
+    return table
+
+
+def run_foreground(flow, params: dict[str, Any], *, yes: bool, fenced: bool) -> RunReport | None:
+    """Run `flow` with `params`, answer its gates, and return its report."""
+    name = f"cli-{uuid.uuid4().hex[:10]}"
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        box["state"] = flow.with_options(flow_run_name=name)(**params, return_state=True)
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    answered: set[str] = set()
+    with get_client(sync_client=True) as client, Live(console=console, transient=True) as live:
+        while worker.is_alive():
+            run = _find_run(client, name)
+            if run is None:
+                time.sleep(0.3)
+                continue
+            live.update(_progress(client, run))
+            state = run.state
+            key = state.state_details.pause_key if state and state.is_paused() else None
+            if key and key not in answered:
+                live.stop()
+                table = _plan_table(client, run.id)
+                if table is not None:
+                    console.print(table)
+                answered.add(key)
+                resume_flow_run(run.id, run_input=_answer(key, yes, fenced))
+                live.start()
+            time.sleep(0.5)
+    worker.join()
+    state = box.get("state")
+    if state is None:
+        return None
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, RunReport):
+        return result
+    report = getattr(result, "report", None)
+    if isinstance(report, RunReport):
+        return report
+    console.print(f"[red]{state.name}: {state.message or result}[/red]")
+    return None
+
+
+def print_report(report: RunReport) -> None:
+    table = Table(title=f"{report.scenario} on {', '.join(report.hosts)}")
+    for col in (
+        "instance",
+        "outcome",
+        "method",
+        "from",
+        "now on",
+        "status",
+        "s",
+        "error / next step",
+    ):
+        table.add_column(col)
+    for o in report.outcomes:
+        why = " -> ".join(x for x in (o.error, o.remedy) if x)
+        secs = f"{o.seconds:.1f}" if o.seconds is not None else ""
+        table.add_row(
+            o.instance_name,
+            o.result,
+            o.method.value if o.method else "",
+            o.source or "",
+            o.final_host or "",
+            o.final_status or "",
+            secs,
+            why,
+        )
+    console.print(table)
+    for g in report.gates:
+        d = g.decision
+        verdict = "approved" if d.approved else "rejected"
+        console.print(f"gate {g.gate}: {verdict} by {d.approver} via {d.via} {d.comment}")
+    for note in report.notes:
+        console.print(f"- {note}")
