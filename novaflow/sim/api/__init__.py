@@ -1,0 +1,1 @@
+"""HTTP routers of the simulated cloud, one module per API area."""

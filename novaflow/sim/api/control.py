@@ -1,0 +1,90 @@
+"""The sim's own control API under /sim (not in the catalog): faults, stats, hosts, clock."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from novaflow.sim import lifecycle
+from novaflow.sim.api.deps import cloud_of, ok
+from novaflow.sim.control_stats import sim_stats as stats
+from novaflow.sim.faults import FaultPlan
+
+router = APIRouter(prefix="/sim")
+
+
+class Skip(BaseModel):
+    seconds: float = Field(gt=0)
+
+
+@router.get("/stats")
+async def get_stats(request: Request) -> object:
+    return ok(stats(cloud_of(request)))
+
+
+@router.post("/stats/reset")
+async def reset_stats(request: Request) -> object:
+    cloud = cloud_of(request)
+    with cloud.lock:
+        cloud.requests.clear()
+        cloud.injected_errors = 0
+    return ok(stats(cloud))
+
+
+@router.get("/faults")
+async def get_faults(request: Request) -> object:
+    return ok(cloud_of(request).faults.plan.model_dump())
+
+
+@router.post("/faults")
+async def set_faults(request: Request, plan: FaultPlan) -> object:
+    cloud_of(request).set_faults(plan)
+    return ok(plan.model_dump())
+
+
+@router.post("/hosts/{host}/down")
+async def host_down(request: Request, host: str) -> object:
+    cloud = cloud_of(request)
+    with cloud.lock:
+        cloud.advance()
+        lifecycle.kill_host(cloud, host)
+    return ok({"host": host, "state": "down"})
+
+
+@router.post("/hosts/{host}/up")
+async def host_up(request: Request, host: str) -> object:
+    cloud = cloud_of(request)
+    with cloud.lock:
+        cloud.advance()
+        lifecycle.revive_host(cloud, host)
+    return ok({"host": host, "state": "up"})
+
+
+@router.post("/tokens/expire")
+async def expire_tokens(request: Request) -> object:
+    cloud = cloud_of(request)
+    with cloud.lock:
+        cloud.tokens.clear()
+    return ok({"expired": True})
+
+
+@router.post("/clock/skip")
+async def skip_clock(request: Request, body: Skip) -> object:
+    cloud = cloud_of(request)
+    cloud.skip(body.seconds)
+    return ok({"now": cloud.now})
+
+
+@router.get("/summary")
+async def summary(request: Request) -> object:
+    """Hosts with their state and instances: a quick look for demos and debugging."""
+    cloud = cloud_of(request)
+    with cloud.lock:
+        cloud.advance()
+        hosts = {
+            h.name: {"zone": h.zone, "state": "up" if h.is_up else "down", "status": h.status,
+                     "instances": sorted(i.name for i in cloud.instances.values()
+                                         if i.host == h.name)}
+            for h in sorted(cloud.hosts.values(), key=lambda h: h.name)
+        }
+        return ok({"now": cloud.now, "hosts": hosts})

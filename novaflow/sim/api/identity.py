@@ -1,0 +1,131 @@
+"""Keystone v3: version discovery, password/token auth with a catalog, token validation."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from novaflow.sim.api.deps import UNAUTHORIZED, base_url, cloud_of, count, json_body
+from novaflow.sim.state import ADMIN_USER, SimCloud, stable_id
+
+router = APIRouter()
+REGION = "RegionOne"
+MEDIA = [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]
+
+
+def _version(base: str) -> dict[str, object]:
+    return {"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
+            "links": [{"rel": "self", "href": f"{base}/identity/v3/"}], "media-types": MEDIA}
+
+
+@router.get("/identity")
+@router.get("/identity/")
+async def identity_versions(request: Request) -> object:
+    count(request)
+    return JSONResponse({"versions": {"values": [_version(base_url(request))]}}, status_code=300)
+
+
+@router.get("/identity/v3")
+@router.get("/identity/v3/")
+async def identity_v3(request: Request) -> object:
+    count(request)
+    return JSONResponse({"version": _version(base_url(request))})
+
+
+def catalog(base: str) -> list[dict[str, object]]:
+    services = [
+        ("identity", "keystone", f"{base}/identity"),
+        ("compute", "nova", f"{base}/compute/v2.1"),
+        ("placement", "placement", f"{base}/placement"),
+        ("image", "glance", f"{base}/image"),
+    ]
+    out = []
+    for kind, name, url in services:
+        endpoints = [
+            {"id": stable_id(kind, iface), "interface": iface, "region_id": REGION,
+             "region": REGION, "url": url}
+            for iface in ("public", "internal", "admin")
+        ]
+        out.append({"id": stable_id("service", kind), "type": kind, "name": name,
+                    "endpoints": endpoints})
+    return out
+
+
+def _unauthorized() -> JSONResponse:
+    return JSONResponse(UNAUTHORIZED, status_code=401)
+
+
+def _authenticate(cloud: SimCloud, identity: dict[str, Any]) -> bool:
+    methods = identity.get("methods") or []
+    if "password" in methods:
+        user = (identity.get("password") or {}).get("user") or {}
+        name_ok = user.get("name") == ADMIN_USER or user.get("id") == cloud.users[ADMIN_USER]
+        return bool(name_ok and user.get("password") == cloud.password)
+    if "token" in methods:
+        return (identity.get("token") or {}).get("id") in cloud.tokens
+    return False
+
+
+def token_body(cloud: SimCloud, base: str, issued: datetime) -> dict[str, object]:
+    domain = {"id": "default", "name": "Default"}
+    return {"token": {
+        "methods": ["password"],
+        "user": {"id": cloud.users[ADMIN_USER], "name": ADMIN_USER, "domain": domain,
+                 "password_expires_at": None},
+        "audit_ids": [secrets.token_urlsafe(16)],
+        "expires_at": (issued + timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
+        "issued_at": issued.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
+        "project": {"id": cloud.projects["admin"], "name": "admin", "domain": domain},
+        "is_domain": False,
+        "roles": [{"id": stable_id("role", r), "name": r} for r in ("admin", "member", "reader")],
+        "catalog": catalog(base),
+    }}
+
+
+@router.post("/identity/v3/auth/tokens")
+@router.post("/identity/auth/tokens")
+@router.post("/v3/auth/tokens")
+async def issue_token(request: Request) -> object:
+    count(request)
+    body = await json_body(request)
+    cloud = cloud_of(request)
+    identity = (body.get("auth") or {}).get("identity") or {}
+    with cloud.lock:
+        if not _authenticate(cloud, identity):
+            return _unauthorized()
+        token = "gAAAAA" + secrets.token_urlsafe(48)
+        cloud.tokens.add(token)
+    return JSONResponse(token_body(cloud, base_url(request), datetime.now(UTC)), status_code=201,
+                        headers={"X-Subject-Token": token})
+
+
+@router.get("/identity/v3/auth/tokens")
+async def validate_token(request: Request) -> object:
+    count(request)
+    cloud = cloud_of(request)
+    subject = request.headers.get("x-subject-token")
+    if request.headers.get("x-auth-token") not in cloud.tokens or subject not in cloud.tokens:
+        return _unauthorized() if subject in cloud.tokens else JSONResponse(
+            {"error": {"code": 404, "title": "Not Found",
+                       "message": "Could not find token."}}, status_code=404)
+    return JSONResponse(token_body(cloud, base_url(request), datetime.now(UTC)),
+                        headers={"X-Subject-Token": subject or ""})
+
+
+@router.get("/identity/v3/projects")
+async def list_projects(request: Request) -> object:
+    count(request)
+    cloud = cloud_of(request)
+    if request.headers.get("x-auth-token") not in cloud.tokens:
+        return _unauthorized()
+    name = request.query_params.get("name")
+    projects = [
+        {"id": pid, "name": pname, "domain_id": "default", "enabled": True, "is_domain": False,
+         "parent_id": "default", "description": "", "tags": [], "links": {}}
+        for pname, pid in cloud.projects.items() if name in (None, pname)
+    ]
+    return JSONResponse({"projects": projects, "links": {"next": None, "previous": None}})

@@ -1,0 +1,281 @@
+"""Server routes: list/detail (Nova's filters, paging), show, create, update, delete, metadata."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Request
+
+from novaflow.sim import lifecycle
+from novaflow.sim.api.deps import (
+    api_guard,
+    cloud_of,
+    compute_base,
+    empty,
+    json_body,
+    mv,
+    ok,
+    query_bool,
+)
+from novaflow.sim.api.paging import page
+from novaflow.sim.errors import bad_request
+from novaflow.sim.model import Instance
+from novaflow.sim.state import ADMIN_USER, SimCloud
+from novaflow.sim.views.servers import server_brief, server_detail
+
+router = APIRouter(prefix="/compute/v2.1", dependencies=[Depends(api_guard)])
+
+# status filter -> vm_states it covers; statuses tied to a task state match the status itself.
+_STATUS_VM = {
+    "ACTIVE": {"active"}, "SHUTOFF": {"stopped"}, "PAUSED": {"paused"}, "ERROR": {"error"},
+    "VERIFY_RESIZE": {"resized"}, "BUILD": {"building"}, "SUSPENDED": {"suspended"},
+    "SHELVED_OFFLOADED": {"shelved_offloaded"},
+}
+_STATUS_TASK = {"MIGRATING", "RESIZE", "REBUILD", "REVERT_RESIZE"}
+
+
+def _parse_time(value: str) -> float | None:
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise bad_request(f"Invalid filter field: changes-since. Value: {value}") from None
+    return None if dt.tzinfo is None else dt.timestamp()
+
+
+def _matches_status(inst: Instance, statuses: list[str]) -> bool:
+    for status in statuses:
+        s = status.strip().upper()
+        if s in _STATUS_TASK and inst.status == s:
+            return True
+        if inst.vm_state in _STATUS_VM.get(s, ()):
+            return True
+    return False
+
+
+def filter_servers(cloud: SimCloud, request: Request) -> list[Instance]:
+    q = request.query_params
+    items = list(cloud.instances.values())
+    all_tenants = "all_tenants" in q and query_bool(q.get("all_tenants"), "all_tenants")
+    project = q.get("project_id") or q.get("tenant_id") if all_tenants else cloud.projects["admin"]
+    if project:
+        items = [i for i in items if i.project_id == project]
+    if "user_id" in q:
+        items = [i for i in items if i.user_id == q["user_id"]]
+    for param in ("host", "node"):
+        if param in q:
+            items = [i for i in items if i.host == q[param]]
+    if "status" in q:
+        statuses = q.getlist("status")
+        items = [i for i in items if _matches_status(i, statuses)]
+    if "name" in q:
+        try:
+            pattern = re.compile(q["name"])
+            items = [i for i in items if pattern.search(i.name)]
+        except re.error:
+            items = [i for i in items if q["name"] in i.name]
+    if "flavor" in q:
+        items = [i for i in items if i.flavor.id == q["flavor"]]
+    if "image" in q:
+        image = q["image"].rsplit("/", 1)[-1]
+        items = [i for i in items if i.image_id == image]
+    if "availability_zone" in q:
+        items = [i for i in items if i.zone == q["availability_zone"]]
+    if "vm_state" in q:
+        items = [i for i in items if i.vm_state in q.getlist("vm_state")]
+    if "task_state" in q:
+        items = [i for i in items if (i.task_state or "") in q.getlist("task_state")]
+    if "key_name" in q:
+        items = [i for i in items if i.key_name == q["key_name"]]
+    if "locked" in q:
+        locked = query_bool(q["locked"], "locked")
+        items = [i for i in items if i.locked == locked]
+    if "uuid" in q:
+        items = [i for i in items if i.id == q["uuid"]]
+    if "changes-since" in q:
+        since = _parse_time(q["changes-since"])
+        if since is not None:
+            items = [i for i in items if cloud.time(i.updated).timestamp() >= since]
+    items.sort(key=lambda i: (i.created, i.id), reverse=True)
+    return items
+
+
+def _list(request: Request, detail: bool) -> dict[str, object]:
+    cloud = cloud_of(request)
+    base = compute_base(request)
+    with cloud.lock:
+        chunk, links = page(request, filter_servers(cloud, request), key=lambda i: i.id)
+        servers = [
+            server_detail(cloud, i, base, mv(request)) if detail else server_brief(i, base)
+            for i in chunk
+        ]
+    body: dict[str, object] = {"servers": servers}
+    if links:
+        body["servers_links"] = links
+    return body
+
+
+@router.get("/servers")
+async def list_servers(request: Request) -> object:
+    return ok(_list(request, detail=False))
+
+
+@router.get("/servers/detail")
+async def list_servers_detail(request: Request) -> object:
+    return ok(_list(request, detail=True))
+
+
+@router.get("/servers/{server_id}")
+async def show_server(request: Request, server_id: str) -> object:
+    cloud = cloud_of(request)
+    with cloud.lock:
+        inst = cloud.instance(server_id)
+        return ok({"server": server_detail(cloud, inst, compute_base(request), mv(request))})
+
+
+@router.post("/servers")
+async def create_server(request: Request) -> object:
+    body = await json_body(request)
+    spec = body.get("server")
+    if not isinstance(spec, dict):
+        raise bad_request("Invalid input for field/attribute server. 'server' is a required "
+                          "property")
+    for required in ("name", "flavorRef"):
+        if required not in spec:
+            raise bad_request(f"Invalid input for field/attribute server. Value: {spec}. "
+                              f"'{required}' is a required property")
+    bdm = spec.get("block_device_mapping_v2") or []
+    boots_volume = any(str(b.get("boot_index")) == "0" and b.get("destination_type") == "volume"
+                       for b in bdm)
+    image = spec.get("imageRef") or None
+    if not image and not boots_volume:
+        raise bad_request("Block Device Mapping is Invalid: Boot sequence for the instance and "
+                          "image/block device mapping combination is not valid.")
+    hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
+    cloud = cloud_of(request)
+    with cloud.lock:
+        image_id = None
+        if image and not boots_volume:
+            image_id = str(image).rsplit("/", 1)[-1]
+            if image_id not in cloud.images:
+                raise bad_request(f"Image {image_id} could not be found.")
+        try:
+            flavor = cloud.find_flavor(str(spec["flavorRef"]))
+        except Exception:
+            raise bad_request(f"Flavor {spec['flavorRef']} could not be found.") from None
+        inst = lifecycle.create_server(
+            cloud,
+            name=str(spec["name"]),
+            flavor_ref=flavor.id,
+            image_ref=image_id,
+            project_id=cloud.projects["admin"],
+            user_id=cloud.users[ADMIN_USER],
+            availability_zone=spec.get("availability_zone"),
+            group_id=hints.get("group"),
+            metadata={str(k): str(v) for k, v in (spec.get("metadata") or {}).items()},
+            key_name=spec.get("key_name"),
+            volumes=sum(1 for b in bdm if b.get("destination_type") == "volume"),
+        )
+        base = compute_base(request)
+        return ok({"server": {
+            "id": inst.id, "links": server_brief(inst, base)["links"],
+            "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}],
+            "adminPass": "sim-" + inst.id[:12],
+        }}, 202)
+
+
+@router.put("/servers/{server_id}")
+async def update_server(request: Request, server_id: str) -> object:
+    body = (await json_body(request)).get("server") or {}
+    cloud = cloud_of(request)
+    with cloud.lock:
+        inst = cloud.instance(server_id)
+        if "name" in body:
+            inst.name = str(body["name"])
+        if "description" in body:
+            inst.description = body["description"]
+        inst.updated = cloud.now
+        return ok({"server": server_detail(cloud, inst, compute_base(request), mv(request))})
+
+
+@router.delete("/servers/{server_id}")
+async def delete_server(request: Request, server_id: str) -> object:
+    cloud = cloud_of(request)
+    with cloud.lock:
+        lifecycle.delete_server(cloud, cloud.instance(server_id))
+    return empty(204)
+
+
+@router.get("/servers/{server_id}/metadata")
+async def get_metadata(request: Request, server_id: str) -> object:
+    cloud = cloud_of(request)
+    with cloud.lock:
+        return ok({"metadata": dict(cloud.instance(server_id).metadata)})
+
+
+async def _metadata_body(request: Request) -> dict[str, str]:
+    meta = (await json_body(request)).get("metadata")
+    if not isinstance(meta, dict):
+        raise bad_request("Invalid input for field/attribute metadata.")
+    return {str(k): str(v) for k, v in meta.items()}
+
+
+@router.post("/servers/{server_id}/metadata")
+async def update_metadata(request: Request, server_id: str) -> object:
+    meta = await _metadata_body(request)
+    cloud = cloud_of(request)
+    with cloud.lock:
+        inst = cloud.instance(server_id)
+        inst.metadata.update(meta)
+        inst.updated = cloud.now
+        return ok({"metadata": dict(inst.metadata)})
+
+
+@router.put("/servers/{server_id}/metadata")
+async def replace_metadata(request: Request, server_id: str) -> object:
+    meta = await _metadata_body(request)
+    cloud = cloud_of(request)
+    with cloud.lock:
+        inst = cloud.instance(server_id)
+        inst.metadata = meta
+        inst.updated = cloud.now
+        return ok({"metadata": dict(inst.metadata)})
+
+
+@router.get("/servers/{server_id}/metadata/{key}")
+async def get_metadata_item(request: Request, server_id: str, key: str) -> object:
+    cloud = cloud_of(request)
+    with cloud.lock:
+        inst = cloud.instance(server_id)
+        if key not in inst.metadata:
+            from novaflow.sim.errors import not_found
+
+            raise not_found("Metadata item was not found")
+        return ok({"meta": {key: inst.metadata[key]}})
+
+
+@router.put("/servers/{server_id}/metadata/{key}")
+async def set_metadata_item(request: Request, server_id: str, key: str) -> object:
+    meta = (await json_body(request)).get("meta")
+    if not isinstance(meta, dict) or list(meta) != [key]:
+        raise bad_request("Request body and URI mismatch")
+    cloud = cloud_of(request)
+    with cloud.lock:
+        inst = cloud.instance(server_id)
+        inst.metadata[key] = str(meta[key])
+        inst.updated = cloud.now
+        return ok({"meta": {key: inst.metadata[key]}})
+
+
+@router.delete("/servers/{server_id}/metadata/{key}")
+async def delete_metadata_item(request: Request, server_id: str, key: str) -> object:
+    cloud = cloud_of(request)
+    with cloud.lock:
+        inst = cloud.instance(server_id)
+        if key not in inst.metadata:
+            from novaflow.sim.errors import not_found
+
+            raise not_found("Metadata item was not found")
+        del inst.metadata[key]
+        inst.updated = cloud.now
+    return empty(204)

@@ -1,0 +1,166 @@
+"""Instance and node lifecycle: boot, delete, stop/start, lock, services, nodes dying/returning."""
+
+from __future__ import annotations
+
+from novaflow.sim.errors import bad_request, invalid_state
+from novaflow.sim.model import RUNNING, SHUTDOWN, Host, Instance
+from novaflow.sim.moves import cold_failed, evacuation_failed, fail_live, start_queued_live
+from novaflow.sim.scheduler import select_destination
+from novaflow.sim.state import SimCloud
+
+POWER_DELAY = 3.0
+BUILD_DELAY = 8.0
+
+
+def create_server(
+    cloud: SimCloud,
+    *,
+    name: str,
+    flavor_ref: str,
+    image_ref: str | None,
+    project_id: str,
+    user_id: str,
+    availability_zone: str | None,
+    group_id: str | None,
+    metadata: dict[str, str],
+    key_name: str | None,
+    volumes: int,
+) -> Instance:
+    """Boot an instance: BUILD now, ACTIVE on its host a few seconds later (or ERROR)."""
+    flavor = cloud.find_flavor(flavor_ref)
+    zone, _, forced = (availability_zone or "").partition(":")
+    inst = Instance(
+        id=cloud.new_uuid(), name=name, project_id=project_id, user_id=user_id, flavor=flavor,
+        image_id=image_ref, host=None, zone=None, vm_state="building", task_state="scheduling",
+        power_state=0, created=cloud.now, updated=cloud.now, launched_at=None,
+        seq=cloud.next_instance_seq(), pinned_az=zone or None, metadata=dict(metadata),
+        addresses={}, volumes=[cloud.new_uuid() for _ in range(volumes)], key_name=key_name,
+    )
+    cloud.instances[inst.id] = inst
+    if group_id:
+        if group_id not in cloud.groups:
+            raise bad_request(f"Invalid server group {group_id}")
+        cloud.groups[group_id].members.append(inst.id)
+    dest = select_destination(cloud, inst, exclude=set(), requested=forced or None,
+                              zone=zone or None)
+    if dest is None:
+        inst.vm_state, inst.task_state = "error", None
+        inst.fault = {"code": 500, "created": cloud.now, "message": (
+            "No valid host was found. There are not enough hosts available.")}
+        return inst
+    inst.host, inst.zone, inst.task_state = dest, cloud.hosts[dest].zone, "spawning"
+    inst.addresses = cloud.new_addresses()
+
+    def built() -> None:
+        if inst.id in cloud.instances and inst.vm_state == "building":
+            inst.vm_state, inst.task_state, inst.power_state = "active", None, RUNNING
+            inst.launched_at = inst.updated = cloud.now
+
+    cloud.after(BUILD_DELAY, built, f"build {inst.id}")
+    return inst
+
+
+def delete_server(cloud: SimCloud, inst: Instance) -> None:
+    """Delete at once, ending any move in flight and freeing its claims."""
+    for m in cloud.migrations_of(inst.id):
+        if m.in_progress:
+            m.generation += 1
+            m.status = "error"
+            m.updated = cloud.now
+            if m.migration_type == "live-migration":
+                queue = cloud.live_queues.get(m.source_compute, [])
+                if m.id in queue:
+                    queue.remove(m.id)
+    for group in cloud.groups.values():
+        if inst.id in group.members:
+            group.members.remove(inst.id)
+    del cloud.instances[inst.id]
+    for host in {m.source_compute for m in cloud.migrations_of(inst.id)}:
+        start_queued_live(cloud, host)
+
+
+def stop(cloud: SimCloud, inst: Instance) -> None:
+    if inst.vm_state not in ("active", "error") or inst.task_state is not None:
+        attr = "task_state" if inst.task_state else "vm_state"
+        raise invalid_state("stop", inst.id, attr, inst.task_state or inst.vm_state)
+    _power(cloud, inst, "powering-off", "stopped", SHUTDOWN)
+
+
+def start(cloud: SimCloud, inst: Instance) -> None:
+    if inst.vm_state != "stopped" or inst.task_state is not None:
+        attr = "task_state" if inst.task_state else "vm_state"
+        raise invalid_state("start", inst.id, attr, inst.task_state or inst.vm_state)
+    _power(cloud, inst, "powering-on", "active", RUNNING)
+
+
+def _power(cloud: SimCloud, inst: Instance, task: str, vm_state: str, power: int) -> None:
+    inst.task_state, inst.updated = task, cloud.now
+
+    def done() -> None:
+        if inst.id in cloud.instances and inst.task_state == task:
+            inst.vm_state, inst.task_state, inst.power_state = vm_state, None, power
+            inst.updated = cloud.now
+
+    cloud.after(POWER_DELAY, done, f"{task} {inst.id}")
+
+
+def kill_host(cloud: SimCloud, name: str) -> None:
+    """The node dies: its service goes down, guests crash, moves touching it fail."""
+    host = cloud.host(name)
+    if not host.alive:
+        return
+    host.alive = False
+    host.last_heartbeat = cloud.now
+    for inst in cloud.instances.values():
+        if inst.host == name:
+            inst.power_state = SHUTDOWN
+    for m in list(cloud.migrations.values()):
+        if not m.in_progress or name not in (m.source_compute, m.dest_compute):
+            continue
+        if m.migration_type == "live-migration":
+            fail_live(cloud, m)
+        elif m.migration_type == "evacuation":
+            if m.dest_compute == name:
+                evacuation_failed(cloud, m, f"Compute host {name} went down during rebuild.")
+        elif m.status not in ("finished", "confirming", "reverting"):
+            cold_failed(cloud, m)
+
+
+def revive_host(cloud: SimCloud, name: str) -> None:
+    """The node boots again: guests that crashed with it are found shut off, as Nova syncs."""
+    host = cloud.host(name)
+    if host.alive:
+        return
+    host.alive = True
+    host.last_heartbeat = cloud.now
+    host.booted_at = cloud.now
+    for inst in cloud.instances.values():
+        if inst.host == name and inst.vm_state in ("active", "paused") and inst.task_state is None:
+            inst.vm_state, inst.power_state, inst.updated = "stopped", SHUTDOWN, cloud.now
+    start_queued_live(cloud, name)
+
+
+def set_lock(inst: Instance, locked: bool, reason: str | None = None) -> None:
+    inst.locked = locked
+    inst.locked_reason = reason if locked else None
+
+
+
+
+
+def set_service(
+    cloud: SimCloud,
+    host: Host,
+    *,
+    status: str | None = None,
+    reason: str | None = None,
+    forced_down: bool | None = None,
+) -> None:
+    """Enable/disable a nova-compute service or force it down/up, as an operator does."""
+    if status is not None:
+        host.status = status
+        host.disabled_reason = reason if status == "disabled" else None
+    if forced_down is not None:
+        host.forced_down = forced_down
+        if not forced_down:
+            start_queued_live(cloud, host.name)

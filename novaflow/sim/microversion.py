@@ -1,0 +1,64 @@
+"""Microversion negotiation for compute and placement, from the two request header forms."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from novaflow.sim.errors import NovaError
+
+Version = tuple[int, int]
+
+COMPUTE_MIN: Version = (2, 1)
+COMPUTE_MAX: Version = (2, 96)
+PLACEMENT_MIN: Version = (1, 0)
+PLACEMENT_MAX: Version = (1, 39)
+
+
+def fmt(v: Version) -> str:
+    return f"{v[0]}.{v[1]}"
+
+
+def _parse(text: str, lo: Version, hi: Version) -> Version:
+    text = text.strip()
+    if text.lower() == "latest":
+        return hi
+    try:
+        major, minor = (int(p) for p in text.split("."))
+    except ValueError:
+        raise NovaError(
+            400, f"API Version String {text} is of invalid format. Must be of format "
+            "MajorNum.MinorNum."
+        ) from None
+    v = (major, minor)
+    if not lo <= v <= hi:
+        raise NovaError(
+            406, f"Version {text} is not supported by the API. Minimum is {fmt(lo)} and "
+            f"maximum is {fmt(hi)}."
+        )
+    return v
+
+
+def requested(headers: Mapping[str, str], service: str) -> Version:
+    """The version a request asks for (the service minimum when it asks for none)."""
+    lo, hi = (COMPUTE_MIN, COMPUTE_MAX) if service == "compute" else (PLACEMENT_MIN, PLACEMENT_MAX)
+    generic = headers.get("openstack-api-version")
+    if generic:
+        for part in generic.split(","):
+            name, _, value = part.strip().partition(" ")
+            if name.lower() == service and value:
+                return _parse(value, lo, hi)
+    if service == "compute":
+        legacy = headers.get("x-openstack-nova-api-version")
+        if legacy:
+            return _parse(legacy, lo, hi)
+    return lo
+
+
+def response_headers(service: str, v: Version) -> dict[str, str]:
+    headers = {"OpenStack-API-Version": f"{service} {fmt(v)}"}
+    if service == "compute":
+        headers["X-OpenStack-Nova-API-Version"] = fmt(v)
+        headers["Vary"] = "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
+    else:
+        headers["Vary"] = "OpenStack-API-Version"
+    return headers

@@ -1,0 +1,1 @@
+"""JSON views of sim records in Nova's shapes, per microversion."""
