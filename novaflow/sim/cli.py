@@ -1,5 +1,101 @@
 """`novaflow sim ...`: run the simulated cloud."""
 
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 sim_app = typer.Typer(no_args_is_help=True, help="The simulated OpenStack cloud.")
+
+FAULT_HELP = (
+    "Inject a fault, repeatable: fail_nth=N, fail_host=H, hang_nth=N, hang_host=H, "
+    "down=HOST@SIM_SECONDS, error_rate=F, latency_ms=MS, no_valid_host_flavor=NAME, seed=N."
+)
+
+
+@sim_app.command()
+def serve(
+    hosts: Annotated[int, typer.Option(help="Compute nodes (sim-compute-0..N-1).")] = 8,
+    instances: Annotated[int, typer.Option(help="Instances to place on them.")] = 120,
+    seed: Annotated[int, typer.Option(help="Same seed, same cloud.")] = 1,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 18774,
+    clouds_yaml: Annotated[
+        Path, typer.Option("--clouds-yaml", help="Where to write the clouds.yaml (cloud 'sim').")
+    ] = Path("clouds.yaml"),
+    time_scale: Annotated[
+        float, typer.Option(help="Real seconds per simulated second (0.01: 100x faster).")
+    ] = 0.05,
+    fault: Annotated[list[str] | None, typer.Option(help=FAULT_HELP)] = None,
+    faults_json: Annotated[
+        Path | None, typer.Option(help="A FaultPlan as a JSON file (see POST /sim/faults).")
+    ] = None,
+    spec: Annotated[
+        Path | None, typer.Option(help="A ClusterSpec JSON file instead of a seeded cluster.")
+    ] = None,
+    password: Annotated[str, typer.Option(help="Password of user 'admin'.")] = "secret",
+) -> None:
+    """Serve a simulated cloud on 127.0.0.1 and write a clouds.yaml for it."""
+    from novaflow.sim.clouds_yaml import write_clouds_yaml
+    from novaflow.sim.faults import FaultPlan, parse_fault_flags
+    from novaflow.sim.runner import serve_forever
+    from novaflow.sim.spec import ClusterSpec
+    from novaflow.sim.state import SimCloud
+
+    plan = parse_fault_flags(fault or [])
+    if faults_json is not None:
+        file_plan = FaultPlan.model_validate_json(faults_json.read_text())
+        plan = FaultPlan.model_validate({**file_plan.model_dump(),
+                                         **plan.model_dump(exclude_defaults=True)})
+    if spec is not None:
+        cluster = ClusterSpec.model_validate_json(spec.read_text())
+    else:
+        cluster = ClusterSpec.generated(hosts=hosts, instances=instances, seed=seed)
+    cloud = SimCloud(cluster, time_scale=time_scale, faults=plan, password=password)
+    url = f"http://127.0.0.1:{port}"
+    path = write_clouds_yaml(clouds_yaml, url, password)
+    typer.echo(
+        f"simulated cloud: {len(cloud.hosts)} hosts, {len(cloud.instances)} instances, "
+        f"seed {cluster.seed}, time_scale {time_scale}\n"
+        f"  identity:  {url}/identity/v3\n"
+        f"  control:   {url}/sim/stats  {url}/sim/summary  POST {url}/sim/faults\n"
+        f"  clouds.yaml: {path.resolve()} (cloud 'sim')\n"
+        f"  try: OS_CLIENT_CONFIG_FILE={path} openstack --os-cloud sim server list "
+        "--all-projects --host sim-compute-0"
+    )
+    serve_forever(cloud, port)
+
+
+@sim_app.command()
+def spec(
+    hosts: Annotated[int, typer.Option()] = 8,
+    instances: Annotated[int, typer.Option()] = 120,
+    seed: Annotated[int, typer.Option()] = 1,
+) -> None:
+    """Print the seeded ClusterSpec as JSON (edit it and pass it to `serve --spec`)."""
+    from novaflow.sim.spec import ClusterSpec
+
+    cluster = ClusterSpec.generated(hosts=hosts, instances=instances, seed=seed)
+    typer.echo(cluster.model_dump_json(indent=2))
+
+
+@sim_app.command()
+def show(
+    url: Annotated[str, typer.Option(help="Base URL of a running sim.")] = (
+        "http://127.0.0.1:18774"
+    ),
+) -> None:
+    """Print a running sim's hosts, instance counts and request stats."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/sim/summary", timeout=5) as resp:
+        summary = json.load(resp)
+    with urllib.request.urlopen(f"{url}/sim/stats", timeout=5) as resp:
+        stats = json.load(resp)
+    typer.echo(f"simulated time: {summary['now']:.0f}s")
+    for name, host in summary["hosts"].items():
+        typer.echo(f"  {name:<16} {host['zone']:<5} {host['state']:<5} {host['status']:<9} "
+                   f"{len(host['instances'])} instances")
+    typer.echo(f"requests: {stats['total_requests']}  migrations: {stats['migrations']}")
