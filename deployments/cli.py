@@ -12,9 +12,12 @@ from enum import StrEnum
 import typer
 from pydantic import ValidationError
 
+from deployments.slack_cli import slack_app
 from novaflow.cli import app
 from novaflow.errors import NovaflowError
 from novaflow.models import MethodPolicy
+
+app.add_typer(slack_app, name="slack")
 
 
 class Scenario(StrEnum):
@@ -139,14 +142,14 @@ def run(
     target_zone: str | None = typer.Option(None, help="proximity: destination zone."),
 ) -> None:
     """Run a scenario in the foreground; exit 0 only when every planned move succeeded."""
-    from deployments.run_cli import print_report, run_foreground
+    from deployments.run_cli import print_report, prompt_answer, run_foreground
 
     options = dict(locals())
     try:
         flow, params = _flow_and_params(scenario, options)
     except (ValidationError, NovaflowError) as exc:
         _fail(f"bad parameters: {exc}")
-    report = run_foreground(flow, params, yes=yes, fenced=fenced)
+    report = run_foreground(flow, params, prompt_answer(yes, fenced))
     if report is None:
         raise typer.Exit(1)
     print_report(report)
@@ -168,3 +171,19 @@ def serve(
     from deployments.catalog import to_deployments
 
     prefect_serve(*to_deployments(cloud, schedules_active=schedules))
+
+
+@app.command("demo")
+def demo(
+    keep: bool = typer.Option(False, "--keep", help="Leave everything running to explore."),
+    hosts: int = typer.Option(8, help="Simulated compute hosts."),
+    instances: int = typer.Option(120, help="Simulated instances."),
+    seed: int = typer.Option(1, help="Seed of the simulated cluster."),
+    time_scale: float = typer.Option(0.01, help="Real seconds per simulated second."),
+) -> None:
+    """Run a node maintenance end to end on a local Prefect and the simulated cloud."""
+    from deployments.demo import local_stack, run_maintenance
+
+    with local_stack(hosts, instances, seed, time_scale, keep=keep) as env:
+        code = run_maintenance(env)
+    raise typer.Exit(code)

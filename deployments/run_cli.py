@@ -12,6 +12,7 @@ import getpass
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -62,29 +63,36 @@ def _plan_table(client, flow_run_id) -> Table | None:
     return table
 
 
-def _answer(gate: str, yes: bool, fenced: bool) -> dict[str, Any]:
-    """Ask the operator (or take --yes) and build the gate's RunInput."""
-    user = getpass.getuser()
-    if yes:
+Answer = Callable[[str], "dict[str, Any] | None"]
+
+
+def prompt_answer(yes: bool, fenced: bool) -> Answer:
+    """Answers gates at the terminal (or approves them all with --yes)."""
+
+    def answer(gate: str) -> dict[str, Any]:
+        user = getpass.getuser()
+        if yes:
+            return {
+                "approved": True,
+                "comment": "--yes",
+                "fenced": fenced,
+                "approver": user,
+                "via": "cli",
+            }
+        approved = typer.confirm(f"Gate '{gate}': approve?", default=False)
+        fence = False
+        if approved and gate in FENCING_GATES:
+            fence = typer.confirm("Is the node fenced (powered off)?", default=False)
+        comment = typer.prompt("Comment", default="", show_default=False)
         return {
-            "approved": True,
-            "comment": "--yes",
-            "fenced": fenced,
+            "approved": approved,
+            "comment": comment,
+            "fenced": fence,
             "approver": user,
             "via": "cli",
         }
-    approved = typer.confirm(f"Gate '{gate}': approve?", default=False)
-    fence = False
-    if approved and gate in FENCING_GATES:
-        fence = typer.confirm("Is the node fenced (powered off)?", default=False)
-    comment = typer.prompt("Comment", default="", show_default=False)
-    return {
-        "approved": approved,
-        "comment": comment,
-        "fenced": fence,
-        "approver": user,
-        "via": "cli",
-    }
+
+    return answer
 
 
 def _progress(client, run) -> Table:
@@ -104,39 +112,44 @@ def _progress(client, run) -> Table:
     return table
 
 
-def run_foreground(flow, params: dict[str, Any], *, yes: bool, fenced: bool) -> RunReport | None:
-    """Run `flow` with `params`, answer its gates, and return its report."""
-    name = f"cli-{uuid.uuid4().hex[:10]}"
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        box["state"] = flow.with_options(flow_run_name=name)(**params, return_state=True)
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
+def watch_run(
+    client, find_run: Callable[[], Any], running: Callable[[], bool], answer: Answer, show: bool
+) -> None:
+    """Follow a flow run until `running()` is false: show progress, answer each gate once."""
     answered: set[str] = set()
-    with get_client(sync_client=True) as client, Live(console=console, transient=True) as live:
-        while worker.is_alive():
-            run = _find_run(client, name)
+    live = Live(console=console, transient=True) if show else None
+    if live:
+        live.start()
+    try:
+        while running():
+            run = find_run()
             if run is None:
-                time.sleep(0.3)
+                time.sleep(0.2)
                 continue
-            live.update(_progress(client, run))
+            if live:
+                live.update(_progress(client, run))
             state = run.state
             key = state.state_details.pause_key if state and state.is_paused() else None
             if key and key not in answered:
-                live.stop()
-                table = _plan_table(client, run.id)
-                if table is not None:
-                    console.print(table)
                 answered.add(key)
-                resume_flow_run(run.id, run_input=_answer(key, yes, fenced))
-                live.start()
-            time.sleep(0.5)
-    worker.join()
-    state = box.get("state")
-    if state is None:
-        return None
+                if live:
+                    live.stop()
+                    table = _plan_table(client, run.id)
+                    if table is not None:
+                        console.print(table)
+                reply = answer(key)
+                if reply is not None:
+                    resume_flow_run(run.id, run_input=reply)
+                if live:
+                    live.start()
+            time.sleep(0.3)
+    finally:
+        if live:
+            live.stop()
+
+
+def report_of(state) -> RunReport | None:
+    """The RunReport a finished run returned (or carried in MovesIncomplete)."""
     result = state.result(raise_on_failure=False)
     if isinstance(result, RunReport):
         return result
@@ -145,6 +158,26 @@ def run_foreground(flow, params: dict[str, Any], *, yes: bool, fenced: bool) -> 
         return report
     console.print(f"[red]{state.name}: {state.message or result}[/red]")
     return None
+
+
+def run_foreground(
+    flow, params: dict[str, Any], answer: Answer, *, show: bool = True
+) -> RunReport | None:
+    """Run `flow` with `params`, answer each gate with `answer(gate)` (None: leave it
+    unanswered, so it expires), and return the run's report."""
+    name = f"cli-{uuid.uuid4().hex[:10]}"
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        box["state"] = flow.with_options(flow_run_name=name)(**params, return_state=True)
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    with get_client(sync_client=True) as client:
+        watch_run(client, lambda: _find_run(client, name), worker.is_alive, answer, show)
+    worker.join()
+    state = box.get("state")
+    return report_of(state) if state is not None else None
 
 
 def print_report(report: RunReport) -> None:
