@@ -1,0 +1,103 @@
+"""Evacuation: only off a down (or forced-down) host; REBUILD then ACTIVE/SHUTOFF elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from novaflow.sim.testing import SimHandle
+from tests.sim.conftest import action, call, error
+
+
+def test_evacuate_of_an_up_host_is_refused(frozen: Callable[..., SimHandle]) -> None:
+    sim = frozen()
+    conn = sim.connect()
+    sid = sim.server_id("web-1")
+    resp = action(conn, sid, {"evacuate": {}})
+    assert error(resp) == (400, "badRequest", "Compute service of a is still in use.")
+    assert sim.migrations(sid) == []
+
+
+def test_evacuate_below_295_ends_active_with_same_identity(frozen: Callable[..., SimHandle]
+                                                           ) -> None:
+    sim = frozen()
+    conn = sim.connect()
+    sid = sim.server_id("web-1")
+    before = conn.compute.get_server(sid)
+    sim.kill_host("a")
+    assert conn.compute.get_server(sid).power_state == 4
+    assert action(conn, sid, {"evacuate": {"host": "b"}}, mv="2.94").status_code == 200
+    assert conn.compute.get_server(sid).status == "REBUILD"
+    sim.advance(200)
+    after = conn.compute.get_server(sid)
+    assert (after.status, after.compute_host) == ("ACTIVE", "b")
+    assert (after.id, after.name, after.addresses) == (before.id, before.name, before.addresses)
+    (m,) = conn.compute.migrations(server_id=sid)
+    assert (m.migration_type, m.status, m.source_compute, m.dest_compute) == (
+        "evacuation", "done", "a", "b")
+
+
+def test_evacuate_from_295_ends_shutoff(frozen: Callable[..., SimHandle]) -> None:
+    sim = frozen()
+    conn = sim.connect()
+    sim.kill_host("a")
+    sid = sim.server_id("web-2")
+    conn.compute.evacuate_server(sid)  # openstacksdk negotiates 2.96
+    sim.advance(200)
+    server = conn.compute.get_server(sid)
+    assert server.status == "SHUTOFF" and server.compute_host in ("b", "c")
+
+
+def test_forced_down_service_allows_evacuation(frozen: Callable[..., SimHandle]) -> None:
+    sim = frozen()
+    conn = sim.connect()
+    service = next(s for s in conn.compute.services() if s.host == "a")
+    conn.compute.update_service_forced_down(service, forced=True)
+    assert next(s for s in conn.compute.services() if s.host == "a").state == "down"
+    sid = sim.server_id("db-1")
+    conn.compute.evacuate_server(sid, host="c")
+    sim.advance(200)
+    assert (sim.host_of(sid), sim.status_of(sid)) == ("c", "SHUTOFF")
+
+
+def test_vtpm_cannot_be_evacuated_and_unknown_host_is_404(frozen: Callable[..., SimHandle]
+                                                          ) -> None:
+    sim = frozen()
+    conn = sim.connect()
+    sim.kill_host("a")
+    tpm = error(action(conn, sim.server_id("tpm-1"), {"evacuate": {}}))
+    assert tpm[0] == 409 and "vTPM" in tpm[2]
+    unknown = error(action(conn, sim.server_id("web-1"), {"evacuate": {"host": "zz"}}))
+    assert unknown[:2] == (404, "itemNotFound")
+    same = error(action(conn, sim.server_id("web-1"), {"evacuate": {"host": "a"}}))
+    assert same == (400, "badRequest", "The target host can't be the same one.")
+    paused = error(action(conn, sim.server_id("paused-1"), {"evacuate": {}}))
+    assert paused[0] == 409
+    legacy = action(conn, sim.server_id("web-1"), {"evacuate": {}}, mv="2.13")
+    assert "'onSharedStorage' is a required property" in error(legacy)[2]
+
+
+def test_evacuation_with_no_valid_host_stays_on_the_dead_host(frozen: Callable[..., SimHandle]
+                                                              ) -> None:
+    sim = frozen()
+    conn = sim.connect()
+    sim.kill_host("a")
+    for host in ("b", "c"):
+        service = next(s for s in conn.compute.services() if s.host == host)
+        conn.compute.disable_service(service)
+    sid = sim.server_id("web-1")
+    conn.compute.evacuate_server(sid)
+    sim.advance(5)
+    assert (sim.host_of(sid), sim.status_of(sid)) == ("a", "ACTIVE")
+    assert sim.migrations(sid)[0].status == "error"
+
+
+def test_host_back_up_finds_its_crashed_guests_shut_off(frozen: Callable[..., SimHandle]) -> None:
+    sim = frozen()
+    conn = sim.connect()
+    sid = sim.server_id("web-1")
+    sim.kill_host("a")
+    raw = call(conn, "GET", f"/servers/{sid}").json()["server"]
+    assert raw["host_status"] == "DOWN" and raw["OS-EXT-STS:power_state"] == 4
+    sim.revive_host("a")
+    assert conn.compute.get_server(sid).status == "SHUTOFF"
+    assert next(s for s in conn.compute.services() if s.host == "a").state == "up"
