@@ -1,0 +1,205 @@
+"""drain: plan every instance off the given hosts onto hosts with room, or say why it stays."""
+
+from __future__ import annotations
+
+from novaflow.models import DrainRequest, Move, Plan, Skip, Snapshot
+from novaflow.planner.assemble import build_plan, capacity, free_total, move, skip
+from novaflow.planner.constraints import Choice, Refusal, choose_method
+from novaflow.planner.inputs import check_drain
+from novaflow.planner.place import explain_no_room, find_host, fmt_demand, unit_demand, unit_zone
+from novaflow.planner.state import EPS, RESOURCE_NAMES, Cluster, Demand, FitIndex
+
+
+def open_targets(cluster: Cluster, closed: set[int], only: list[str] | None = None) -> list[int]:
+    """Hosts that may receive instances: up, enabled, not closed, within `only` if given."""
+    pool = range(len(cluster.names)) if not only else [cluster.index[n] for n in only]
+    return [h for h in pool if h not in closed and cluster.host_models[h].accepts_instances]
+
+
+def big_first(cluster: Cluster, units: list[list[str]]) -> list[list[str]]:
+    """Units by size relative to an average host, in their largest resource, biggest first:
+    big items placed first pack better (first-fit-decreasing)."""
+    avg = cluster_avg_usable(cluster)
+    inv = [1.0 / a if a > EPS else 0.0 for a in avg]
+
+    def key(unit: list[str]) -> tuple[float, str]:
+        n = unit_demand(cluster, unit)
+        return (-max(n[0] * inv[0], n[1] * inv[1], n[2] * inv[2]), unit[0])
+
+    return sorted(units, key=key)
+
+
+def cluster_avg_usable(cluster: Cluster) -> Demand:
+    n = max(1, len(cluster.usable))
+    return (
+        sum(u[0] for u in cluster.usable) / n,
+        sum(u[1] for u in cluster.usable) / n,
+        sum(u[2] for u in cluster.usable) / n,
+    )
+
+
+def make_units(cluster: Cluster, movable: list[str], leaving: set[int]) -> list[list[str]]:
+    """Group instances that must land together (hard affinity) among those leaving."""
+    units: list[list[str]] = []
+    assigned: set[str] = set()
+    movable_set = set(movable)
+    for iid in movable:
+        if iid in assigned:
+            continue
+        if cluster.groups_of.get(iid):
+            peers = cluster.hard_affinity_peers(iid)
+            unit = [p for p in peers if p in movable_set and cluster.where[p] in leaving]
+        else:
+            unit = [iid]
+        assigned.update(unit)
+        units.append(unit)
+    return units
+
+
+def shortfall_text(needed: Demand, free: Demand) -> str:
+    short = [
+        f"{RESOURCE_NAMES[d]} short by {needed[d] - free[d]:g}"
+        for d in range(3)
+        if needed[d] > free[d] + EPS
+    ]
+    return ", ".join(short)
+
+
+def place_units(
+    cluster: Cluster,
+    index: FitIndex,
+    units: list[list[str]],
+    fallback_index: FitIndex | None = None,
+) -> tuple[dict[str, int], dict[str, tuple[str, str]]]:
+    """Place lifted units in the given order; failures go back to their origin host.
+
+    Returns (instance -> target host, instance -> (reason, remedy) for those left behind).
+    """
+    placed: dict[str, int] = {}
+    failed: dict[str, tuple[str, str]] = {}
+    for unit in units:
+        need = unit_demand(cluster, unit)
+        ok, zone = unit_zone(cluster, unit)
+        h = find_host(cluster, index, unit, need, zone) if ok else None
+        if h is None and ok and fallback_index is not None:
+            h = find_host(cluster, fallback_index, unit, need, zone)
+        if h is None:
+            if ok:
+                why = explain_no_room(cluster, fallback_index or index, unit, need, zone)
+            else:
+                why = (
+                    "its affinity group spans availability zones; no host satisfies both",
+                    "fix the group's zones, then re-plan",
+                )
+            for iid in unit:
+                o = cluster.origin[iid]
+                if o is not None:
+                    cluster.put(iid, o)
+                failed[iid] = why
+            continue
+        for iid in unit:
+            cluster.put(iid, h)
+            placed[iid] = h
+    return placed, failed
+
+
+def drain(snapshot: Snapshot, req: DrainRequest) -> Plan:
+    """Every instance off `req.hosts`, best fit onto hosts with room, or a Skip saying why not."""
+    check_drain(snapshot, req)
+    cluster = Cluster(snapshot)
+    sources = [cluster.index[n] for n in req.hosts]
+    leaving = set(sources)
+    closed = leaving | {cluster.index[n] for n in req.exclude_hosts}
+    index = FitIndex(cluster, open_targets(cluster, closed, req.target_hosts))
+    warnings: list[str] = []
+    skips: list[Skip] = []
+    choices: dict[str, Choice] = {}
+    movable: list[str] = []
+    for h in sources:
+        ids = list(cluster.on_host[h])
+        if not ids:
+            warnings.append(f"{cluster.names[h]} has no instances: nothing to move off it")
+        for iid in ids:
+            c = choose_method(cluster.instances[iid], req.policy, snapshot.features)
+            if isinstance(c, Refusal):
+                skips.append(skip(cluster, iid, c.reason, c.remedy))
+            else:
+                choices[iid] = c
+                movable.append(iid)
+    units = make_units(cluster, movable, leaving)
+    for unit in units:
+        for iid in unit:
+            cluster.lift(iid)
+    needed = unit_demand(cluster, movable)
+    free = free_total(cluster, list(index.key))
+    fits_total = all(needed[d] <= free[d] + EPS for d in range(3))
+    names = ", ".join(req.hosts)
+    if not fits_total:
+        warnings.insert(
+            0,
+            f"the cloud cannot absorb {names}: needed {fmt_demand(needed)}, free "
+            f"{fmt_demand(free)} ({shortfall_text(needed, free)}); some instances stay",
+        )
+    warnings.extend(_zone_shortfalls(cluster, index, units))
+    units = big_first(cluster, units)
+    placed, failed = place_units(cluster, index, units)
+    moves: list[Move] = []
+    for unit in units:
+        for iid in unit:
+            if iid in failed:
+                reason, remedy = failed[iid]
+                skips.append(skip(cluster, iid, reason, remedy))
+                continue
+            c = choices[iid]
+            h = placed[iid]
+            hide = req.let_scheduler_choose or c.scheduler_picks
+            src = cluster.instances[iid].host
+            if hide:
+                where = (
+                    "Nova's scheduler picks the host (PCI devices), room checked"
+                    if c.scheduler_picks
+                    else "Nova's scheduler picks the host, room checked"
+                )
+            else:
+                where = f"to {cluster.names[h]}, the tightest fit with room"
+            group = " with its affinity group" if len(unit) > 1 else ""
+            moves.append(
+                move(
+                    cluster,
+                    iid,
+                    None if hide else h,
+                    c.method,
+                    f"drain {src}: {c.why}{group}, {where}",
+                    fallback=c.fallback,
+                )
+            )
+    if failed and fits_total:
+        warnings.append(
+            f"{len(failed)} instance(s) found no host although the total room suffices "
+            "(server groups, zones or fragmentation): see the skips"
+        )
+    cap = capacity(needed, free, fits_total and not failed)
+    return build_plan(cluster, req, moves, skips, warnings, cap=cap)
+
+
+def _zone_shortfalls(cluster: Cluster, index: FitIndex, units: list[list[str]]) -> list[str]:
+    """Warnings for zones whose pinned instances need more than the zone has free."""
+    need: dict[str, list[float]] = {}
+    for unit in units:
+        ok, zone = unit_zone(cluster, unit)
+        if ok and zone is not None:
+            d = unit_demand(cluster, unit)
+            acc = need.setdefault(zone, [0.0, 0.0, 0.0])
+            for k in range(3):
+                acc[k] += d[k]
+    out = []
+    for zone, n in sorted(need.items()):
+        hosts = [h for _k, h in index.by_zone.get(zone, [])]
+        free = free_total(cluster, hosts)
+        nd = (n[0], n[1], n[2])
+        if any(nd[d] > free[d] + EPS for d in range(3)):
+            out.append(
+                f"availability zone {zone} cannot absorb the instances pinned to it: needed "
+                f"{fmt_demand(nd)}, free {fmt_demand(free)} ({shortfall_text(nd, free)})"
+            )
+    return out

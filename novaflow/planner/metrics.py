@@ -1,0 +1,172 @@
+"""Yardsticks for plans: host loads after a plan, the bin-packing lower bound, an FFD repack.
+
+They measure the planner from outside (benchmarks, tests), so they use the pydantic models
+and simple arithmetic rather than the planner's own state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from novaflow.models import Host, Plan, Snapshot
+
+_DIMS = ("vcpus", "ram_mb", "disk_gb")
+
+
+def _usable(h: Host) -> tuple[float, float, float]:
+    u = h.usable
+    return (u.vcpus, u.ram_mb, u.disk_gb)
+
+
+def final_hosts(snapshot: Snapshot, plan: Plan | None = None) -> dict[str, str | None]:
+    """Instance id -> host after the plan (moves left to Nova's scheduler: None)."""
+    where = {i.id: i.host for i in snapshot.instances}
+    if plan is not None:
+        for m in plan.moves:
+            where[m.instance_id] = m.target
+    return where
+
+
+def host_usage(snapshot: Snapshot, plan: Plan | None = None) -> dict[str, list[float]]:
+    """Per host [vCPU, RAM, disk] used after the plan: snapshot usage plus the moves."""
+    usage = {h.name: [h.used.vcpus, h.used.ram_mb, h.used.disk_gb] for h in snapshot.hosts}
+    if plan is None:
+        return usage
+    insts = {i.id: i for i in snapshot.instances}
+    for m in plan.moves:
+        r = insts[m.instance_id].resources
+        d = (r.vcpus, r.ram_mb, r.disk_gb)
+        for k in range(3):
+            usage[m.source][k] -= d[k]
+            if m.target is not None:
+                usage[m.target][k] += d[k]
+    return usage
+
+
+def host_loads(
+    snapshot: Snapshot, plan: Plan | None = None, hosts: Iterable[str] | None = None
+) -> dict[str, float]:
+    """Load per host (max over resources of used / usable) after the plan."""
+    usage = host_usage(snapshot, plan)
+    models = {h.name: h for h in snapshot.hosts}
+    names = list(hosts) if hosts is not None else list(models)
+    out = {}
+    for n in names:
+        u = _usable(models[n])
+        out[n] = max((usage[n][k] / u[k] for k in range(3) if u[k] > 0), default=0.0)
+    return out
+
+
+@dataclass(frozen=True)
+class LoadStats:
+    max: float
+    mean: float
+    std: float
+
+
+def load_stats(loads: Iterable[float]) -> LoadStats:
+    vals = list(loads)
+    if not vals:
+        return LoadStats(0.0, 0.0, 0.0)
+    mean = sum(vals) / len(vals)
+    var = sum((v - mean) ** 2 for v in vals) / len(vals)
+    return LoadStats(max(vals), mean, math.sqrt(var))
+
+
+def active_hosts(snapshot: Snapshot, exclude: Iterable[str] = ()) -> list[str]:
+    """Hosts a rebalance works on: up, enabled, not excluded."""
+    ex = set(exclude)
+    return [h.name for h in snapshot.hosts if h.accepts_instances and h.name not in ex]
+
+
+def hosts_in_use(snapshot: Snapshot, plan: Plan | None, hosts: Iterable[str]) -> int:
+    where = final_hosts(snapshot, plan)
+    busy = {h for h in where.values() if h is not None}
+    return sum(1 for h in hosts if h in busy)
+
+
+def lower_bound_hosts(snapshot: Snapshot, hosts: Iterable[str]) -> int:
+    """Fewest of `hosts` that could hold their instances: max over vCPU / RAM / disk of
+    ceil(total demand / usable per host), taking the biggest hosts first when sizes differ."""
+    names = set(hosts)
+    models = [h for h in snapshot.hosts if h.name in names]
+    total = [0.0, 0.0, 0.0]
+    for i in snapshot.instances:
+        if i.host in names:
+            r = i.resources
+            total[0] += r.vcpus
+            total[1] += r.ram_mb
+            total[2] += r.disk_gb
+    best = 0
+    for k in range(3):
+        caps = sorted((_usable(h)[k] for h in models), reverse=True)
+        acc, n = 0.0, 0
+        while acc < total[k] - 1e-9 and n < len(caps):
+            acc += caps[n]
+            n += 1
+        best = max(best, n)
+    return best
+
+
+@dataclass(frozen=True)
+class Repack:
+    """A first-fit-decreasing repack of every instance from scratch onto `bins`."""
+
+    placed_all: bool
+    hosts_used: int
+    migrations: int
+
+
+def ffd_repack(
+    snapshot: Snapshot, hosts: Iterable[str], bins: list[str], pinned: Iterable[str] = ()
+) -> Repack:
+    """First-fit decreasing from scratch: every instance on `hosts` into `bins` (in that
+    order), except `pinned` instance ids, which stay where they are.
+
+    Server groups and zones are ignored: this is the baseline a plan is compared with.
+    """
+    models = {h.name: h for h in snapshot.hosts}
+    universe = set(hosts)
+    free = {b: list(_usable(models[b])) for b in bins}
+    pinned_set = set(pinned)
+    used: set[str] = set()
+    items = []
+    for i in snapshot.instances:
+        if i.host not in universe:
+            continue
+        r = i.resources
+        d = (r.vcpus, r.ram_mb, r.disk_gb)
+        if i.id in pinned_set:
+            used.add(i.host)
+            if i.host in free:
+                for k in range(3):
+                    free[i.host][k] -= d[k]
+        else:
+            items.append((d, i))
+    caps = [max((_usable(models[b])[k] for b in bins), default=1.0) or 1.0 for k in range(3)]
+    items.sort(key=lambda x: -max(x[0][k] / caps[k] for k in range(3)))
+    smallest = [min((d[k] for d, _ in items), default=0.0) for k in range(3)]
+    open_bins = list(bins)
+    migrations = 0
+    ok = True
+    for d, inst in items:
+        chosen = None
+        for b in open_bins:
+            f = free[b]
+            if d[0] <= f[0] + 1e-9 and d[1] <= f[1] + 1e-9 and d[2] <= f[2] + 1e-9:
+                chosen = b
+                break
+        if chosen is None:
+            ok = False
+            continue
+        f = free[chosen]
+        for k in range(3):
+            f[k] -= d[k]
+        used.add(chosen)
+        if chosen != inst.host:
+            migrations += 1
+        if any(f[k] < smallest[k] - 1e-9 for k in range(3)):
+            open_bins.remove(chosen)
+    return Repack(ok, len(used), migrations)

@@ -1,0 +1,176 @@
+"""spread: lower the hottest host's load, and with it the spread of load, one move at a time.
+
+Load is the max over vCPU, RAM and disk of used / usable. Each step takes the hottest host
+and makes the single move off it that lowers the pair's peak the most: the gain is the
+hottest load minus max(its load after, the target's load after), so a target never ends
+hotter than the source was. Targets are the coolest hosts (in the instance's zone, if it
+has one). A host with no move worth `min_gain` is set aside and the next hottest is
+tried. The plan stops at the move budget, or once the hottest host is within
+`SPREAD_TOLERANCE` of the mean load: beyond that, more migrations buy little.
+"""
+
+from __future__ import annotations
+
+from novaflow.models import Plan, RebalanceRequest, Snapshot
+from novaflow.planner.assemble import build_plan
+from novaflow.planner.common import Methods, moves_from_state, universe, unmovable_summary
+from novaflow.planner.constraints import Choice
+from novaflow.planner.inputs import check_rebalance
+from novaflow.planner.state import EPS, Cluster, LoadIndex
+
+SPREAD_TOLERANCE = 1.05
+"""Stop once the hottest host's load is at most this multiple of the mean load."""
+COOL_CANDIDATES = 6
+"""Feasible cool targets compared per instance."""
+COOL_SCAN = 24
+"""Cool hosts looked at per instance before giving up on it."""
+
+
+def spread(snapshot: Snapshot, req: RebalanceRequest) -> Plan:
+    """Move instances from the hottest hosts to the coolest ones, within the move budget."""
+    check_rebalance(snapshot, req)
+    cluster = Cluster(snapshot)
+    methods = Methods(cluster, req)
+    hosts = universe(cluster, req)
+    warnings: list[str] = []
+    if not hosts:
+        warnings.append("no host takes part: every host is down, disabled or excluded")
+        return build_plan(cluster, req, [], [], warnings)
+    index = LoadIndex(cluster, hosts)
+    mean = sum(k for k, _ in index.all) / len(hosts)
+    goal = mean * SPREAD_TOLERANCE
+    min_gain = max(req.min_gain, 1e-6)
+    budget = req.max_moves
+    migrations = 0
+    set_aside: set[int] = set()
+    steps = 0
+    step_cap = 4 * len(cluster.instances) + 10
+    while steps < step_cap:
+        steps += 1
+        h = _hottest(index, set_aside)
+        if h is None or index.key[h] <= goal + EPS:
+            break
+        best = _best_move(cluster, index, methods, h, min_gain, budget, migrations)
+        if best is None:
+            set_aside.add(h)
+            continue
+        iid, t = best
+        origin = cluster.origin[iid]
+        if origin == h:
+            migrations += 1
+        elif origin == t:
+            migrations -= 1
+        cluster.lift(iid)
+        cluster.put(iid, t)
+    hottest = max((k for k, _ in index.all), default=0.0)
+    if hottest > goal + EPS:
+        why = (
+            f"the move budget of {budget} is spent"
+            if budget is not None and migrations >= budget
+            else "no further move lowers it enough"
+        )
+        warnings.append(
+            f"hottest host stays at {hottest:.0%} load against a mean of {mean:.0%}: {why}"
+        )
+        note = unmovable_summary(methods, sorted(set_aside), "they pin load on hot hosts")
+        if note:
+            warnings.append(note)
+
+    def reason(iid: str, origin: int, target: int) -> str:
+        c = methods.get(iid)
+        assert isinstance(c, Choice)
+        return (
+            f"spread: {cluster.names[origin]} is among the hottest; {c.why} to "
+            f"{cluster.names[target]} ({index.key[target]:.0%} load after)"
+        )
+
+    moves = moves_from_state(cluster, methods, reason)
+    return build_plan(cluster, req, moves, [], warnings)
+
+
+def _hottest(index: LoadIndex, set_aside: set[int]) -> int | None:
+    for i in range(len(index.all) - 1, -1, -1):
+        h = index.all[i][1]
+        if h not in set_aside:
+            return h
+    return None
+
+
+def _best_move(
+    cluster: Cluster,
+    index: LoadIndex,
+    methods: Methods,
+    h: int,
+    min_gain: float,
+    budget: int | None,
+    migrations: int,
+) -> tuple[str, int] | None:
+    """The (instance, target) off `h` that lowers max(load h, load target) the most."""
+    cur = index.key[h]
+    usable = cluster.usable
+    free_c, free_r, free_d = cluster.free_c, cluster.free_r, cluster.free_d
+    uh = usable[h]
+    used_h = (uh[0] - free_c[h], uh[1] - free_r[h], uh[2] - free_d[h])
+    limit = cur - min_gain
+    best: tuple[str, int] | None = None
+    best_peak = limit + EPS
+    for iid in cluster.on_host[h]:
+        origin = cluster.origin[iid]
+        if budget is not None and origin == h and migrations >= budget:
+            continue
+        if not methods.movable(iid):
+            continue
+        d = cluster.demand(iid)
+        src_after = _load(used_h[0] - d[0], used_h[1] - d[1], used_h[2] - d[2], uh)
+        if src_after >= best_peak:
+            continue
+        zone = cluster.instances[iid].zone
+        looked = found = 0
+        for load_t, t in index.ascending(zone):
+            if load_t >= best_peak:
+                break
+            if t == h:
+                continue
+            looked += 1
+            if looked > COOL_SCAN:
+                break
+            if d[0] > free_c[t] + EPS or d[1] > free_r[t] + EPS or d[2] > free_d[t] + EPS:
+                continue
+            ut = usable[t]
+            tgt_after = _load(
+                ut[0] - free_c[t] + d[0], ut[1] - free_r[t] + d[1], ut[2] - free_d[t] + d[2], ut
+            )
+            peak = max(src_after, tgt_after)
+            if peak >= best_peak:
+                continue
+            if _group_blocks(cluster, iid, t):
+                continue
+            best, best_peak = (iid, t), peak
+            found += 1
+            if found >= COOL_CANDIDATES:
+                break
+    return best
+
+
+def _group_blocks(cluster: Cluster, iid: str, t: int) -> bool:
+    """Hard policies for moving a placed `iid` to `t` (its own count is on its current host)."""
+    for gid in cluster.groups_of.get(iid, ()):
+        pol = cluster.policy[gid]
+        if pol == "anti-affinity" and cluster.count[gid].get(t):
+            return True
+        if pol == "affinity" and sum(cluster.count[gid].values()) > 1:
+            return True  # one member alone cannot leave its group's host
+        if pol == "soft-anti-affinity" and cluster.count[gid].get(t):
+            return True  # spread must not create the clustering soft policies ask to avoid
+    return False
+
+
+def _load(c: float, r: float, d: float, u: tuple[float, float, float]) -> float:
+    worst = 0.0
+    if u[0] > EPS:
+        worst = c / u[0]
+    if u[1] > EPS and r / u[1] > worst:
+        worst = r / u[1]
+    if u[2] > EPS and d / u[2] > worst:
+        worst = d / u[2]
+    return worst

@@ -1,0 +1,328 @@
+"""The planner's scratch pad: where every instance is in the plan so far and what room is left.
+
+Pydantic models are frozen and slow to rebuild, so planning works on plain lists of floats
+indexed by host number, with server-group placement counts kept incrementally. Instances
+are "lifted" off a host (their room is freed) and "put" on another; a strategy can roll a
+tentative placement back by putting instances where they were.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Iterator
+
+from novaflow.models import Host, Instance, Snapshot
+
+EPS = 1e-9
+Demand = tuple[float, float, float]
+RESOURCE_NAMES = ("vcpus", "ram_mb", "disk_gb")
+HARD_POLICIES = frozenset({"affinity", "anti-affinity"})
+
+
+def demand(inst: Instance) -> Demand:
+    """What `inst` takes on its host; mirrors Instance.resources without building a model."""
+    f = inst.flavor
+    disk = f.ephemeral_gb if inst.boot_from_volume else f.disk_gb + f.ephemeral_gb
+    return (float(f.vcpus), float(f.ram_mb + f.swap_mb), float(disk))
+
+
+def usable_of(host: Host) -> Demand:
+    c, r, res = host.capacity, host.ratios, host.reserved
+    return (
+        (c.vcpus - res.vcpus) * r.cpu,
+        (c.ram_mb - res.ram_mb) * r.ram,
+        (c.disk_gb - res.disk_gb) * r.disk,
+    )
+
+
+class Cluster:
+    """Mutable placement state over one snapshot (host numbers index every per-host list)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.host_models: list[Host] = list(snapshot.hosts)
+        self.names: list[str] = [h.name for h in self.host_models]
+        self.index: dict[str, int] = {n: i for i, n in enumerate(self.names)}
+        self.zone: list[str] = [h.zone for h in self.host_models]
+        self.usable: list[Demand] = [usable_of(h) for h in self.host_models]
+        self.free_c: list[float] = []
+        self.free_r: list[float] = []
+        self.free_d: list[float] = []
+        for h, u in zip(self.host_models, self.usable, strict=True):
+            self.free_c.append(u[0] - h.used.vcpus)
+            self.free_r.append(u[1] - h.used.ram_mb)
+            self.free_d.append(u[2] - h.used.disk_gb)
+        self.instances: dict[str, Instance] = {i.id: i for i in snapshot.instances}
+        self.origin: dict[str, int | None] = {}
+        self.on_host: list[dict[str, None]] = [{} for _ in self.names]
+        # dicts as ordered sets: deterministic iteration, O(1) removal.
+        for inst in snapshot.instances:
+            h = self.index.get(inst.host) if inst.host else None
+            self.origin[inst.id] = h
+            if h is not None:
+                self.on_host[h][inst.id] = None
+        self.where: dict[str, int | None] = dict(self.origin)
+        self._demand: dict[str, Demand] = {}
+        self.policy: dict[str, str] = {}
+        self.group_name: dict[str, str] = {}
+        self.members: dict[str, list[str]] = {}
+        self.groups_of: dict[str, list[str]] = {}
+        self.count: dict[str, dict[int, int]] = {}
+        self._load_groups(snapshot)
+        self.watchers: list[SortedHosts] = []
+
+    def _load_groups(self, snapshot: Snapshot) -> None:
+        member_sets: dict[str, dict[str, None]] = {}
+        for g in snapshot.server_groups:
+            self.policy[g.id] = g.policy
+            self.group_name[g.id] = g.name
+            member_sets[g.id] = {m: None for m in g.members if m in self.instances}
+        for inst in snapshot.instances:
+            for gid in inst.server_groups:
+                if gid in member_sets:
+                    member_sets[gid][inst.id] = None
+        for gid, members in member_sets.items():
+            self.members[gid] = list(members)
+            counts: dict[int, int] = {}
+            for iid in members:
+                self.groups_of.setdefault(iid, []).append(gid)
+                h = self.where[iid]
+                if h is not None:
+                    counts[h] = counts.get(h, 0) + 1
+            self.count[gid] = counts
+
+    # -- resources -------------------------------------------------------------------------
+    def demand(self, iid: str) -> Demand:
+        d = self._demand.get(iid)
+        if d is None:
+            d = self._demand[iid] = demand(self.instances[iid])
+        return d
+
+    def free(self, h: int) -> Demand:
+        return (self.free_c[h], self.free_r[h], self.free_d[h])
+
+    def fits(self, need: Demand, h: int) -> bool:
+        return (
+            need[0] <= self.free_c[h] + EPS
+            and need[1] <= self.free_r[h] + EPS
+            and need[2] <= self.free_d[h] + EPS
+        )
+
+    def load(self, h: int) -> float:
+        """Max over the three resources of used / usable (0 for a resource a host lacks)."""
+        u = self.usable[h]
+        worst = 0.0
+        for free, cap in ((self.free_c[h], u[0]), (self.free_r[h], u[1]), (self.free_d[h], u[2])):
+            if cap > EPS:
+                v = (cap - free) / cap
+                if v > worst:
+                    worst = v
+        return worst
+
+    def used(self, h: int) -> Demand:
+        u = self.usable[h]
+        return (u[0] - self.free_c[h], u[1] - self.free_r[h], u[2] - self.free_d[h])
+
+    # -- moving things around --------------------------------------------------------------
+    def lift(self, iid: str) -> int | None:
+        """Take `iid` off its current host (room freed, group counts lowered); return the host."""
+        h = self.where[iid]
+        if h is None:
+            return None
+        d = self.demand(iid)
+        self.free_c[h] += d[0]
+        self.free_r[h] += d[1]
+        self.free_d[h] += d[2]
+        del self.on_host[h][iid]
+        for gid in self.groups_of.get(iid, ()):
+            c = self.count[gid]
+            c[h] -= 1
+            if not c[h]:
+                del c[h]
+        self.where[iid] = None
+        for w in self.watchers:
+            w.touch(h)
+        return h
+
+    def put(self, iid: str, h: int) -> None:
+        """Place a lifted `iid` on host `h` (room taken, group counts raised)."""
+        d = self.demand(iid)
+        self.free_c[h] -= d[0]
+        self.free_r[h] -= d[1]
+        self.free_d[h] -= d[2]
+        self.on_host[h][iid] = None
+        for gid in self.groups_of.get(iid, ()):
+            c = self.count[gid]
+            c[h] = c.get(h, 0) + 1
+        self.where[iid] = h
+        for w in self.watchers:
+            w.touch(h)
+
+    # -- server groups ---------------------------------------------------------------------
+    def group_block(self, iid: str, h: int) -> str | None:
+        """Why a lifted `iid` may not go to `h` under a hard policy (None: it may)."""
+        for gid in self.groups_of.get(iid, ()):
+            pol = self.policy[gid]
+            if pol == "anti-affinity":
+                if self.count[gid].get(h):
+                    return f"anti-affinity group {self.group_name[gid]}"
+            elif pol == "affinity":
+                c = self.count[gid]
+                if c and h not in c:
+                    return f"affinity group {self.group_name[gid]}"
+        return None
+
+    def required_hosts(self, iid: str) -> set[int] | None:
+        """Hosts a lifted `iid` must join under hard affinity (None: no such constraint)."""
+        out: set[int] | None = None
+        for gid in self.groups_of.get(iid, ()):
+            if self.policy[gid] == "affinity" and self.count[gid]:
+                hosts = set(self.count[gid])
+                out = hosts if out is None else out & hosts
+        return out
+
+    def soft_score(self, iid: str, h: int) -> float:
+        """Penalty for soft policies: +1 per soft-anti-affinity peer, -1 per soft-affinity group
+        that already has a member there."""
+        score = 0.0
+        for gid in self.groups_of.get(iid, ()):
+            pol = self.policy[gid]
+            if pol == "soft-anti-affinity":
+                score += self.count[gid].get(h, 0)
+            elif pol == "soft-affinity" and self.count[gid].get(h):
+                score -= 1.0
+        return score
+
+    def soft_affinity_hosts(self, iid: str) -> list[int]:
+        out: list[int] = []
+        for gid in self.groups_of.get(iid, ()):
+            if self.policy[gid] == "soft-affinity":
+                out.extend(self.count[gid])
+        return out
+
+    def hard_affinity_peers(self, iid: str) -> list[str]:
+        """Every instance tied to `iid` by hard affinity groups (transitively), itself first."""
+        seen = {iid: None}
+        todo = [iid]
+        while todo:
+            cur = todo.pop()
+            for gid in self.groups_of.get(cur, ()):
+                if self.policy[gid] != "affinity":
+                    continue
+                for m in self.members[gid]:
+                    if m not in seen:
+                        seen[m] = None
+                        todo.append(m)
+        return list(seen)
+
+    def moved(self) -> Iterator[tuple[str, int | None, int | None]]:
+        """(instance, origin host, current host) for every instance the plan moved."""
+        for iid, h in self.where.items():
+            o = self.origin[iid]
+            if h != o:
+                yield iid, o, h
+
+
+class SortedHosts:
+    """A set of hosts kept sorted by a per-host key that changes as instances move.
+
+    One sorted list for all hosts and one per availability zone; the cluster calls `touch`
+    after every lift / put so the order stays right without re-sorting.
+    """
+
+    def __init__(self, cluster: Cluster, hosts: Iterable[int]) -> None:
+        self.cluster = cluster
+        self.key: dict[int, float] = {}
+        self.all: list[tuple[float, int]] = []
+        self.by_zone: dict[str, list[tuple[float, int]]] = {}
+        for h in hosts:
+            self.open(h)
+        cluster.watchers.append(self)
+
+    def sort_key(self, h: int) -> float:
+        raise NotImplementedError
+
+    def __contains__(self, h: int) -> bool:
+        return h in self.key
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+    def open(self, h: int) -> None:
+        if h in self.key:
+            return
+        k = self.sort_key(h)
+        self.key[h] = k
+        insort(self.all, (k, h))
+        insort(self.by_zone.setdefault(self.cluster.zone[h], []), (k, h))
+
+    def close(self, h: int) -> None:
+        k = self.key.pop(h, None)
+        if k is None:
+            return
+        _remove(self.all, (k, h))
+        _remove(self.by_zone[self.cluster.zone[h]], (k, h))
+
+    def touch(self, h: int) -> None:
+        if h in self.key:
+            self.close(h)
+            self.open(h)
+
+    def detach(self) -> None:
+        self.cluster.watchers.remove(self)
+
+    def ascending(self, zone: str | None = None) -> list[tuple[float, int]]:
+        return self.all if zone is None else self.by_zone.get(zone, [])
+
+
+class FitIndex(SortedHosts):
+    """Hosts open for new instances, sorted by free room in the cluster's scarcest resource.
+
+    Bisecting on that resource skips every host that cannot take an instance at once; the
+    next few hosts are the tightest fits, which is what best-fit packing wants.
+    """
+
+    def __init__(self, cluster: Cluster, hosts: Iterable[int], dim: int | None = None) -> None:
+        self.dim = scarcest_resource(cluster) if dim is None else dim
+        self._free = (cluster.free_c, cluster.free_r, cluster.free_d)[self.dim]
+        super().__init__(cluster, hosts)
+
+    def sort_key(self, h: int) -> float:
+        return self._free[h]
+
+    def candidates(self, need: Demand, zone: str | None) -> Iterator[int]:
+        """Open hosts with at least `need` room in the indexed resource, tightest first."""
+        lst = self.ascending(zone)
+        i = bisect_left(lst, (need[self.dim] - EPS, -1))
+        n = len(lst)
+        while i < n:
+            yield lst[i][1]
+            i += 1
+
+
+class LoadIndex(SortedHosts):
+    """Hosts sorted by load (max over resources of used / usable): coolest first."""
+
+    def sort_key(self, h: int) -> float:
+        return self.cluster.load(h)
+
+
+def _remove(lst: list[tuple[float, int]], item: tuple[float, int]) -> None:
+    i = bisect_left(lst, item)
+    if i < len(lst) and lst[i] == item:
+        del lst[i]
+    else:  # pragma: no cover - keys always come from the same float
+        lst.remove(item)
+
+
+def scarcest_resource(cluster: Cluster) -> int:
+    """The resource with the highest used / usable ratio across the cluster (0, 1 or 2)."""
+    best, best_ratio = 1, -1.0
+    for d, free in enumerate((cluster.free_c, cluster.free_r, cluster.free_d)):
+        cap = sum(u[d] for u in cluster.usable)
+        if cap <= EPS:
+            continue
+        ratio = (cap - sum(free)) / cap
+        if ratio > best_ratio + 1e-12:
+            best, best_ratio = d, ratio
+    return best

@@ -1,0 +1,97 @@
+"""Execution order: slots per source, per target and overall stay busy; durations explained."""
+
+from __future__ import annotations
+
+from novaflow.models import Method, Move, Resources
+from novaflow.planner.order import (
+    COLD_BASE_S,
+    LIVE_BASE_S,
+    LIVE_S_PER_GIB_RAM,
+    estimate_seconds,
+    makespan,
+    order_moves,
+)
+
+from .util import host
+
+
+def mv(name, src, dst, ram_gb=4, disk=0, method=Method.LIVE, priority=0):
+    return Move(
+        instance_id=name,
+        instance_name=name,
+        source=src,
+        target=dst,
+        method=method,
+        reason="test",
+        priority=priority,
+        resources=Resources(vcpus=1, ram_mb=ram_gb * 1024, disk_gb=disk),
+    )
+
+
+def hosts(**limits):
+    return {n: host(n, max_concurrent_live_migrations=k) for n, k in limits.items()}
+
+
+def test_estimate_grows_with_ram_for_live_and_disk_for_cold():
+    assert estimate_seconds(mv("a", "s", "t", ram_gb=8)) == LIVE_BASE_S + 8 * LIVE_S_PER_GIB_RAM
+    assert estimate_seconds(mv("a", "s", "t", ram_gb=16)) > estimate_seconds(mv("a", "s", "t"))
+    cold = mv("c", "s", "t", disk=100, method=Method.COLD)
+    assert estimate_seconds(cold) > COLD_BASE_S
+    assert estimate_seconds(mv("e", "s", "t", disk=100, method=Method.EVACUATE), True) < (
+        estimate_seconds(mv("e", "s", "t", disk=100, method=Method.EVACUATE))
+    )
+
+
+def test_each_source_keeps_its_slots_busy():
+    moves = [mv(f"a{i}", "s1", f"t{i}") for i in range(4)] + [
+        mv(f"b{i}", "s2", f"u{i}") for i in range(4)
+    ]
+    ordered, timeline = order_moves(moves, hosts(s1=2, s2=2), global_cap=10)
+    at_zero = [e for e in timeline if e.start == 0]
+    assert len(at_zero) == 4  # two per source, at once
+    d = estimate_seconds(moves[0])
+    assert makespan(timeline) == round(2 * d, 1)
+    assert all(m.expected_seconds == round(d, 1) for m in ordered)
+
+
+def test_longest_first_within_a_source():
+    moves = [mv("short", "s", "t1", ram_gb=1), mv("long", "s", "t2", ram_gb=32)]
+    ordered, _ = order_moves(moves, hosts(s=1))
+    assert [m.instance_name for m in ordered] == ["long", "short"]
+
+
+def test_global_cap_limits_moves_in_flight():
+    moves = [mv(f"m{i}", f"s{i}", f"t{i}") for i in range(6)]
+    _, timeline = order_moves(moves, hosts(**{f"s{i}": 4 for i in range(6)}), global_cap=3)
+    starts = sorted(e.start for e in timeline)
+    assert starts[:3] == [0, 0, 0] and starts[3] > 0
+
+
+def test_target_limit_and_other_sources_fill_the_gap():
+    # Both of s1's moves go to t; with one slot per target s1's second waits, but s2 starts.
+    moves = [mv("a", "s1", "t"), mv("b", "s1", "t"), mv("c", "s2", "u")]
+    _, timeline = order_moves(moves, hosts(s1=2, s2=1), per_target=1)
+    start = {e.instance_id: e.start for e in timeline}
+    assert start["c"] == 0 and min(start["a"], start["b"]) == 0 and max(start["a"], start["b"]) > 0
+
+
+def test_source_with_more_work_starts_first_under_a_cap():
+    moves = [mv("small", "s1", "t1", ram_gb=1)] + [
+        mv(f"big{i}", "s2", f"u{i}", ram_gb=16) for i in range(3)
+    ]
+    ordered, _ = order_moves(moves, hosts(s1=1, s2=1), global_cap=1)
+    assert ordered[0].instance_name.startswith("big")
+
+
+def test_higher_priority_starts_first():
+    moves = [
+        mv("low", "dead", "t1", method=Method.EVACUATE, priority=0),
+        mv("high", "dead", "t2", method=Method.EVACUATE, priority=9),
+    ]
+    ordered, timeline = order_moves(moves, hosts(), global_cap=1)
+    assert ordered[0].instance_name == "high"
+    assert timeline[0].slot_host == "t2"
+
+
+def test_no_moves_no_timeline():
+    assert order_moves([], {}) == ([], [])
