@@ -23,7 +23,9 @@ def test_drains_the_host_then_enables_it_when_the_work_is_done(cloud_of):
     report = drive(
         node_maintenance,
         {"approve-plan": APPROVE, "maintenance-done": APPROVE},
-        host="cmp-a", reason="kernel 6.8", settings=settings(),
+        host="cmp-a",
+        reason="kernel 6.8",
+        settings=settings(),
     )
     for name in ("web-0", "web-1", "web-2"):
         assert where(sim, name) == ("cmp-b", "ACTIVE")
@@ -40,8 +42,12 @@ def test_drains_the_host_then_enables_it_when_the_work_is_done(cloud_of):
 def test_service_stays_disabled_with_the_reason_while_work_is_pending(cloud_of):
     sim = cloud_of(two_hosts(2))
     report = drive(
-        node_maintenance, {"approve-plan": APPROVE}, host="cmp-a", reason="disk swap",
-        settings=settings(), wait_for_done=False,
+        node_maintenance,
+        {"approve-plan": APPROVE},
+        host="cmp-a",
+        reason="disk swap",
+        settings=settings(),
+        wait_for_done=False,
     )
     svc = service(sim, "cmp-a")
     assert svc.status == "disabled" and "disk swap" in svc.disabled_reason
@@ -52,8 +58,11 @@ def test_service_stays_disabled_with_the_reason_while_work_is_pending(cloud_of):
 def test_move_back_returns_every_instance_home(cloud_of):
     sim = cloud_of(two_hosts(2))
     report = drive(
-        node_maintenance, {"approve-plan": APPROVE, "maintenance-done": APPROVE},
-        host="cmp-a", settings=settings(), move_back=True,
+        node_maintenance,
+        {"approve-plan": APPROVE, "maintenance-done": APPROVE},
+        host="cmp-a",
+        settings=settings(),
+        move_back=True,
     )
     assert where(sim, "web-0") == ("cmp-a", "ACTIVE")
     assert where(sim, "web-1") == ("cmp-a", "ACTIVE")
@@ -72,7 +81,9 @@ def test_reject_changes_nothing(cloud_of):
 def test_unanswered_gate_applies_the_default_action_and_says_so(cloud_of):
     sim = cloud_of(two_hosts(1))
     report = drive(
-        node_maintenance, {}, host="cmp-a",
+        node_maintenance,
+        {},
+        host="cmp-a",
         settings=settings(approval=ApprovalSettings(timeout_s=10, on_timeout="reject")),
     )
     assert where(sim, "web-0") == ("cmp-a", "ACTIVE")
@@ -93,7 +104,10 @@ def test_live_impossible_falls_back_to_cold(cloud_of):
     spec = two_hosts(0).instance("tpm-0", host="cmp-a", flavor="s1.vtpm")
     sim = cloud_of(spec)
     report = drive(
-        node_maintenance, {"approve-plan": APPROVE}, host="cmp-a", settings=settings(),
+        node_maintenance,
+        {"approve-plan": APPROVE},
+        host="cmp-a",
+        settings=settings(),
         wait_for_done=False,
     )
     assert where(sim, "tpm-0") == ("cmp-b", "ACTIVE")
