@@ -345,6 +345,7 @@ class Cloud:
         ok_404: bool,
     ) -> Any:
         self.counters.bump("api_calls")
+        self._local.api_calls = self.thread_api_calls() + 1
         kwargs: dict[str, Any] = {"microversion": microversion, "connect_retries": 0}
         if json is not None:
             kwargs["json"] = json
@@ -402,6 +403,10 @@ class Cloud:
             self._local.date = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return
+
+    def thread_api_calls(self) -> int:
+        """API calls made so far by the calling thread (what one poller's cycle cost)."""
+        return getattr(self._local, "api_calls", 0)
 
     def server_time(self) -> datetime | None:
         """The server's clock at this thread's latest response (None if it sends no Date)."""

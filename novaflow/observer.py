@@ -167,7 +167,7 @@ class Observer:
         with self._cond:
             server_since, migration_since = self._server_mark, self._migration_mark
             watched = {w.instance_id for w in self._waiters}
-        before = self.cloud.counters.api_calls
+        before = self.cloud.thread_api_calls()
         try:
             servers = self.cloud.list_servers(changes_since=_back(server_since))
             migrations = self.cloud.list_migrations(changes_since=_back(migration_since))
@@ -177,7 +177,7 @@ class Observer:
             return False
         finally:
             self.stats.cycles += 1
-            self.stats.list_calls += self.cloud.counters.api_calls - before
+            self.stats.list_calls += self.cloud.thread_api_calls() - before
         with self._cond:
             changed = self._absorb(servers, migrations, watched)
             self._advance(servers, migrations)

@@ -11,7 +11,7 @@ from novaflow.errors import BadRequest, CloudError
 from novaflow.sim.faults import FaultPlan
 from novaflow.sim.spec import AggregateSpec, ClusterSpec
 
-from .conftest import find, truth
+from .conftest import find
 
 
 def small_spec() -> ClusterSpec:
@@ -85,7 +85,7 @@ def test_unknown_cloud_name_lists_the_known_ones(connect) -> None:
 def test_wrong_password_says_auth_failed_without_the_password(connect, tmp_path) -> None:
     sim, _ = connect(small_spec())
     text = sim.clouds_yaml.read_text()
-    password = truth(sim).password
+    password = sim.state.password
     bad = tmp_path / "clouds.yaml"
     bad.write_text(text.replace(password, "wrong-horse-battery"))
     with pytest.raises(CloudError) as err:
@@ -98,12 +98,12 @@ def test_wrong_password_says_auth_failed_without_the_password(connect, tmp_path)
 def test_service_actions_change_the_service(connect) -> None:
     sim, cloud = connect(small_spec())
     cloud.disable_service("c1", "kernel upgrade")
-    host = truth(sim).hosts["c1"]
+    host = sim.state.hosts["c1"]
     assert host.status == "disabled" and host.disabled_reason == "kernel upgrade"
     cloud.enable_service("c1")
-    assert truth(sim).hosts["c1"].status == "enabled"
+    assert sim.state.hosts["c1"].status == "enabled"
     cloud.force_down("c2")
-    assert truth(sim).hosts["c2"].forced_down
+    assert sim.state.hosts["c2"].forced_down
     snap = cloud.snapshot()
     assert not snap.host("c2").is_up
 
@@ -115,12 +115,12 @@ def test_lock_with_reason_and_unlock(connect) -> None:
     state = cloud.server_state(web.id)
     assert state and state.instance.locked and state.locked_by_novaflow
     cloud.unlock(web.id)
-    assert not truth(sim).instances[web.id].locked
+    assert not sim.instance(web.id).locked
 
 
 def test_transient_503s_are_retried(connect) -> None:
     sim, cloud = connect(small_spec())
-    truth(sim).set_faults(FaultPlan(error_rate=0.4, seed=7))
+    sim.set_faults(FaultPlan(error_rate=0.4, seed=7))
     snap = cloud.snapshot()
     assert len(snap.instances) == 4
     assert cloud.counters.retries > 0
@@ -140,7 +140,7 @@ def test_permanent_error_surfaces_at_once_naming_instance_and_host(connect) -> N
 def test_expired_token_is_renewed(connect) -> None:
     sim, cloud = connect(small_spec())
     cloud.snapshot()
-    truth(sim).set_faults(FaultPlan(expire_tokens=True))
+    sim.set_faults(FaultPlan(expire_tokens=True))
     snap = cloud.snapshot()
     assert len(snap.hosts) == 3
 
@@ -180,4 +180,4 @@ def test_observer_resolves_many_waiters_with_flat_list_calls(connect) -> None:
     n_cycles = observer.stats.cycles - cycles
     per_cycle = (observer.stats.list_calls - calls) / n_cycles
     assert per_cycle == 2  # one servers list + one migrations list, whatever N is
-    assert all(truth(sim).instances[i.id].host == "b" for i in snap.instances)
+    assert all(sim.host_of(i.id) == "b" for i in snap.instances)

@@ -7,7 +7,7 @@ from novaflow.mover import run_move, still_on
 from novaflow.sim.faults import FaultPlan
 from novaflow.sim.spec import ClusterSpec
 
-from .conftest import find, move_of, truth
+from .conftest import find, move_of
 
 
 def spec() -> ClusterSpec:
@@ -32,7 +32,7 @@ def test_live_move_happy_path(connect) -> None:
     assert out.result == "moved" and out.method is Method.LIVE
     assert out.final_host == "dst1" and out.final_status == "ACTIVE"
     assert out.migration_id and out.error is None
-    real = truth(sim).instances[web.id]
+    real = sim.instance(web.id)
     assert real.host == "dst1" and not real.locked
 
 
@@ -43,7 +43,7 @@ def test_live_refused_for_vtpm_falls_back_to_cold_and_confirms(connect) -> None:
     assert out.result == "moved" and out.method is Method.COLD
     assert out.final_host != "src" and out.final_status == "ACTIVE"
     assert "vTPM" in (out.error or "") and "cold-migrated" in (out.error or "")
-    assert truth(sim).instances[tpm.id].status == "ACTIVE"
+    assert sim.status_of(tpm.id) == "ACTIVE"
 
 
 def test_live_refused_without_fallback_fails_and_says_where_it_is(connect) -> None:
@@ -61,13 +61,13 @@ def test_shutoff_instance_cold_migrates_and_stays_shutoff(connect) -> None:
     out = run_move(cloud, move_of(off, Method.COLD, "dst2"), timeout_s=30)
     assert out.result == "moved" and out.final_host == "dst2"
     assert out.final_status == "SHUTOFF"
-    assert truth(sim).instances[off.id].status == "SHUTOFF"
+    assert sim.status_of(off.id) == "SHUTOFF"
 
 
 def test_evacuate_down_host_keeps_power_state_and_identity(connect) -> None:
     sim, cloud = connect(spec())
     web, off = find(cloud, "web-1"), find(cloud, "off-1")
-    truth(sim).set_faults(FaultPlan(service_down=[{"host": "src", "at": 0}]))
+    sim.kill_host("src")  # the node dies; the operator fences it below
     cloud.force_down("src")
     outs = [run_move(cloud, move_of(i, Method.EVACUATE), timeout_s=30) for i in (web, off)]
     assert [o.result for o in outs] == ["moved", "moved"]
@@ -79,13 +79,13 @@ def test_evacuate_down_host_keeps_power_state_and_identity(connect) -> None:
 
 def test_hung_live_migration_is_aborted_and_back_on_source(connect) -> None:
     sim, cloud = connect(spec())
-    truth(sim).set_faults(FaultPlan(hang_nth_migrations=[1]))
+    sim.set_faults(FaultPlan(hang_nth_migrations=[1]))
     web = find(cloud, "web-1")
     out = run_move(cloud, move_of(web, Method.LIVE, "dst1"), timeout_s=1.0)
     assert out.result == "aborted", out.error
     assert out.final_host == "src" and out.final_status == "ACTIVE"
     assert "did not finish" in out.error and out.remedy
-    real = truth(sim).instances[web.id]
+    real = sim.instance(web.id)
     assert real.host == "src" and real.task_state is None and not real.locked
 
 
@@ -94,20 +94,20 @@ def test_rerunning_a_finished_move_is_already_done(connect) -> None:
     web = find(cloud, "web-1")
     move = move_of(web, Method.LIVE, "dst1")
     assert run_move(cloud, move, timeout_s=30).result == "moved"
-    migrations = len(truth(sim).migrations)
+    migrations = len(sim.migrations())
     again = run_move(cloud, move, timeout_s=30)
     assert again.result == "already-done" and again.final_host == "dst1"
-    assert len(truth(sim).migrations) == migrations  # not migrated twice
+    assert len(sim.migrations()) == migrations  # not migrated twice
 
 
 def test_move_found_in_progress_is_waited_on_not_reissued(connect) -> None:
     sim, cloud = connect(spec())
     web = find(cloud, "web-1")
     cloud.live_migrate(web.id, "dst2")  # a crashed run's move, still in flight
-    migrations = len(truth(sim).migrations)
+    migrations = len(sim.migrations())
     out = run_move(cloud, move_of(web, Method.LIVE, "dst1"), timeout_s=30)
     assert out.result == "already-done" and out.final_host == "dst2"
-    assert len(truth(sim).migrations) == migrations
+    assert len(sim.migrations()) == migrations
 
 
 def test_cold_move_left_in_verify_resize_is_confirmed_by_a_rerun(connect) -> None:
@@ -123,7 +123,7 @@ def test_cold_move_left_in_verify_resize_is_confirmed_by_a_rerun(connect) -> Non
     assert not view.timed_out
     out = run_move(cloud, move_of(web, Method.COLD, "dst1"), timeout_s=30)
     assert out.result == "moved" and out.final_status == "ACTIVE" and out.final_host == "dst1"
-    assert truth(sim).instances[web.id].vm_state == "active"
+    assert sim.instance(web.id).vm_state == "active"
 
 
 def test_owner_locked_instance_is_moved_and_stays_locked(connect) -> None:
@@ -131,7 +131,7 @@ def test_owner_locked_instance_is_moved_and_stays_locked(connect) -> None:
     owned = find(cloud, "owned-1")
     out = run_move(cloud, move_of(owned, Method.LIVE, "dst1"), timeout_s=30)
     assert out.result == "moved"
-    real = truth(sim).instances[owned.id]
+    real = sim.instance(owned.id)
     assert real.locked and real.locked_reason == "owner's freeze"
 
 
