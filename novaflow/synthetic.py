@@ -243,10 +243,14 @@ def generate(
             kind, flavor = "pinned", PINNED_FLAVOR
         bfv = rng.random() < bfv_fraction
         d = _demand(flavor, bfv)
+        h = None
         if kind == "pci":
             cands = [h for h in gpu_hosts if room.fits(h, d)]
             h = rng.choice(cands) if cands else None
-        else:
+            if h is None:  # the PCI hosts are full: an ordinary instance instead
+                kind, flavor = "plain", rng.choices(flavors, weights=fweights)[0]
+                d = _demand(flavor, bfv)
+        if h is None:
             h = pick_host(d, set())
         if h is None:
             misses += 1

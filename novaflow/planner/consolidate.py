@@ -47,7 +47,7 @@ def consolidate(snapshot: Snapshot, req: RebalanceRequest) -> Plan:
     over_budget = False
     emptied: list[int] = []
     blocked: list[int] = []
-    for h in sorted(in_use, key=held):
+    for h in sorted(in_use, key=lambda h: (held(h)[1], held(h)[0], held(h)[2])):
         ids = list(cluster.on_host[h])
         if not all(methods.movable(i) for i in ids):
             blocked.append(h)

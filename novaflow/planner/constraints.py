@@ -116,6 +116,8 @@ class Mobility:
 
 def _spec(inst: Instance, keys: tuple[str, ...]) -> str | None:
     specs = inst.flavor.extra_specs
+    if not specs:
+        return None
     for key in keys:
         if specs.get(key):
             return key
@@ -132,6 +134,8 @@ def has_vtpm(inst: Instance) -> bool:
 
 def has_sriov(inst: Instance) -> bool:
     md = inst.metadata
+    if not md:
+        return False
     if any(md.get(k, "").strip().lower() == "true" for k in SRIOV_FLAG_KEYS):
         return True
     return any(md.get(k, "").strip().lower() in PASSTHROUGH_VNIC_TYPES for k in VNIC_KEYS)
@@ -139,6 +143,8 @@ def has_sriov(inst: Instance) -> bool:
 
 def numa_bound(inst: Instance) -> bool:
     specs = inst.flavor.extra_specs
+    if not specs:
+        return False
     return (
         specs.get("hw:cpu_policy", "").lower() in ("dedicated", "mixed")
         or bool(specs.get("hw:numa_nodes"))

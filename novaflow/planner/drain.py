@@ -30,12 +30,7 @@ def big_first(cluster: Cluster, units: list[list[str]]) -> list[list[str]]:
 
 
 def cluster_avg_usable(cluster: Cluster) -> Demand:
-    n = max(1, len(cluster.usable))
-    return (
-        sum(u[0] for u in cluster.usable) / n,
-        sum(u[1] for u in cluster.usable) / n,
-        sum(u[2] for u in cluster.usable) / n,
-    )
+    return cluster.avg_usable
 
 
 def make_units(cluster: Cluster, movable: list[str], leaving: set[int]) -> list[list[str]]:
@@ -111,7 +106,15 @@ def drain(snapshot: Snapshot, req: DrainRequest) -> Plan:
     leaving = set(sources)
     closed = leaving | {cluster.index[n] for n in req.exclude_hosts}
     index = FitIndex(cluster, open_targets(cluster, closed, req.target_hosts))
-    warnings: list[str] = []
+    warnings: list[str] = [
+        f"target host {n} does not take instances (down or disabled): not used"
+        for n in req.target_hosts
+        if not cluster.host_models[cluster.index[n]].accepts_instances
+    ]
+    if req.let_scheduler_choose and req.target_hosts:
+        warnings.append(
+            "targets are left to Nova's scheduler, which may pick hosts outside target_hosts"
+        )
     skips: list[Skip] = []
     choices: dict[str, Choice] = {}
     movable: list[str] = []

@@ -110,6 +110,37 @@ def lower_bound_hosts(snapshot: Snapshot, hosts: Iterable[str]) -> int:
     return best
 
 
+def constrained_lower_bound(snapshot: Snapshot, hosts: Iterable[str], pinned: Iterable[str]) -> int:
+    """A lower bound that also counts what no packing can change: every host holding an
+    instance that cannot move stays in use, and a hard anti-affinity group needs one host
+    per member. Never below `lower_bound_hosts`."""
+    names = set(hosts)
+    models = [h for h in snapshot.hosts if h.name in names]
+    pinned_ids = set(pinned)
+    held = {i.host for i in snapshot.instances if i.id in pinned_ids and i.host in names}
+    total = [0.0, 0.0, 0.0]
+    for i in snapshot.instances:
+        if i.host in names:
+            r = i.resources
+            total[0] += r.vcpus
+            total[1] += r.ram_mb
+            total[2] += r.disk_gb
+    best = lower_bound_hosts(snapshot, names)
+    for k in range(3):
+        left = total[k] - sum(_usable(h)[k] for h in models if h.name in held)
+        caps = sorted((_usable(h)[k] for h in models if h.name not in held), reverse=True)
+        n = 0
+        while left > 1e-9 and n < len(caps):
+            left -= caps[n]
+            n += 1
+        best = max(best, len(held) + n)
+    on = {i.id for i in snapshot.instances if i.host in names}
+    for g in snapshot.server_groups:
+        if g.policy == "anti-affinity":
+            best = max(best, sum(1 for m in g.members if m in on))
+    return best
+
+
 @dataclass(frozen=True)
 class Repack:
     """A first-fit-decreasing repack of every instance from scratch onto `bins`."""

@@ -70,6 +70,12 @@ class Cluster:
         self.count: dict[str, dict[int, int]] = {}
         self._load_groups(snapshot)
         self.watchers: list[SortedHosts] = []
+        n = max(1, len(self.usable))
+        self.avg_usable: Demand = (
+            sum(u[0] for u in self.usable) / n,
+            sum(u[1] for u in self.usable) / n,
+            sum(u[2] for u in self.usable) / n,
+        )
 
     def _load_groups(self, snapshot: Snapshot) -> None:
         member_sets: dict[str, dict[str, None]] = {}

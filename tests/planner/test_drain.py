@@ -260,3 +260,10 @@ def test_allocation_ratios_give_room():
         [inst("a", "h1", flavor("r", 1, 6))],
     )
     assert where(drain(s, "h1")) == {"a": "h2"}
+
+
+def test_disabled_target_host_is_named_in_a_warning():
+    s = snap([host("h1"), host("off", status="disabled"), host("ok")], [inst("a", "h1")])
+    p = drain(s, "h1", target_hosts=["off", "ok"])
+    assert where(p) == {"a": "ok"}
+    assert any("target host off does not take instances" in w for w in p.warnings)

@@ -1,0 +1,228 @@
+"""Planner benchmark: speed, memory and plan quality on seeded synthetic clouds.
+
+    .venv/bin/python -m bench.planner            # the four standard sizes
+    .venv/bin/python -m bench.planner --quick    # the two small ones
+
+For each cloud (hosts / instances) it times a drain of 5% of the hosts, a consolidate and a
+spread (best of `REPEAT` runs, so a busy machine inflates less), measures peak memory with
+tracemalloc in a separate run, and checks every plan with the independent validator.
+Consolidate is compared with the bin-packing lower bound (LB: max over resources of the
+fewest biggest hosts holding the total demand), with LB* (LB that also keeps every host
+holding an instance that cannot move, and one host per member of the largest hard
+anti-affinity group: what no packing can beat), and with a first-fit-decreasing
+repack from scratch onto the same hosts the plan keeps; spread reports load max / mean /
+standard deviation before and after, and the floor that instances which cannot move put
+under the hottest host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+from novaflow.models import DrainRequest, Plan, RebalanceRequest, Snapshot
+from novaflow.planner import plan, violations
+from novaflow.planner.constraints import Choice, choose_method
+from novaflow.planner.metrics import (
+    active_hosts,
+    constrained_lower_bound,
+    ffd_repack,
+    host_loads,
+    host_usage,
+    hosts_in_use,
+    load_stats,
+    lower_bound_hosts,
+)
+from novaflow.synthetic import generate
+
+SIZES = ((10, 100), (50, 1_000), (200, 5_000), (1_000, 20_000))
+SEED = 1
+REPEAT = 3
+DRAIN_SHARE = 0.05
+
+
+def _timed(fn: Callable[[], Plan]) -> tuple[Plan, float]:
+    best = float("inf")
+    result: Plan | None = None
+    for _ in range(REPEAT):
+        gc.collect()
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    assert result is not None
+    return result, best
+
+
+def _peak_mb(fn: Callable[[], Plan]) -> float:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak / 2**20
+
+
+def _pinned(snapshot: Snapshot, policy: Any) -> list[str]:
+    """Instances a rebalance may not move (state, devices): they stay put in the FFD too."""
+    out = []
+    for i in snapshot.instances:
+        c = choose_method(i, policy, snapshot.features)
+        if not isinstance(c, Choice) or c.scheduler_picks:
+            out.append(i.id)
+    return out
+
+
+def _floor(snapshot: Snapshot, pinned: set[str], hosts: list[str]) -> float:
+    """The highest load any host keeps from instances that cannot move."""
+    models = {h.name: h for h in snapshot.hosts}
+    acc: dict[str, list[float]] = {h: [0.0, 0.0, 0.0] for h in hosts}
+    for i in snapshot.instances:
+        if i.id in pinned and i.host in acc:
+            r = i.resources
+            a = acc[i.host]
+            a[0] += r.vcpus
+            a[1] += r.ram_mb
+            a[2] += r.disk_gb
+    worst = 0.0
+    for h, a in acc.items():
+        u = models[h].usable
+        caps = (u.vcpus, u.ram_mb, u.disk_gb)
+        worst = max(worst, *(a[k] / caps[k] for k in range(3) if caps[k] > 0))
+    return worst
+
+
+def bench_cloud(n_hosts: int, n_instances: int, seed: int = SEED) -> dict[str, Any]:
+    """One row: every figure for one generated cloud."""
+    snapshot = generate(n_hosts, n_instances, seed)
+    act = active_hosts(snapshot)
+    k = max(1, round(n_hosts * DRAIN_SHARE))
+    drain_req = DrainRequest(hosts=act[:k])
+    cons_req = RebalanceRequest(strategy="consolidate")
+    spread_req = RebalanceRequest(strategy="spread")
+
+    drain_plan, drain_s = _timed(lambda: plan(snapshot, drain_req))
+    cons_plan, cons_s = _timed(lambda: plan(snapshot, cons_req))
+    spread_plan, spread_s = _timed(lambda: plan(snapshot, spread_req))
+    peak = max(
+        _peak_mb(lambda: plan(snapshot, drain_req)),
+        _peak_mb(lambda: plan(snapshot, cons_req)),
+        _peak_mb(lambda: plan(snapshot, spread_req)),
+    )
+    bad = sum(len(violations(snapshot, p)) for p in (drain_plan, cons_plan, spread_plan))
+
+    pinned = _pinned(snapshot, cons_req.policy)
+    in_use_before = hosts_in_use(snapshot, None, act)
+    in_use_after = hosts_in_use(snapshot, cons_plan, act)
+    lb = lower_bound_hosts(snapshot, act)
+    lb_star = constrained_lower_bound(snapshot, act, pinned)
+    emptied = set(cons_plan.emptied_hosts)
+    usage = host_usage(snapshot)
+    kept = sorted(
+        (h for h in act if h not in emptied and any(usage[h])),
+        key=lambda h: -usage[h][1],
+    )
+    ffd = ffd_repack(snapshot, act, kept, pinned)
+
+    before = load_stats(host_loads(snapshot, None, act).values())
+    after = load_stats(host_loads(snapshot, spread_plan, act).values())
+    return {
+        "hosts": n_hosts,
+        "instances": len(snapshot.instances),
+        "drain_hosts": k,
+        "drain_moves": len(drain_plan.moves),
+        "drain_s": drain_s,
+        "consolidate_s": cons_s,
+        "spread_s": spread_s,
+        "us_per_instance": 1e6 * max(drain_s, cons_s, spread_s) / max(1, len(snapshot.instances)),
+        "peak_mb": peak,
+        "violations": bad,
+        "in_use_before": in_use_before,
+        "in_use_after": in_use_after,
+        "hosts_emptied": len(emptied),
+        "lower_bound": lb,
+        "vs_lower_bound": in_use_after / lb if lb else 1.0,
+        "lower_bound_constrained": lb_star,
+        "vs_constrained": in_use_after / lb_star if lb_star else 1.0,
+        "consolidate_moves": len(cons_plan.moves),
+        "ffd_moves": ffd.migrations,
+        "ffd_fits": ffd.placed_all,
+        "load_max_before": before.max,
+        "load_std_before": before.std,
+        "load_max_after": after.max,
+        "load_std_after": after.std,
+        "load_mean": after.mean,
+        "max_over_mean": after.max / after.mean if after.mean else 0.0,
+        "pinned_floor": _floor(snapshot, set(pinned), act),
+        "spread_moves": len(spread_plan.moves),
+    }
+
+
+def run(sizes: tuple[tuple[int, int], ...] = SIZES, seed: int = SEED) -> list[dict[str, Any]]:
+    """One row per cloud size (see bench_cloud for the columns)."""
+    return [bench_cloud(h, n, seed) for h, n in sizes]
+
+
+COLUMNS = (
+    ("hosts", "hosts", "{}"),
+    ("instances", "inst", "{}"),
+    ("drain_s", "drain s", "{:.3f}"),
+    ("consolidate_s", "consol. s", "{:.3f}"),
+    ("spread_s", "spread s", "{:.3f}"),
+    ("us_per_instance", "us/inst", "{:.0f}"),
+    ("peak_mb", "peak MB", "{:.0f}"),
+    ("violations", "viol.", "{}"),
+    ("hosts_emptied", "emptied", "{}"),
+    ("in_use_after", "in use", "{}"),
+    ("lower_bound", "LB", "{}"),
+    ("vs_lower_bound", "/LB", "{:.3f}"),
+    ("lower_bound_constrained", "LB*", "{}"),
+    ("consolidate_moves", "cons. moves", "{}"),
+    ("ffd_moves", "FFD moves", "{}"),
+    ("load_max_before", "max before", "{:.2f}"),
+    ("load_max_after", "max after", "{:.2f}"),
+    ("load_mean", "mean", "{:.2f}"),
+    ("pinned_floor", "pinned floor", "{:.2f}"),
+    ("load_std_before", "std before", "{:.3f}"),
+    ("load_std_after", "std after", "{:.3f}"),
+    ("spread_moves", "spread moves", "{}"),
+)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The rows as a Markdown table (for bench/RESULTS.md)."""
+    head = "| " + " | ".join(c[1] for c in COLUMNS) + " |"
+    sep = "|" + "---:|" * len(COLUMNS)
+    body = ["| " + " | ".join(f.format(r[k]) for k, _, f in COLUMNS) + " |" for r in rows]
+    return "\n".join([head, sep, *body]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="only the two small clouds")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = parser.parse_args(argv)
+    sizes = SIZES[:2] if args.quick else SIZES
+    rows = run(sizes, args.seed)
+    if args.markdown:
+        print(markdown(rows))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"novaflow planner benchmark (seed {args.seed})")
+    for _, label, _ in COLUMNS:
+        table.add_column(label, justify="right")
+    for r in rows:
+        table.add_row(*(f.format(r[k]) for k, _, f in COLUMNS))
+    Console(width=250).print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The synthetic cloud generator gives the shapes the planner must cope with."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from novaflow.planner.metrics import host_loads, load_stats
+from novaflow.synthetic import generate
+
+
+def test_shapes_of_a_generated_cloud():
+    s = generate(60, 1500, seed=4, zones=3, disabled_hosts=2, down_hosts=1, unmovable_fraction=0.05)
+    assert len(s.hosts) == 60 and len(s.instances) == 1500
+    assert {h.zone for h in s.hosts} == {"az1", "az2", "az3"}
+    assert len({h.capacity.ram_mb for h in s.hosts}) > 1
+    assert sum(1 for h in s.hosts if h.status == "disabled") == 3  # 2 disabled + the down one
+    assert sum(1 for h in s.hosts if not h.is_up) == 1
+    policies = Counter(g.policy for g in s.server_groups)
+    assert policies["anti-affinity"] and policies["affinity"]
+    statuses = Counter(i.status for i in s.instances)
+    assert statuses["ERROR"] and statuses["SHUTOFF"]
+    assert any(i.boot_from_volume for i in s.instances)
+    assert any("pci_passthrough:alias" in i.flavor.extra_specs for i in s.instances)
+    assert any(i.zone for i in s.instances) and any(i.zone is None for i in s.instances)
+
+
+def test_load_is_uneven_and_groups_are_placed_by_their_policy():
+    s = generate(80, 1600, seed=5)
+    stats = load_stats(host_loads(s).values())
+    assert stats.std > 0.1
+    where = {i.id: i.host for i in s.instances}
+    for g in s.server_groups:
+        hosts = [where[m] for m in g.members]
+        if g.policy == "anti-affinity":
+            assert len(set(hosts)) == len(hosts)
+        if g.policy == "affinity":
+            assert len(set(hosts)) == 1
+
+
+def test_small_cloud_asked_for_too_much_is_full_not_invalid():
+    s = generate(2, 2000, seed=1)
+    assert len(s.instances) < 2000
+    for h in s.hosts:
+        assert h.used.fits_in(h.usable)
