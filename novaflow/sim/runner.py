@@ -21,18 +21,29 @@ def _config(cloud: SimCloud, port: int) -> uvicorn.Config:
     )
 
 
+def bind(port: int) -> socket.socket:
+    """A loopback listening socket; TCP_NODELAY avoids 40 ms delayed-ACK stalls on keep-alive."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((HOST, port))
+    return sock
+
+
 def serve_forever(cloud: SimCloud, port: int) -> None:
     """Block serving the sim until interrupted (Ctrl-C)."""
-    uvicorn.Server(_config(cloud, port)).run()
+    sock = bind(port)
+    try:
+        uvicorn.Server(_config(cloud, port)).run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 class BackgroundServer:
     """uvicorn in a daemon thread on a loopback port (0 picks a free one)."""
 
     def __init__(self, cloud: SimCloud, port: int = 0) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((HOST, port))
+        self._sock = bind(port)
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://{HOST}:{self.port}"
         self._server = uvicorn.Server(_config(cloud, self.port))
