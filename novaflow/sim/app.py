@@ -18,6 +18,7 @@ from novaflow.sim.api import (
     identity,
     image,
     infra,
+    instance_actions,
     migrations,
     placement,
     servers,
@@ -46,11 +47,27 @@ def create_app(cloud: SimCloud) -> FastAPI:
         finally:
             task.cancel()
 
-    app = FastAPI(title="novaflow simulated OpenStack", lifespan=lifespan, docs_url=None,
-                  redoc_url=None, openapi_url="/sim/openapi.json")
+    app = FastAPI(
+        title="novaflow simulated OpenStack",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/sim/openapi.json",
+    )
     app.state.cloud = cloud
-    for module in (identity, versions, servers, actions, migrations, infra, flavors,
-                   placement, image, control):
+    for module in (
+        identity,
+        versions,
+        servers,
+        actions,
+        instance_actions,
+        migrations,
+        infra,
+        flavors,
+        placement,
+        image,
+        control,
+    ):
         app.include_router(module.router)
 
     @app.exception_handler(NovaError)

@@ -47,8 +47,9 @@ def serve(
     plan = parse_fault_flags(fault or [])
     if faults_json is not None:
         file_plan = FaultPlan.model_validate_json(faults_json.read_text())
-        plan = FaultPlan.model_validate({**file_plan.model_dump(),
-                                         **plan.model_dump(exclude_defaults=True)})
+        plan = FaultPlan.model_validate(
+            {**file_plan.model_dump(), **plan.model_dump(exclude_defaults=True)}
+        )
     if spec is not None:
         cluster = ClusterSpec.model_validate_json(spec.read_text())
     else:
@@ -96,6 +97,8 @@ def show(
         stats = json.load(resp)
     typer.echo(f"simulated time: {summary['now']:.0f}s")
     for name, host in summary["hosts"].items():
-        typer.echo(f"  {name:<16} {host['zone']:<5} {host['state']:<5} {host['status']:<9} "
-                   f"{len(host['instances'])} instances")
+        typer.echo(
+            f"  {name:<16} {host['zone']:<5} {host['state']:<5} {host['status']:<9} "
+            f"{len(host['instances'])} instances"
+        )
     typer.echo(f"requests: {stats['total_requests']}  migrations: {stats['migrations']}")

@@ -9,20 +9,24 @@ CLOUD_NAME = "sim"
 
 
 def clouds_config(url: str, password: str, cloud_name: str = CLOUD_NAME) -> dict[str, object]:
-    return {"clouds": {cloud_name: {
-        "auth": {
-            "auth_url": f"{url}/identity/v3",
-            "username": "admin",
-            "password": password,
-            "project_name": "admin",
-            "user_domain_name": "Default",
-            "project_domain_name": "Default",
-        },
-        "auth_type": "password",
-        "region_name": "RegionOne",
-        "identity_api_version": 3,
-        "interface": "public",
-    }}}
+    return {
+        "clouds": {
+            cloud_name: {
+                "auth": {
+                    "auth_url": f"{url}/identity/v3",
+                    "username": "admin",
+                    "password": password,
+                    "project_name": "admin",
+                    "user_domain_name": "Default",
+                    "project_domain_name": "Default",
+                },
+                "auth_type": "password",
+                "region_name": "RegionOne",
+                "identity_api_version": 3,
+                "interface": "public",
+            }
+        }
+    }
 
 
 def write_clouds_yaml(path: Path, url: str, password: str, cloud_name: str = CLOUD_NAME) -> Path:

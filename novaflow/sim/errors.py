@@ -26,8 +26,12 @@ class NovaError(Exception):
         self.message = message
 
     def body(self) -> dict[str, object]:
-        return {_FAULT_NAMES.get(self.code, "computeFault"): {"code": self.code,
-                                                              "message": self.message}}
+        return {
+            _FAULT_NAMES.get(self.code, "computeFault"): {
+                "code": self.code,
+                "message": self.message,
+            }
+        }
 
 
 def bad_request(message: str) -> NovaError:
@@ -44,6 +48,4 @@ def conflict(message: str) -> NovaError:
 
 def invalid_state(action: str, instance_id: str, attr: str, state: str | None) -> NovaError:
     """Nova's InstanceInvalidState, raised as 409 by the API."""
-    return conflict(
-        f"Cannot '{action}' instance {instance_id} while it is in {attr} {state}"
-    )
+    return conflict(f"Cannot '{action}' instance {instance_id} while it is in {attr} {state}")

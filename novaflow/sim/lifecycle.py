@@ -30,23 +30,42 @@ def create_server(
     flavor = cloud.find_flavor(flavor_ref)
     zone, _, forced = (availability_zone or "").partition(":")
     inst = Instance(
-        id=cloud.new_uuid(), name=name, project_id=project_id, user_id=user_id, flavor=flavor,
-        image_id=image_ref, host=None, zone=None, vm_state="building", task_state="scheduling",
-        power_state=0, created=cloud.now, updated=cloud.now, launched_at=None,
-        seq=cloud.next_instance_seq(), pinned_az=zone or None, metadata=dict(metadata),
-        addresses={}, volumes=[cloud.new_uuid() for _ in range(volumes)], key_name=key_name,
+        id=cloud.new_uuid(),
+        name=name,
+        project_id=project_id,
+        user_id=user_id,
+        flavor=flavor,
+        image_id=image_ref,
+        host=None,
+        zone=None,
+        vm_state="building",
+        task_state="scheduling",
+        power_state=0,
+        created=cloud.now,
+        updated=cloud.now,
+        launched_at=None,
+        seq=cloud.next_instance_seq(),
+        pinned_az=zone or None,
+        metadata=dict(metadata),
+        addresses={},
+        volumes=[cloud.new_uuid() for _ in range(volumes)],
+        key_name=key_name,
     )
     cloud.instances[inst.id] = inst
     if group_id:
         if group_id not in cloud.groups:
             raise bad_request(f"Invalid server group {group_id}")
         cloud.groups[group_id].members.append(inst.id)
-    dest = select_destination(cloud, inst, exclude=set(), requested=forced or None,
-                              zone=zone or None)
+    dest = select_destination(
+        cloud, inst, exclude=set(), requested=forced or None, zone=zone or None
+    )
     if dest is None:
         inst.vm_state, inst.task_state = "error", None
-        inst.fault = {"code": 500, "created": cloud.now, "message": (
-            "No valid host was found. There are not enough hosts available.")}
+        inst.fault = {
+            "code": 500,
+            "created": cloud.now,
+            "message": ("No valid host was found. There are not enough hosts available."),
+        }
         return inst
     inst.host, inst.zone, inst.task_state = dest, cloud.hosts[dest].zone, "spawning"
     inst.addresses = cloud.new_addresses()
@@ -143,9 +162,6 @@ def revive_host(cloud: SimCloud, name: str) -> None:
 def set_lock(inst: Instance, locked: bool, reason: str | None = None) -> None:
     inst.locked = locked
     inst.locked_reason = reason if locked else None
-
-
-
 
 
 def set_service(

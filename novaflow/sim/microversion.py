@@ -26,14 +26,15 @@ def _parse(text: str, lo: Version, hi: Version) -> Version:
         major, minor = (int(p) for p in text.split("."))
     except ValueError:
         raise NovaError(
-            400, f"API Version String {text} is of invalid format. Must be of format "
-            "MajorNum.MinorNum."
+            400,
+            f"API Version String {text} is of invalid format. Must be of format MajorNum.MinorNum.",
         ) from None
     v = (major, minor)
     if not lo <= v <= hi:
         raise NovaError(
-            406, f"Version {text} is not supported by the API. Minimum is {fmt(lo)} and "
-            f"maximum is {fmt(hi)}."
+            406,
+            f"Version {text} is not supported by the API. Minimum is {fmt(lo)} and "
+            f"maximum is {fmt(hi)}.",
         )
     return v
 

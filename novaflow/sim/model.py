@@ -160,6 +160,7 @@ class Migration:
     generation: int = 0
     forced_host: bool = False
     stop_after_evacuate: bool = False
+    request_id: str | None = None
 
     @property
     def in_progress(self) -> bool:
@@ -196,3 +197,28 @@ class Image:
     min_disk: int
     owner: str
     created: float
+
+
+@dataclass
+class ActionEvent:
+    event: str
+    start: float
+    finish: float | None = None
+    result: str | None = None
+    host: str | None = None
+    details: str | None = None
+
+
+@dataclass
+class InstanceAction:
+    """Nova's instance action record: what was asked, by whom, and how each step ended."""
+
+    action: str
+    request_id: str
+    instance_id: str
+    project_id: str
+    user_id: str
+    start: float
+    updated: float
+    message: str | None = None
+    events: list[ActionEvent] = field(default_factory=list)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import random
 
+from novaflow.sim.action_log import NO_VALID_HOST, add_event, start_action
 from novaflow.sim.errors import NovaError, bad_request, conflict, invalid_state, not_found
 from novaflow.sim.model import RUNNING, SHUTDOWN, Instance, Migration
-from novaflow.sim.scheduler import select_destination
+from novaflow.sim.scheduler import forced_destination, select_destination
 from novaflow.sim.state import SimCloud
 
 CONDUCTOR_DELAY = 1.0
+_ACTION_NAMES = {
+    "live-migration": "live-migration",
+    "migration": "migrate",
+    "evacuation": "evacuate",
+}
 _BOUNDS = {"live": (20.0, 180.0), "cold": (30.0, 240.0), "evacuation": (30.0, 120.0)}
 
 
@@ -27,21 +33,49 @@ def duration(cloud: SimCloud, m: Migration, inst: Instance, kind: str) -> float:
     return min(hi, max(lo, base * rng.uniform(0.8, 1.3)))
 
 
-def _new_migration(cloud: SimCloud, inst: Instance, kind: str, status: str,
-                   dest: str | None) -> Migration:
+def _new_migration(
+    cloud: SimCloud, inst: Instance, kind: str, status: str, dest: str | None
+) -> Migration:
     mid = max(cloud.migrations, default=0) + 1
     assert inst.host is not None
     m = Migration(
-        id=mid, uuid=cloud.new_uuid(), instance_id=inst.id, migration_type=kind, status=status,
-        source_compute=inst.host, dest_compute=dest, flavor_id=inst.flavor.id,
-        project_id=cloud.projects["admin"], user_id=cloud.users["admin"],
-        created=cloud.now, updated=cloud.now,
+        id=mid,
+        uuid=cloud.new_uuid(),
+        instance_id=inst.id,
+        migration_type=kind,
+        status=status,
+        source_compute=inst.host,
+        dest_compute=dest,
+        flavor_id=inst.flavor.id,
+        project_id=cloud.projects["admin"],
+        user_id=cloud.users["admin"],
+        created=cloud.now,
+        updated=cloud.now,
         memory_total_bytes=inst.flavor.ram * 1024 * 1024,
         disk_total_bytes=0 if inst.image_id is None else inst.flavor.disk * 1024**3,
     )
     m.fail, m.hang = cloud.faults.next_migration(inst.host, dest)
+    m.request_id = start_action(cloud, inst, _ACTION_NAMES[kind]).request_id
     cloud.migrations[mid] = m
     return m
+
+
+def _destination(cloud: SimCloud, m: Migration, inst: Instance, event: str) -> str | None:
+    """Ask the scheduler (or take the forced host); record NoValidHost as Nova does."""
+    if m.forced_host:
+        dest = forced_destination(cloud, inst, m.dest_compute)
+    else:
+        dest = select_destination(cloud, inst, exclude={m.source_compute}, requested=m.dest_compute)
+    if dest is None:
+        _status(cloud, m, "error")
+        _task(cloud, inst, None)
+        add_event(cloud, m.request_id, event, ok=False, details=NO_VALID_HOST)
+        return None
+    m.dest_compute = dest
+    m.fail = m.fail or cloud.faults.host_fails(dest)
+    m.hang = m.hang or cloud.faults.host_hangs(dest)
+    m.updated = cloud.now
+    return dest
 
 
 def _status(cloud: SimCloud, m: Migration, status: str) -> None:
@@ -128,20 +162,8 @@ def live_migrate(cloud: SimCloud, inst: Instance, host: str | None, force: bool)
 
 def _live_scheduled(cloud: SimCloud, m: Migration) -> None:
     inst = cloud.instances[m.instance_id]
-    if m.forced_host:
-        dest = m.dest_compute if cloud.hosts[m.dest_compute or ""].is_up else None
-    else:
-        dest = select_destination(
-            cloud, inst, exclude={m.source_compute}, requested=m.dest_compute
-        )
-    if dest is None:
-        _status(cloud, m, "error")
-        _task(cloud, inst, None)
+    if _destination(cloud, m, inst, "conductor_live_migrate_instance") is None:
         return
-    m.dest_compute = dest
-    m.fail = m.fail or cloud.faults.host_fails(dest)
-    m.hang = m.hang or cloud.faults.host_hangs(dest)
-    m.updated = cloud.now
     cloud.live_queues.setdefault(m.source_compute, []).append(m.id)
     start_queued_live(cloud, m.source_compute)
 
@@ -151,8 +173,10 @@ def start_queued_live(cloud: SimCloud, source: str) -> None:
     host = cloud.hosts[source]
     queue = cloud.live_queues.setdefault(source, [])
     busy = sum(
-        1 for m in cloud.migrations.values()
-        if m.source_compute == source and m.migration_type == "live-migration"
+        1
+        for m in cloud.migrations.values()
+        if m.source_compute == source
+        and m.migration_type == "live-migration"
         and m.status in ("preparing", "running")
     )
     while queue and busy < host.max_concurrent_live_migrations and host.is_up:
@@ -186,6 +210,7 @@ def _live_completed(cloud: SimCloud, m: Migration) -> None:
     inst.zone = cloud.hosts[m.dest_compute].zone
     _task(cloud, inst, None)
     _status(cloud, m, "completed")
+    add_event(cloud, m.request_id, "compute_live_migration", ok=True, host=m.source_compute)
     start_queued_live(cloud, m.source_compute)
 
 
@@ -194,6 +219,14 @@ def fail_live(cloud: SimCloud, m: Migration, status: str = "error") -> None:
     was_active = m.status in ("preparing", "running")
     m.generation += 1
     _status(cloud, m, status)
+    add_event(
+        cloud,
+        m.request_id,
+        "compute_live_migration",
+        ok=status != "error",
+        host=m.source_compute,
+        details=f"Live migration from {m.source_compute} to {m.dest_compute} failed.",
+    )
     if inst is not None:
         _task(cloud, inst, None)
     queue = cloud.live_queues.get(m.source_compute, [])
@@ -257,14 +290,8 @@ def cold_migrate(cloud: SimCloud, inst: Instance, host: str | None) -> Migration
 
 def _cold_scheduled(cloud: SimCloud, m: Migration) -> None:
     inst = cloud.instances[m.instance_id]
-    dest = select_destination(cloud, inst, exclude={m.source_compute}, requested=m.dest_compute)
-    if dest is None:
-        _status(cloud, m, "error")
-        _task(cloud, inst, None)
+    if _destination(cloud, m, inst, "conductor_migrate_server") is None:
         return
-    m.dest_compute = dest
-    m.fail = m.fail or cloud.faults.host_fails(dest)
-    m.hang = m.hang or cloud.faults.host_hangs(dest)
     total = duration(cloud, m, inst, "cold")
     _status(cloud, m, "migrating")
     _task(cloud, inst, "resize_migrating")
@@ -273,8 +300,7 @@ def _cold_scheduled(cloud: SimCloud, m: Migration) -> None:
     if m.fail:
         _later(cloud, m, total * 0.35, lambda: cold_failed(cloud, m))
         return
-    _later(cloud, m, total * 0.7, lambda: _cold_step(cloud, m, "post-migrating",
-                                                      "resize_migrated"))
+    _later(cloud, m, total * 0.7, lambda: _cold_step(cloud, m, "post-migrating", "resize_migrated"))
     _later(cloud, m, total * 0.85, lambda: _cold_on_dest(cloud, m))
     _later(cloud, m, total, lambda: _cold_finished(cloud, m))
 
@@ -295,6 +321,7 @@ def _cold_on_dest(cloud: SimCloud, m: Migration) -> None:
 def _cold_finished(cloud: SimCloud, m: Migration) -> None:
     inst = cloud.instances[m.instance_id]
     _status(cloud, m, "finished")
+    add_event(cloud, m.request_id, "compute_finish_resize", ok=True, host=m.dest_compute)
     inst.vm_state = "resized"
     inst.power_state = RUNNING if inst.prior_vm_state == "active" else SHUTDOWN
     _task(cloud, inst, None)
@@ -305,6 +332,14 @@ def cold_failed(cloud: SimCloud, m: Migration) -> None:
     inst = cloud.instances[m.instance_id]
     m.generation += 1
     _status(cloud, m, "error")
+    add_event(
+        cloud,
+        m.request_id,
+        "compute_resize_instance",
+        ok=False,
+        host=m.source_compute,
+        details=f"Resize of instance from {m.source_compute} to {m.dest_compute} failed.",
+    )
     inst.host = m.source_compute
     inst.zone = cloud.hosts[m.source_compute].zone
     inst.vm_state = inst.prior_vm_state or inst.vm_state
@@ -356,8 +391,9 @@ def revert_resize(cloud: SimCloud, inst: Instance) -> None:
 # -- evacuation ---------------------------------------------------------------------------
 
 
-def evacuate(cloud: SimCloud, inst: Instance, host: str | None, force: bool,
-             stop_after: bool) -> Migration:
+def evacuate(
+    cloud: SimCloud, inst: Instance, host: str | None, force: bool, stop_after: bool
+) -> Migration:
     if host is not None:
         if host not in cloud.hosts:
             raise not_found(f"Compute host {host} not found.")
@@ -380,19 +416,9 @@ def evacuate(cloud: SimCloud, inst: Instance, host: str | None, force: bool,
 
 def _evac_scheduled(cloud: SimCloud, m: Migration) -> None:
     inst = cloud.instances[m.instance_id]
-    if m.forced_host:
-        dest = m.dest_compute if cloud.hosts[m.dest_compute or ""].is_up else None
-    else:
-        dest = select_destination(
-            cloud, inst, exclude={m.source_compute}, requested=m.dest_compute
-        )
+    dest = _destination(cloud, m, inst, "conductor_rebuild_server")
     if dest is None:
-        _status(cloud, m, "error")
-        _task(cloud, inst, None)
         return
-    m.dest_compute = dest
-    m.fail = m.fail or cloud.faults.host_fails(dest)
-    m.hang = m.hang or cloud.faults.host_hangs(dest)
     _status(cloud, m, "pre-migrating")
     inst.host = dest
     inst.zone = cloud.hosts[dest].zone
@@ -411,6 +437,7 @@ def _evac_scheduled(cloud: SimCloud, m: Migration) -> None:
 def _evac_done(cloud: SimCloud, m: Migration) -> None:
     inst = cloud.instances[m.instance_id]
     _status(cloud, m, "done")
+    add_event(cloud, m.request_id, "compute_rebuild_instance", ok=True, host=m.dest_compute)
     stopped = m.stop_after_evacuate or inst.prior_vm_state == "stopped"
     inst.vm_state = "stopped" if stopped else "active"
     inst.power_state = SHUTDOWN if stopped else RUNNING
@@ -424,6 +451,14 @@ def evacuation_failed(cloud: SimCloud, m: Migration, reason: str | None = None) 
     inst = cloud.instances[m.instance_id]
     m.generation += 1
     _status(cloud, m, "failed")
+    add_event(
+        cloud,
+        m.request_id,
+        "compute_rebuild_instance",
+        ok=False,
+        host=m.dest_compute,
+        details=reason or f"Rebuild of instance on {m.dest_compute} failed.",
+    )
     inst.host = m.source_compute
     inst.zone = cloud.hosts[m.source_compute].zone
     inst.vm_state = "error"
@@ -434,5 +469,3 @@ def evacuation_failed(cloud: SimCloud, m: Migration, reason: str | None = None) 
         "message": reason or f"Rebuild of instance on {m.dest_compute} failed.",
     }
     _task(cloud, inst, None)
-
-

@@ -16,8 +16,13 @@ HOST = "127.0.0.1"
 
 def _config(cloud: SimCloud, port: int) -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(cloud), host=HOST, port=port, log_level="warning", access_log=False,
-        lifespan="on", timeout_graceful_shutdown=1,
+        create_app(cloud),
+        host=HOST,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=1,
     )
 
 
@@ -48,7 +53,9 @@ class BackgroundServer:
         self.url = f"http://{HOST}:{self.port}"
         self._server = uvicorn.Server(_config(cloud, self.port))
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True,
+            target=self._server.run,
+            kwargs={"sockets": [self._sock]},
+            daemon=True,
             name=f"novaflow-sim-{self.port}",
         )
 

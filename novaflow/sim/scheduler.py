@@ -71,7 +71,8 @@ def select_destination(
     candidates = [
         cloud.hosts[n]
         for n in names
-        if n in cloud.hosts and n not in exclude
+        if n in cloud.hosts
+        and n not in exclude
         and passes(cloud, inst, cloud.hosts[n], usage[n], zone)
     ]
     if not candidates:
@@ -88,3 +89,12 @@ def select_destination(
         return (-soft, -free(host, usage[host.name])[1], host.name)
 
     return min(candidates, key=weight).name
+
+
+def forced_destination(cloud: SimCloud, inst: Instance, host: str | None) -> str | None:
+    """A host an admin forced (bypassing the filters): it must still be up and have room."""
+    target = cloud.hosts.get(host or "")
+    if target is None or not target.is_up:
+        return None
+    usage = cloud.usages()[target.name]
+    return target.name if fits(target, usage, inst.flavor, inst.image_id is None) else None

@@ -136,8 +136,11 @@ def generate_cluster(hosts: int = 8, instances: int = 120, seed: int = 1) -> Clu
                 flavor=flavor,
                 status=status,
                 project=project,
-                image=None if bfv else rng.choice(["cirros-0.6.2", "ubuntu-22.04", "ubuntu-24.04",
-                                                   "centos-stream-9", "debian-12"]),
+                image=None
+                if bfv
+                else rng.choice(
+                    ["cirros-0.6.2", "ubuntu-22.04", "ubuntu-24.04", "centos-stream-9", "debian-12"]
+                ),
                 boot_from_volume=bfv,
                 volumes=(1 if bfv else 0) + (1 if rng.random() < 0.08 else 0),
                 metadata=metadata,

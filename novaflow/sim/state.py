@@ -23,6 +23,7 @@ from novaflow.sim.model import (
     Host,
     Image,
     Instance,
+    InstanceAction,
     Migration,
     ServerGroup,
 )
@@ -87,6 +88,7 @@ class SimCloud:
         self.aggregates: dict[int, Aggregate] = {}
         # Live migrations waiting for a slot on their source host, in arrival order.
         self.live_queues: dict[str, list[int]] = {}
+        self.actions: dict[str, list[InstanceAction]] = {}
         self._instance_seq = 0
         self._build(spec)
         if faults:
@@ -135,21 +137,35 @@ class SimCloud:
         for fs in spec.flavors:
             fid = fs.id or uid()
             self.flavors[fid] = Flavor(
-                id=fid, name=fs.name, vcpus=fs.vcpus, ram=fs.ram, disk=fs.disk,
-                ephemeral=fs.ephemeral, swap=fs.swap, extra_specs=dict(fs.extra_specs),
+                id=fid,
+                name=fs.name,
+                vcpus=fs.vcpus,
+                ram=fs.ram,
+                disk=fs.disk,
+                ephemeral=fs.ephemeral,
+                swap=fs.swap,
+                extra_specs=dict(fs.extra_specs),
             )
         admin = self.projects.get("admin") or self.project_id("admin")
         for name in spec.images:
             iid = uid()
             self.images[iid] = Image(
-                id=iid, name=name, size=rng.randint(20, 900) * 1024 * 1024, min_disk=0,
-                owner=admin, created=-86400.0 * 365,
+                id=iid,
+                name=name,
+                size=rng.randint(20, 900) * 1024 * 1024,
+                min_disk=0,
+                owner=admin,
+                created=-86400.0 * 365,
             )
         for gs in spec.server_groups:
             gid = gs.id or uid()
             self.groups[gid] = ServerGroup(
-                id=gid, name=gs.name, policy=gs.policy, project_id=self.project_id(gs.project),
-                user_id=self.users[gs.project], rules=dict(gs.rules),
+                id=gid,
+                name=gs.name,
+                policy=gs.policy,
+                project_id=self.project_id(gs.project),
+                user_id=self.users[gs.project],
+                rules=dict(gs.rules),
             )
         group_by_name = {g.name: g for g in self.groups.values()}
         image_by_name = {i.name: i for i in self.images.values()}
@@ -204,21 +220,29 @@ class SimCloud:
             for zone in sorted({h.zone for h in self.hosts.values()}):
                 members = [h for h in self.hosts.values() if h.zone == zone]
                 first = members[0]
-                aggs.append(AggregateSpec(
-                    name=f"{zone}-hosts", availability_zone=zone, hosts=[h.name for h in members],
-                    metadata={
-                        "cpu_allocation_ratio": str(first.cpu_allocation_ratio),
-                        "ram_allocation_ratio": str(first.ram_allocation_ratio),
-                        "disk_allocation_ratio": str(first.disk_allocation_ratio),
-                    },
-                ))
+                aggs.append(
+                    AggregateSpec(
+                        name=f"{zone}-hosts",
+                        availability_zone=zone,
+                        hosts=[h.name for h in members],
+                        metadata={
+                            "cpu_allocation_ratio": str(first.cpu_allocation_ratio),
+                            "ram_allocation_ratio": str(first.ram_allocation_ratio),
+                            "disk_allocation_ratio": str(first.disk_allocation_ratio),
+                        },
+                    )
+                )
         for i, a in enumerate(aggs, start=1):
             metadata = dict(a.metadata)
             if a.availability_zone:
                 metadata["availability_zone"] = a.availability_zone
             self.aggregates[i] = Aggregate(
-                id=i, uuid=str(uuid.UUID(int=rng.getrandbits(128), version=4)), name=a.name,
-                availability_zone=a.availability_zone, hosts=list(a.hosts), metadata=metadata,
+                id=i,
+                uuid=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                name=a.name,
+                availability_zone=a.availability_zone,
+                hosts=list(a.hosts),
+                metadata=metadata,
                 created=-86400.0 * 400,
             )
 
@@ -226,8 +250,16 @@ class SimCloud:
         r = rng or self.rng
         mac = "fa:16:3e:" + ":".join(f"{r.randrange(256):02x}" for _ in range(3))
         ip = f"10.{r.randrange(0, 4)}.{r.randrange(0, 256)}.{r.randrange(2, 255)}"
-        return {"private": [{"addr": ip, "version": 4, "OS-EXT-IPS:type": "fixed",
-                             "OS-EXT-IPS-MAC:mac_addr": mac}]}
+        return {
+            "private": [
+                {
+                    "addr": ip,
+                    "version": 4,
+                    "OS-EXT-IPS:type": "fixed",
+                    "OS-EXT-IPS-MAC:mac_addr": mac,
+                }
+            ]
+        }
 
     # -- time ---------------------------------------------------------------------------
 

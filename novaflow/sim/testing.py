@@ -120,8 +120,13 @@ class SimHandle:
         """Jump simulated time forward (everything due meanwhile happens, in order)."""
         self.cloud.skip(sim_seconds)
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0,
-                 interval: float = 0.01, what: str = "condition") -> T:
+    def wait_for(
+        self,
+        predicate: Callable[[], T],
+        timeout: float = 10.0,
+        interval: float = 0.01,
+        what: str = "condition",
+    ) -> T:
         """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
         return wait_for(predicate, timeout=timeout, interval=interval, what=what)
 
@@ -129,8 +134,12 @@ class SimHandle:
         self.server.stop()
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.01,
-             what: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T],
+    timeout: float = 10.0,
+    interval: float = 0.01,
+    what: str = "condition",
+) -> T:
     """Bounded poll: the truthy value of `predicate()`, or AssertionError after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:

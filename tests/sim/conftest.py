@@ -52,5 +52,5 @@ def action(conn: Any, server_id: str, body: dict[str, Any], mv: str = "2.96") ->
 def error(resp: Any) -> tuple[int, str, str]:
     """(status, Nova fault name, message) of an error response."""
     body = resp.json()
-    (name, fault), = body.items()
+    ((name, fault),) = body.items()
     return resp.status_code, name, fault["message"]

@@ -30,17 +30,36 @@ def test_services_legacy_action_forms(frozen: Callable[..., SimHandle]) -> None:
     conn = sim.connect()
     body = {"host": "b", "binary": "nova-compute", "disabled_reason": "disk"}
     resp = call(conn, "PUT", "/os-services/disable-log-reason", "2.11", json=body)
-    assert resp.json()["service"] == {"host": "b", "binary": "nova-compute",
-                                      "status": "disabled", "disabled_reason": "disk"}
-    down = call(conn, "PUT", "/os-services/force-down", "2.11",
-                json={"host": "b", "binary": "nova-compute", "forced_down": True})
+    assert resp.json()["service"] == {
+        "host": "b",
+        "binary": "nova-compute",
+        "status": "disabled",
+        "disabled_reason": "disk",
+    }
+    down = call(
+        conn,
+        "PUT",
+        "/os-services/force-down",
+        "2.11",
+        json={"host": "b", "binary": "nova-compute", "forced_down": True},
+    )
     assert down.json()["service"]["forced_down"] is True
     listed = call(conn, "GET", "/os-services?host=b", "2.11").json()["services"][0]
     assert (listed["state"], listed["forced_down"], listed["id"]) == ("down", True, 11)
     call(conn, "PUT", "/os-services/enable", "2.11", json={"host": "b", "binary": "nova-compute"})
     assert sim.state.hosts["b"].status == "enabled"
-    assert error(call(conn, "PUT", "/os-services/force-down", "2.10",
-                      json={"host": "b", "binary": "nova-compute", "forced_down": True}))[0] == 404
+    assert (
+        error(
+            call(
+                conn,
+                "PUT",
+                "/os-services/force-down",
+                "2.10",
+                json={"host": "b", "binary": "nova-compute", "forced_down": True},
+            )
+        )[0]
+        == 404
+    )
 
 
 def test_killed_host_shows_service_down(frozen: Callable[..., SimHandle]) -> None:
@@ -60,14 +79,16 @@ def test_hypervisors_by_microversion(frozen: Callable[..., SimHandle]) -> None:
     assert a["memory_mb_used"] == sim.state.usages()["a"].ram + 512
     new = call(conn, "GET", "/os-hypervisors/detail", "2.88").json()["hypervisors"]
     assert all("vcpus" not in h and "running_vms" not in h for h in new)
-    servers = call(conn, "GET", "/os-hypervisors?with_servers=true&hypervisor_hostname_pattern=a",
-                   "2.53").json()["hypervisors"]
+    servers = call(
+        conn, "GET", "/os-hypervisors?with_servers=true&hypervisor_hostname_pattern=a", "2.53"
+    ).json()["hypervisors"]
     assert len(servers) == 1 and len(servers[0]["servers"]) == 9
     assert {s["uuid"] for s in servers[0]["servers"]} == set(sim.instances_on("a"))
     hyp = conn.compute.get_hypervisor(servers[0]["id"])
     assert hyp.name == "a" and hyp.state == "up"
-    assert error(call(conn, "GET", "/os-hypervisors?hypervisor_hostname_pattern=zz", "2.53"))[0] \
-        == 404
+    assert (
+        error(call(conn, "GET", "/os-hypervisors?hypervisor_hostname_pattern=zz", "2.53"))[0] == 404
+    )
     legacy = call(conn, "GET", "/os-hypervisors/b/servers", "2.1").json()["hypervisors"]
     assert legacy[0]["servers"] == [] and legacy[0]["id"] == 2
 
@@ -80,7 +101,8 @@ def test_flavors_with_extra_specs(sim: SimHandle) -> None:
     pinned = conn.compute.find_flavor("c1.pinned")
     assert pinned.extra_specs == {"hw:cpu_policy": "dedicated"}
     assert conn.compute.fetch_flavor_extra_specs(flavors["g1.pci"]).extra_specs == {
-        "pci_passthrough:alias": "gpu:1"}
+        "pci_passthrough:alias": "gpu:1"
+    }
     old = call(conn, "GET", "/flavors/detail", "2.60").json()["flavors"]
     assert all("extra_specs" not in f for f in old)
 
@@ -143,8 +165,9 @@ def test_os_migrations_filters_and_paging(frozen: Callable[..., SimHandle]) -> N
     sim.advance(2000)
     everything = list(conn.compute.migrations())
     assert len(everything) == 4
-    assert {m.migration_type for m in conn.compute.migrations(migration_type="live-migration")} \
-        == {"live-migration"}
+    assert {m.migration_type for m in conn.compute.migrations(migration_type="live-migration")} == {
+        "live-migration"
+    }
     to_c = list(conn.compute.migrations(host="c"))
     assert [m.server_id for m in to_c] == [cold]
     assert [m.server_id for m in conn.compute.migrations(server_id=live[1])] == [live[1]]
@@ -153,8 +176,9 @@ def test_os_migrations_filters_and_paging(frozen: Callable[..., SimHandle]) -> N
     page = call(conn, "GET", "/os-migrations?limit=2", "2.59").json()
     assert len(page["migrations"]) == 2 and page["migrations"][0]["uuid"]
     assert "marker=" in page["migrations_links"][0]["href"]
-    rest = call(conn, "GET", f"/os-migrations?limit=2&marker={page['migrations'][-1]['uuid']}",
-                "2.59").json()["migrations"]
+    rest = call(
+        conn, "GET", f"/os-migrations?limit=2&marker={page['migrations'][-1]['uuid']}", "2.59"
+    ).json()["migrations"]
     assert len(rest) == 2
     old = call(conn, "GET", "/os-migrations", "2.22").json()["migrations"]
     assert all("migration_type" not in m and "uuid" not in m for m in old)
@@ -162,8 +186,7 @@ def test_os_migrations_filters_and_paging(frozen: Callable[..., SimHandle]) -> N
     assert error(bad)[0] == 400
 
 
-def test_server_migration_routes_need_their_microversion(frozen: Callable[..., SimHandle]
-                                                         ) -> None:
+def test_server_migration_routes_need_their_microversion(frozen: Callable[..., SimHandle]) -> None:
     sim = frozen()
     conn = sim.connect()
     sid = sim.server_id("web-1")

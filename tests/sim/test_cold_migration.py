@@ -27,8 +27,13 @@ def test_cold_migration_then_confirm(frozen: Callable[..., SimHandle]) -> None:
     sid = sim.server_id("web-2")
     conn.compute.migrate_server(sid, host="c")
     seen = _until(sim, sid, "VERIFY_RESIZE")
-    assert seen == ["RESIZE/resize_prep", "RESIZE/resize_migrating", "RESIZE/resize_migrated",
-                    "RESIZE/resize_finish", "VERIFY_RESIZE/None"]
+    assert seen == [
+        "RESIZE/resize_prep",
+        "RESIZE/resize_migrating",
+        "RESIZE/resize_migrated",
+        "RESIZE/resize_finish",
+        "VERIFY_RESIZE/None",
+    ]
     server = conn.compute.get_server(sid)
     assert (server.status, server.compute_host) == ("VERIFY_RESIZE", "c")
     (m,) = conn.compute.migrations(server_id=sid)
@@ -40,8 +45,9 @@ def test_cold_migration_then_confirm(frozen: Callable[..., SimHandle]) -> None:
     assert sim.migrations(sid)[0].status == "confirmed"
 
 
-def test_cold_migration_of_a_shutoff_instance_stays_shutoff(frozen: Callable[..., SimHandle]
-                                                            ) -> None:
+def test_cold_migration_of_a_shutoff_instance_stays_shutoff(
+    frozen: Callable[..., SimHandle],
+) -> None:
     sim = frozen()
     conn = sim.connect()
     sid = sim.server_id("db-1")
@@ -66,8 +72,9 @@ def test_revert_returns_to_the_source(frozen: Callable[..., SimHandle]) -> None:
     assert sim.migrations(sid)[0].status == "reverted"
 
 
-def test_capacity_is_claimed_on_the_target_during_the_move(frozen: Callable[..., SimHandle]
-                                                           ) -> None:
+def test_capacity_is_claimed_on_the_target_during_the_move(
+    frozen: Callable[..., SimHandle],
+) -> None:
     sim = frozen()
     conn = sim.connect()
     sid = sim.server_id("web-2")  # m1.medium: 2 vCPU, 4096 MiB
@@ -100,8 +107,9 @@ def test_confirm_and_migrate_errors(frozen: Callable[..., SimHandle]) -> None:
     assert paused[0] == 409 and "vm_state paused" in paused[2]
 
 
-def test_cold_migration_without_a_valid_host_leaves_the_instance(frozen: Callable[..., SimHandle]
-                                                                 ) -> None:
+def test_cold_migration_without_a_valid_host_leaves_the_instance(
+    frozen: Callable[..., SimHandle],
+) -> None:
     sim = frozen()
     conn = sim.connect()
     sim.set_faults(no_valid_host_flavors=["m1.small"])

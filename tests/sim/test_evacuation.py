@@ -17,8 +17,9 @@ def test_evacuate_of_an_up_host_is_refused(frozen: Callable[..., SimHandle]) -> 
     assert sim.migrations(sid) == []
 
 
-def test_evacuate_below_295_ends_active_with_same_identity(frozen: Callable[..., SimHandle]
-                                                           ) -> None:
+def test_evacuate_below_295_ends_active_with_same_identity(
+    frozen: Callable[..., SimHandle],
+) -> None:
     sim = frozen()
     conn = sim.connect()
     sid = sim.server_id("web-1")
@@ -33,7 +34,11 @@ def test_evacuate_below_295_ends_active_with_same_identity(frozen: Callable[...,
     assert (after.id, after.name, after.addresses) == (before.id, before.name, before.addresses)
     (m,) = conn.compute.migrations(server_id=sid)
     assert (m.migration_type, m.status, m.source_compute, m.dest_compute) == (
-        "evacuation", "done", "a", "b")
+        "evacuation",
+        "done",
+        "a",
+        "b",
+    )
 
 
 def test_evacuate_from_295_ends_shutoff(frozen: Callable[..., SimHandle]) -> None:
@@ -59,8 +64,7 @@ def test_forced_down_service_allows_evacuation(frozen: Callable[..., SimHandle])
     assert (sim.host_of(sid), sim.status_of(sid)) == ("c", "SHUTOFF")
 
 
-def test_vtpm_cannot_be_evacuated_and_unknown_host_is_404(frozen: Callable[..., SimHandle]
-                                                          ) -> None:
+def test_vtpm_cannot_be_evacuated_and_unknown_host_is_404(frozen: Callable[..., SimHandle]) -> None:
     sim = frozen()
     conn = sim.connect()
     sim.kill_host("a")
@@ -76,8 +80,9 @@ def test_vtpm_cannot_be_evacuated_and_unknown_host_is_404(frozen: Callable[..., 
     assert "'onSharedStorage' is a required property" in error(legacy)[2]
 
 
-def test_evacuation_with_no_valid_host_stays_on_the_dead_host(frozen: Callable[..., SimHandle]
-                                                              ) -> None:
+def test_evacuation_with_no_valid_host_stays_on_the_dead_host(
+    frozen: Callable[..., SimHandle],
+) -> None:
     sim = frozen()
     conn = sim.connect()
     sim.kill_host("a")

@@ -11,7 +11,7 @@ import requests
 
 from novaflow.sim.faults import FaultPlan, ServiceDown, parse_fault_flags
 from novaflow.sim.testing import SimHandle
-from tests.sim.conftest import error
+from tests.sim.conftest import call, error
 
 
 def _live(conn: object, sid: str, host: str | None = "b") -> None:
@@ -111,8 +111,7 @@ def test_control_api_sets_faults_and_reports_stats(make_sim: Callable[..., SimHa
     list(conn.compute.servers(all_projects=True))
     stats = requests.get(f"{sim.url}/sim/stats", timeout=5).json()
     assert stats["requests"]["GET /compute/v2.1/servers/detail"] == 2
-    plan = requests.post(f"{sim.url}/sim/faults", json={"fail_hosts": ["sim-compute-1"]},
-                         timeout=5)
+    plan = requests.post(f"{sim.url}/sim/faults", json={"fail_hosts": ["sim-compute-1"]}, timeout=5)
     assert plan.json()["fail_hosts"] == ["sim-compute-1"]
     assert sim.state.faults.plan.fail_hosts == ["sim-compute-1"]
     bad = requests.post(f"{sim.url}/sim/faults", json={"error_rate": 2}, timeout=5)
@@ -126,8 +125,17 @@ def test_control_api_sets_faults_and_reports_stats(make_sim: Callable[..., SimHa
 
 
 def test_fault_flags_parse_into_a_plan() -> None:
-    plan = parse_fault_flags(["fail_nth=3,5", "fail_host=h1", "hang_nth=2", "down=h2@600",
-                              "error_rate=0.05", "latency_ms=20", "no_valid_host_flavor=m1.large"])
+    plan = parse_fault_flags(
+        [
+            "fail_nth=3,5",
+            "fail_host=h1",
+            "hang_nth=2",
+            "down=h2@600",
+            "error_rate=0.05",
+            "latency_ms=20",
+            "no_valid_host_flavor=m1.large",
+        ]
+    )
     assert plan.fail_nth_migrations == [3, 5] and plan.fail_hosts == ["h1"]
     assert plan.service_down == [ServiceDown(host="h2", at=600)]
     assert (plan.error_rate, plan.latency_ms) == (0.05, 20)
@@ -136,8 +144,9 @@ def test_fault_flags_parse_into_a_plan() -> None:
         parse_fault_flags(["explode=1"])
 
 
-def test_expire_tokens_in_the_plan_forces_reauthentication(make_sim: Callable[..., SimHandle]
-                                                           ) -> None:
+def test_expire_tokens_in_the_plan_forces_reauthentication(
+    make_sim: Callable[..., SimHandle],
+) -> None:
     sim = make_sim(hosts=2, instances=4)
     conn = sim.connect()
     list(conn.compute.flavors())
@@ -145,3 +154,21 @@ def test_expire_tokens_in_the_plan_forces_reauthentication(make_sim: Callable[..
     assert not sim.state.tokens
     assert list(conn.compute.flavors())
     assert sim.stats()["requests"]["POST /identity/v3/auth/tokens"] == 2
+
+
+def test_failed_moves_are_explained_in_instance_actions(frozen: Callable[..., SimHandle]) -> None:
+    sim = frozen(faults={"no_valid_host_flavors": ["m1.small"], "fail_hosts": ["c"]})
+    conn = sim.connect()
+    blocked, doomed = sim.server_id("web-1"), sim.server_id("web-2")
+    _live(conn, blocked, None)
+    _live(conn, doomed, "c")
+    sim.advance(1000)
+    (nvh,) = conn.compute.server_actions(blocked)
+    assert (nvh.action, nvh.message) == ("live-migration", "Error")
+    detail = call(conn, "GET", f"/servers/{blocked}/os-instance-actions/{nvh.request_id}")
+    (event,) = detail.json()["instanceAction"]["events"]
+    assert event["result"] == "Error" and "No valid host was found" in event["details"]
+    (failed,) = conn.compute.server_actions(doomed)
+    assert failed.message == "Error"
+    conn.compute.stop_server(doomed)
+    assert [a.action for a in conn.compute.server_actions(doomed)][0] == "stop"

@@ -9,11 +9,17 @@ from tests.sim.conftest import call, error
 
 
 def _auth(sim: SimHandle, password: str) -> requests.Response:
-    body = {"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"name": "Default"}, "password": password}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
-    }}
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {"name": "admin", "domain": {"name": "Default"}, "password": password}
+                },
+            },
+            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
+        }
+    }
     return requests.post(f"{sim.url}/identity/v3/auth/tokens", json=body, timeout=5)
 
 
@@ -24,8 +30,9 @@ def test_password_auth_returns_token_and_catalog(sim: SimHandle) -> None:
     token = resp.json()["token"]
     assert token["project"]["name"] == "admin"
     assert {r["name"] for r in token["roles"]} >= {"admin"}
-    endpoints = {s["type"]: {e["interface"]: e["url"] for e in s["endpoints"]}
-                 for s in token["catalog"]}
+    endpoints = {
+        s["type"]: {e["interface"]: e["url"] for e in s["endpoints"]} for s in token["catalog"]
+    }
     assert endpoints["compute"]["public"] == f"{sim.url}/compute/v2.1"
     assert endpoints["placement"]["internal"] == f"{sim.url}/placement"
     assert endpoints["image"]["admin"] == f"{sim.url}/image"

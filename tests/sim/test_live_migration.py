@@ -14,15 +14,17 @@ from tests.sim.conftest import action, call, error, pair_spec
 LIVE = {"os-migrateLive": {"host": None, "block_migration": "auto"}}
 
 
-def test_live_migration_walks_nova_states_to_the_new_host(frozen: Callable[..., SimHandle]
-                                                          ) -> None:
+def test_live_migration_walks_nova_states_to_the_new_host(frozen: Callable[..., SimHandle]) -> None:
     sim = frozen()
     conn = sim.connect()
     sid = sim.server_id("web-1")
     conn.compute.live_migrate_server(sid, host="b", block_migration="auto")
     server = conn.compute.get_server(sid)
-    assert (server.status, server.task_state, server.compute_host) == ("MIGRATING", "migrating",
-                                                                       "a")
+    assert (server.status, server.task_state, server.compute_host) == (
+        "MIGRATING",
+        "migrating",
+        "a",
+    )
     (m,) = conn.compute.server_migrations(sid)
     assert m.status == "queued" and m.source_compute == "a"
     seen = [m.status]
@@ -38,8 +40,11 @@ def test_live_migration_walks_nova_states_to_the_new_host(frozen: Callable[..., 
     assert (server.status, server.task_state, server.compute_host) == ("ACTIVE", None, "b")
     assert server.hypervisor_hostname == "b"
     (rec,) = conn.compute.migrations(server_id=sid)
-    assert (rec.migration_type, rec.status, rec.dest_compute) == ("live-migration", "completed",
-                                                                   "b")
+    assert (rec.migration_type, rec.status, rec.dest_compute) == (
+        "live-migration",
+        "completed",
+        "b",
+    )
     assert list(conn.compute.server_migrations(sid)) == []
 
 
@@ -65,8 +70,7 @@ def test_paused_and_pinned_instances_live_migrate(frozen: Callable[..., SimHandl
     assert sim.host_of(sim.server_id("bfv-1")) == "b"
 
 
-def test_max_concurrent_live_migrations_queues_the_rest(frozen: Callable[..., SimHandle]
-                                                        ) -> None:
+def test_max_concurrent_live_migrations_queues_the_rest(frozen: Callable[..., SimHandle]) -> None:
     sim = frozen(pair_spec(max_concurrent_live_migrations=2))
     conn = sim.connect()
     ids = [sim.server_id(n) for n in ("web-1", "web-2", "bfv-1", "pinned-1")]
@@ -85,8 +89,7 @@ def test_max_concurrent_live_migrations_queues_the_rest(frozen: Callable[..., Si
     assert all(sim.host_of(sid) == "b" for sid in ids)
 
 
-def test_next_queued_migration_starts_when_a_slot_frees(frozen: Callable[..., SimHandle]
-                                                        ) -> None:
+def test_next_queued_migration_starts_when_a_slot_frees(frozen: Callable[..., SimHandle]) -> None:
     sim = frozen()
     conn = sim.connect()
     first, second = sim.server_id("web-1"), sim.server_id("web-2")
@@ -111,8 +114,9 @@ def test_abort_running_and_queued_live_migrations(frozen: Callable[..., SimHandl
     queued = sim.migrations(second)[0]
     old = call(conn, "DELETE", f"/servers/{second}/migrations/{queued.id}", "2.24")
     assert error(old)[0] == 400 and "is queued" in error(old)[2]
-    assert call(conn, "DELETE", f"/servers/{second}/migrations/{queued.id}", "2.65"
-                ).status_code == 202
+    assert (
+        call(conn, "DELETE", f"/servers/{second}/migrations/{queued.id}", "2.65").status_code == 202
+    )
     (running,) = conn.compute.server_migrations(first)
     conn.compute.abort_server_migration(running, first)
     for sid in (first, second):
@@ -121,14 +125,16 @@ def test_abort_running_and_queued_live_migrations(frozen: Callable[..., SimHandl
         assert sim.migrations(sid)[0].status == "cancelled"
 
 
-def test_force_complete_finishes_a_running_migration_quickly(frozen: Callable[..., SimHandle]
-                                                             ) -> None:
+def test_force_complete_finishes_a_running_migration_quickly(
+    frozen: Callable[..., SimHandle],
+) -> None:
     sim = frozen()
     conn = sim.connect()
     sid = sim.server_id("web-2")
     conn.compute.live_migrate_server(sid, host="b", block_migration="auto")
-    bad = call(conn, "POST", f"/servers/{sid}/migrations/1/action", "2.22",
-               json={"force_complete": None})
+    bad = call(
+        conn, "POST", f"/servers/{sid}/migrations/1/action", "2.22", json={"force_complete": None}
+    )
     assert error(bad)[0] == 400  # still queued
     while sim.migrations(sid)[0].status != "running":
         sim.advance(1)
@@ -157,18 +163,26 @@ def test_bad_same_or_unknown_host_is_400(frozen: Callable[..., SimHandle]) -> No
     conn = sim.connect()
     sid = sim.server_id("web-1")
     same = action(conn, sid, {"os-migrateLive": {"host": "a", "block_migration": "auto"}})
-    assert error(same) == (400, "badRequest",
-                           f"Unable to migrate instance ({sid}) to current host (a).")
+    assert error(same) == (
+        400,
+        "badRequest",
+        f"Unable to migrate instance ({sid}) to current host (a).",
+    )
     unknown = action(conn, sid, {"os-migrateLive": {"host": "zz", "block_migration": "auto"}})
     assert error(unknown) == (400, "badRequest", "Compute host zz could not be found.")
     missing = action(conn, sid, {"os-migrateLive": {"block_migration": "auto"}})
     assert "'host' is a required property" in error(missing)[2]
-    forced = action(conn, sid, {"os-migrateLive": {"host": "b", "block_migration": "auto",
-                                                   "force": True}}, mv="2.68")
+    forced = action(
+        conn,
+        sid,
+        {"os-migrateLive": {"host": "b", "block_migration": "auto", "force": True}},
+        mv="2.68",
+    )
     assert error(forced)[0] == 400
     with pytest.raises(openstack.exceptions.NotFoundException):
-        conn.compute.live_migrate_server("00000000-0000-4000-8000-000000000000", host=None,
-                                         block_migration="auto")
+        conn.compute.live_migrate_server(
+            "00000000-0000-4000-8000-000000000000", host=None, block_migration="auto"
+        )
     assert sim.status_of(sid) == "ACTIVE"
 
 
@@ -184,10 +198,15 @@ def test_devices_that_cannot_live_migrate_are_refused(frozen: Callable[..., SimH
     assert all(sim.migrations(sim.server_id(n)) == [] for n in ("tpm-1", "gpu-1", "sriov-1"))
 
 
-def test_no_valid_host_fails_the_migration_asynchronously(make_sim: Callable[..., SimHandle]
-                                                          ) -> None:
-    spec = (ClusterSpec().host("a").host("b", vcpus=1, cpu_allocation_ratio=1.0)
-            .instance("big", host="a", flavor="m1.large"))
+def test_no_valid_host_fails_the_migration_asynchronously(
+    make_sim: Callable[..., SimHandle],
+) -> None:
+    spec = (
+        ClusterSpec()
+        .host("a")
+        .host("b", vcpus=1, cpu_allocation_ratio=1.0)
+        .instance("big", host="a", flavor="m1.large")
+    )
     sim = make_sim(spec, time_scale=0)
     conn = sim.connect()
     sid = sim.server_id("big")
@@ -215,11 +234,19 @@ def test_legacy_microversion_body_forms(frozen: Callable[..., SimHandle]) -> Non
     sim = frozen()
     conn = sim.connect()
     sid = sim.server_id("web-1")
-    auto = action(conn, sid, {"os-migrateLive": {"host": None, "block_migration": "auto",
-                                                 "disk_over_commit": False}}, mv="2.1")
+    auto = action(
+        conn,
+        sid,
+        {"os-migrateLive": {"host": None, "block_migration": "auto", "disk_over_commit": False}},
+        mv="2.1",
+    )
     assert error(auto)[0] == 400
-    ok = action(conn, sid, {"os-migrateLive": {"host": "b", "block_migration": False,
-                                               "disk_over_commit": False}}, mv="2.1")
+    ok = action(
+        conn,
+        sid,
+        {"os-migrateLive": {"host": "b", "block_migration": False, "disk_over_commit": False}},
+        mv="2.1",
+    )
     assert ok.status_code == 202
     sim.advance(400)
     assert sim.host_of(sid) == "b"

@@ -63,7 +63,8 @@ def test_service_and_hypervisor_lists(cli_sim: tuple[SimHandle, dict[str, Any]])
     assert sorted(s["Host"] for s in computes) == [f"sim-compute-{i}" for i in range(4)]
     assert {s["Zone"] for s in computes} == {"az1", "az2"}
     assert sorted(h["Hypervisor Hostname"] for h in out["hypervisors"]) == [
-        f"sim-compute-{i}" for i in range(4)]
+        f"sim-compute-{i}" for i in range(4)
+    ]
 
 
 def test_flavor_zone_aggregate_group_views(cli_sim: tuple[SimHandle, dict[str, Any]]) -> None:
@@ -74,19 +75,29 @@ def test_flavor_zone_aggregate_group_views(cli_sim: tuple[SimHandle, dict[str, A
     assert {g["Policy"] for g in out["groups"]} >= {"anti-affinity", "affinity"}
 
 
-def test_live_migrate_and_list_migrations_with_the_cli(cli_sim: tuple[SimHandle, dict[str, Any]]
-                                                       ) -> None:
+def test_live_migrate_and_list_migrations_with_the_cli(
+    cli_sim: tuple[SimHandle, dict[str, Any]],
+) -> None:
     sim, _ = cli_sim
     with sim.state.lock:
-        inst = next(i for i in sim.state.instances.values()
-                    if i.status == "ACTIVE" and not i.flavor.extra_specs
-                    and "novaflow-sim:sriov" not in i.metadata and i.host == "sim-compute-0")
+        inst = next(
+            i
+            for i in sim.state.instances.values()
+            if i.status == "ACTIVE"
+            and not i.flavor.extra_specs
+            and "novaflow-sim:sriov" not in i.metadata
+            and i.host == "sim-compute-0"
+        )
     target = "sim-compute-1"
-    result = openstack(sim, "server", "migrate", "--live-migration", "--host", target, inst.id,
-                       fmt=False)
+    result = openstack(
+        sim, "server", "migrate", "--live-migration", "--host", target, inst.id, fmt=False
+    )
     assert result.returncode == 0, result.stderr
-    sim.wait_for(lambda: sim.host_of(inst.id) == target and sim.status_of(inst.id) == "ACTIVE",
-                 timeout=20, what="live migration to finish")
+    sim.wait_for(
+        lambda: sim.host_of(inst.id) == target and sim.status_of(inst.id) == "ACTIVE",
+        timeout=20,
+        what="live migration to finish",
+    )
     shown = parsed(openstack(sim, "server", "show", inst.id))
     assert shown["OS-EXT-SRV-ATTR:host"] == target and shown["status"] == "ACTIVE"
     rows = parsed(openstack(sim, "server", "migration", "list", "--server", inst.id))
@@ -95,8 +106,9 @@ def test_live_migrate_and_list_migrations_with_the_cli(cli_sim: tuple[SimHandle,
 
 def test_cli_shows_novas_error_for_a_wrong_state(make_sim: Any) -> None:
     sim = make_sim(ClusterSpec().host("a").host("b").instance("off", host="a", status="SHUTOFF"))
-    result = openstack(sim, "server", "migrate", "--live-migration", sim.server_id("off"),
-                       fmt=False)
+    result = openstack(
+        sim, "server", "migrate", "--live-migration", sim.server_id("off"), fmt=False
+    )
     assert result.returncode != 0
     assert "Cannot 'os-migrateLive' instance" in result.stderr
     assert "while it is in vm_state stopped" in result.stderr
@@ -104,8 +116,18 @@ def test_cli_shows_novas_error_for_a_wrong_state(make_sim: Any) -> None:
 
 def test_disable_a_compute_service_with_the_cli(make_sim: Any) -> None:
     sim = make_sim(ClusterSpec().host("a").host("b"))
-    result = openstack(sim, "compute", "service", "set", "--disable", "--disable-reason",
-                       "kernel upgrade", "a", "nova-compute", fmt=False)
+    result = openstack(
+        sim,
+        "compute",
+        "service",
+        "set",
+        "--disable",
+        "--disable-reason",
+        "kernel upgrade",
+        "a",
+        "nova-compute",
+        fmt=False,
+    )
     assert result.returncode == 0, result.stderr
     host = sim.state.hosts["a"]
     assert (host.status, host.disabled_reason) == ("disabled", "kernel upgrade")

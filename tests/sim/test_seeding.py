@@ -24,8 +24,7 @@ def test_generated_cluster_looks_like_a_real_one() -> None:
     cloud = SimCloud(spec, time_scale=0)
     assert [h.name for h in spec.hosts] == [f"sim-compute-{i}" for i in range(8)]
     assert {h.zone for h in spec.hosts} == {"az1", "az2"}
-    assert all(32 <= h.vcpus <= 64 and 256 * 1024 <= h.memory_mb <= 512 * 1024
-               for h in spec.hosts)
+    assert all(32 <= h.vcpus <= 64 and 256 * 1024 <= h.memory_mb <= 512 * 1024 for h in spec.hosts)
     statuses = Counter(i.status for i in spec.instances)
     assert len(spec.instances) >= 110
     assert 0.04 < statuses["SHUTOFF"] / len(spec.instances) < 0.2 and statuses["PAUSED"] >= 1
@@ -63,10 +62,14 @@ def test_builder_rejects_unknown_references() -> None:
 
 
 def test_builder_places_what_it_is_told() -> None:
-    spec = (ClusterSpec().host("a", max_concurrent_live_migrations=3).host("b", zone="az2")
-            .group("g", "anti-affinity")
-            .instance("v1", host="a", flavor="s1.vtpm", groups=["g"], metadata={"k": "v"})
-            .instance("v2", host="b", status="SHUTOFF", groups=["g"]))
+    spec = (
+        ClusterSpec()
+        .host("a", max_concurrent_live_migrations=3)
+        .host("b", zone="az2")
+        .group("g", "anti-affinity")
+        .instance("v1", host="a", flavor="s1.vtpm", groups=["g"], metadata={"k": "v"})
+        .instance("v2", host="b", status="SHUTOFF", groups=["g"])
+    )
     cloud = SimCloud(spec, time_scale=0)
     by_name = {i.name: i for i in cloud.instances.values()}
     assert by_name["v1"].host == "a" and by_name["v1"].metadata == {"k": "v"}

@@ -25,12 +25,31 @@ def test_serve_writes_clouds_yaml_and_answers(tmp_path: Path) -> None:
     port = _free_port()
     clouds_yaml = tmp_path / "clouds.yaml"
     proc = subprocess.Popen(
-        [NOVAFLOW, "sim", "serve", "--hosts", "3", "--instances", "12", "--seed", "4",
-         "--port", str(port), "--clouds-yaml", str(clouds_yaml), "--time-scale", "0.01",
-         "--fault", "latency_ms=1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            NOVAFLOW,
+            "sim",
+            "serve",
+            "--hosts",
+            "3",
+            "--instances",
+            "12",
+            "--seed",
+            "4",
+            "--port",
+            str(port),
+            "--clouds-yaml",
+            str(clouds_yaml),
+            "--time-scale",
+            "0.01",
+            "--fault",
+            "latency_ms=1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
+
         def listening() -> bool:
             with socket.socket() as s:
                 return s.connect_ex(("127.0.0.1", port)) == 0

@@ -37,8 +37,9 @@ def test_without_all_projects_only_the_admin_project_is_listed(sim: SimHandle) -
     assert scoped and all(s.project_id == acme for s in scoped)
 
 
-def test_paging_with_limit_and_marker_follows_next_links(make_sim: Callable[..., SimHandle],
-                                                         ) -> None:
+def test_paging_with_limit_and_marker_follows_next_links(
+    make_sim: Callable[..., SimHandle],
+) -> None:
     sim = make_sim(hosts=4, instances=40, seed=3)
     conn = sim.connect()
     first = call(conn, "GET", "/servers/detail?all_tenants=1&limit=7").json()
@@ -92,24 +93,34 @@ def test_unknown_server_is_404(sim: SimHandle) -> None:
     assert conn.compute.find_server("no-such-server") is None
 
 
-def test_create_places_by_capacity_and_zone_then_delete(make_sim: Callable[..., SimHandle]
-                                                        ) -> None:
+def test_create_places_by_capacity_and_zone_then_delete(make_sim: Callable[..., SimHandle]) -> None:
     spec = ClusterSpec().host("a", vcpus=4, cpu_allocation_ratio=1.0).host("b", zone="az2")
     sim = make_sim(spec)
     conn = sim.connect()
     image = next(iter(conn.image.images()))
     flavor = conn.compute.find_flavor("m1.large")
-    server = conn.compute.create_server(name="new-1", image_id=image.id, flavor_id=flavor.id,
-                                        networks="auto", availability_zone="az1")
+    server = conn.compute.create_server(
+        name="new-1",
+        image_id=image.id,
+        flavor_id=flavor.id,
+        networks="auto",
+        availability_zone="az1",
+    )
     server = conn.compute.wait_for_server(server, interval=0.05, wait=10)
     assert server.status == "ACTIVE" and server.compute_host == "a"
     # a is now full (4 pCPU at ratio 1.0): the next one cannot go to az1.
-    second = conn.compute.create_server(name="new-2", image_id=image.id, flavor_id=flavor.id,
-                                        networks="auto", availability_zone="az1")
+    second = conn.compute.create_server(
+        name="new-2",
+        image_id=image.id,
+        flavor_id=flavor.id,
+        networks="auto",
+        availability_zone="az1",
+    )
     second = conn.compute.get_server(second.id)
     assert second.status == "ERROR" and "No valid host" in second.fault["message"]
-    third = conn.compute.create_server(name="new-3", image_id=image.id, flavor_id=flavor.id,
-                                       networks="auto")
+    third = conn.compute.create_server(
+        name="new-3", image_id=image.id, flavor_id=flavor.id, networks="auto"
+    )
     assert sim.host_of(third.id) == "b"
     conn.compute.delete_server(server)
     conn.compute.wait_for_delete(server, interval=0.05, wait=5)
@@ -124,16 +135,31 @@ def test_create_honours_server_group_policies(make_sim: Callable[..., SimHandle]
     aff = conn.compute.create_server_group(name="aff", policy="affinity")
     anti_hosts, aff_hosts = [], []
     for n in range(3):
-        s = conn.compute.create_server(name=f"anti-{n}", image_id=image.id, flavor_id="2",
-                                       networks="none", scheduler_hints={"group": anti.id})
+        s = conn.compute.create_server(
+            name=f"anti-{n}",
+            image_id=image.id,
+            flavor_id="2",
+            networks="none",
+            scheduler_hints={"group": anti.id},
+        )
         anti_hosts.append(sim.host_of(s.id))
-        s = conn.compute.create_server(name=f"aff-{n}", image_id=image.id, flavor_id="2",
-                                       networks="none", scheduler_hints={"group": aff.id})
+        s = conn.compute.create_server(
+            name=f"aff-{n}",
+            image_id=image.id,
+            flavor_id="2",
+            networks="none",
+            scheduler_hints={"group": aff.id},
+        )
         aff_hosts.append(sim.host_of(s.id))
     assert len(set(anti_hosts)) == 3
     assert len(set(aff_hosts)) == 1
-    fourth = conn.compute.create_server(name="anti-3", image_id=image.id, flavor_id="2",
-                                        networks="none", scheduler_hints={"group": anti.id})
+    fourth = conn.compute.create_server(
+        name="anti-3",
+        image_id=image.id,
+        flavor_id="2",
+        networks="none",
+        scheduler_hints={"group": anti.id},
+    )
     assert conn.compute.get_server(fourth.id).status == "ERROR"
     assert len(conn.compute.get_server_group(anti.id).member_ids) == 4
 
@@ -143,8 +169,12 @@ def test_create_rejects_bad_requests(sim: SimHandle) -> None:
     missing = call(conn, "POST", "/servers", json={"server": {"flavorRef": "1"}})
     assert error(missing)[:2] == (400, "badRequest")
     assert "'name' is a required property" in error(missing)[2]
-    bad_flavor = call(conn, "POST", "/servers",
-                      json={"server": {"name": "x", "flavorRef": "nope", "imageRef": "x"}})
+    bad_flavor = call(
+        conn,
+        "POST",
+        "/servers",
+        json={"server": {"name": "x", "flavorRef": "nope", "imageRef": "x"}},
+    )
     assert error(bad_flavor)[0] == 400
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from novaflow.sim import lifecycle, moves
+from novaflow.sim.action_log import start_action
 from novaflow.sim.api.deps import api_guard, cloud_of, empty, json_body, mv, ok
 from novaflow.sim.errors import bad_request
 from novaflow.sim.microversion import Version
@@ -23,8 +24,12 @@ def _invalid(action: str, value: object, reason: str) -> Exception:
 def _only(action: str, body: dict[str, Any], allowed: set[str]) -> None:
     extra = sorted(set(body) - allowed)
     if extra:
-        raise _invalid(action, body, "Additional properties are not allowed "
-                       f"({', '.join(repr(e) for e in extra)} was unexpected)")
+        raise _invalid(
+            action,
+            body,
+            "Additional properties are not allowed "
+            f"({', '.join(repr(e) for e in extra)} was unexpected)",
+        )
 
 
 def _live(cloud: SimCloud, inst: Instance, body: Any, v: Version) -> object:
@@ -104,6 +109,15 @@ def _simple(action: str) -> Any:
     return run
 
 
+# Moves log their own actions (with events); these simple ones are logged here.
+LOGGED_AS = {
+    "os-stop": "stop",
+    "os-start": "start",
+    "lock": "lock",
+    "unlock": "unlock",
+    "confirmResize": "confirmResize",
+    "revertResize": "revertResize",
+}
 ACTIONS = {
     "os-migrateLive": _live,
     "migrate": _migrate,
@@ -125,8 +139,11 @@ async def server_action(request: Request, server_id: str) -> object:
         inst = cloud.instance(server_id)
         if len(body) != 1:
             raise bad_request("Malformed request body")
-        (name, args), = body.items()
+        ((name, args),) = body.items()
         handler = ACTIONS.get(name)
         if handler is None:
             raise bad_request(f"There is no such action: {name}")
-        return handler(cloud, inst, args, mv(request))
+        response = handler(cloud, inst, args, mv(request))
+        if name in LOGGED_AS:
+            start_action(cloud, inst, LOGGED_AS[name])
+        return response

@@ -82,9 +82,12 @@ async def summary(request: Request) -> object:
     with cloud.lock:
         cloud.advance()
         hosts = {
-            h.name: {"zone": h.zone, "state": "up" if h.is_up else "down", "status": h.status,
-                     "instances": sorted(i.name for i in cloud.instances.values()
-                                         if i.host == h.name)}
+            h.name: {
+                "zone": h.zone,
+                "state": "up" if h.is_up else "down",
+                "status": h.status,
+                "instances": sorted(i.name for i in cloud.instances.values() if i.host == h.name),
+            }
             for h in sorted(cloud.hosts.values(), key=lambda h: h.name)
         }
         return ok({"now": cloud.now, "hosts": hosts})

@@ -13,8 +13,13 @@ from novaflow.sim import microversion
 from novaflow.sim.errors import NovaError
 from novaflow.sim.state import SimCloud
 
-UNAUTHORIZED = {"error": {"code": 401, "title": "Unauthorized",
-                          "message": "The request you have made requires authentication."}}
+UNAUTHORIZED = {
+    "error": {
+        "code": 401,
+        "title": "Unauthorized",
+        "message": "The request you have made requires authentication.",
+    }
+}
 
 
 class Unauthorized(NovaError):

@@ -36,8 +36,9 @@ def _flavors(request: Request, detail: bool) -> object:
         flavors = [f for f in flavors if f.disk >= (query_int(q["minDisk"], "minDisk") or 0)]
     chunk, links = page(request, flavors, key=lambda f: f.id)
     base = compute_base(request)
-    body: dict[str, object] = {"flavors": [views.flavor(f, base, mv(request), detail)
-                                           for f in chunk]}
+    body: dict[str, object] = {
+        "flavors": [views.flavor(f, base, mv(request), detail) for f in chunk]
+    }
     if links:
         body["flavors_links"] = links
     return ok(body)
@@ -91,7 +92,7 @@ async def list_server_groups(request: Request) -> object:
             groups = [g for g in groups if g.project_id == cloud.projects["admin"]]
         offset = query_int(q.get("offset"), "offset") or 0
         limit = query_int(q.get("limit"), "limit")
-        groups = groups[offset:offset + limit if limit is not None else None]
+        groups = groups[offset : offset + limit if limit is not None else None]
         return ok({"server_groups": [views.server_group(g, mv(request)) for g in groups]})
 
 
@@ -110,8 +111,9 @@ async def create_server_group(request: Request) -> object:
     v = mv(request)
     body = (await json_body(request)).get("server_group")
     if not isinstance(body, dict) or "name" not in body:
-        raise bad_request("Invalid input for field/attribute server_group. 'name' is a "
-                          "required property")
+        raise bad_request(
+            "Invalid input for field/attribute server_group. 'name' is a required property"
+        )
     if v >= (2, 64):
         policy = body.get("policy")
         rules = body.get("rules") or {}
@@ -126,8 +128,11 @@ async def create_server_group(request: Request) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
         group = ServerGroup(
-            id=cloud.new_uuid(), name=str(body["name"]), policy=policy,
-            project_id=cloud.projects["admin"], user_id=cloud.users[ADMIN_USER],
+            id=cloud.new_uuid(),
+            name=str(body["name"]),
+            policy=policy,
+            project_id=cloud.projects["admin"],
+            user_id=cloud.users[ADMIN_USER],
             rules={k: int(r) for k, r in rules.items()},
         )
         cloud.groups[group.id] = group

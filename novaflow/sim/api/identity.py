@@ -18,8 +18,13 @@ MEDIA = [{"base": "application/json", "type": "application/vnd.openstack.identit
 
 
 def _version(base: str) -> dict[str, object]:
-    return {"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
-            "links": [{"rel": "self", "href": f"{base}/identity/v3/"}], "media-types": MEDIA}
+    return {
+        "id": "v3.14",
+        "status": "stable",
+        "updated": "2020-04-07T00:00:00Z",
+        "links": [{"rel": "self", "href": f"{base}/identity/v3/"}],
+        "media-types": MEDIA,
+    }
 
 
 @router.get("/identity")
@@ -46,12 +51,18 @@ def catalog(base: str) -> list[dict[str, object]]:
     out = []
     for kind, name, url in services:
         endpoints = [
-            {"id": stable_id(kind, iface), "interface": iface, "region_id": REGION,
-             "region": REGION, "url": url}
+            {
+                "id": stable_id(kind, iface),
+                "interface": iface,
+                "region_id": REGION,
+                "region": REGION,
+                "url": url,
+            }
             for iface in ("public", "internal", "admin")
         ]
-        out.append({"id": stable_id("service", kind), "type": kind, "name": name,
-                    "endpoints": endpoints})
+        out.append(
+            {"id": stable_id("service", kind), "type": kind, "name": name, "endpoints": endpoints}
+        )
     return out
 
 
@@ -72,18 +83,26 @@ def _authenticate(cloud: SimCloud, identity: dict[str, Any]) -> bool:
 
 def token_body(cloud: SimCloud, base: str, issued: datetime) -> dict[str, object]:
     domain = {"id": "default", "name": "Default"}
-    return {"token": {
-        "methods": ["password"],
-        "user": {"id": cloud.users[ADMIN_USER], "name": ADMIN_USER, "domain": domain,
-                 "password_expires_at": None},
-        "audit_ids": [secrets.token_urlsafe(16)],
-        "expires_at": (issued + timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
-        "issued_at": issued.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
-        "project": {"id": cloud.projects["admin"], "name": "admin", "domain": domain},
-        "is_domain": False,
-        "roles": [{"id": stable_id("role", r), "name": r} for r in ("admin", "member", "reader")],
-        "catalog": catalog(base),
-    }}
+    return {
+        "token": {
+            "methods": ["password"],
+            "user": {
+                "id": cloud.users[ADMIN_USER],
+                "name": ADMIN_USER,
+                "domain": domain,
+                "password_expires_at": None,
+            },
+            "audit_ids": [secrets.token_urlsafe(16)],
+            "expires_at": (issued + timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
+            "issued_at": issued.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
+            "project": {"id": cloud.projects["admin"], "name": "admin", "domain": domain},
+            "is_domain": False,
+            "roles": [
+                {"id": stable_id("role", r), "name": r} for r in ("admin", "member", "reader")
+            ],
+            "catalog": catalog(base),
+        }
+    }
 
 
 @router.post("/identity/v3/auth/tokens")
@@ -99,8 +118,11 @@ async def issue_token(request: Request) -> object:
             return _unauthorized()
         token = "gAAAAA" + secrets.token_urlsafe(48)
         cloud.tokens.add(token)
-    return JSONResponse(token_body(cloud, base_url(request), datetime.now(UTC)), status_code=201,
-                        headers={"X-Subject-Token": token})
+    return JSONResponse(
+        token_body(cloud, base_url(request), datetime.now(UTC)),
+        status_code=201,
+        headers={"X-Subject-Token": token},
+    )
 
 
 @router.get("/identity/v3/auth/tokens")
@@ -109,11 +131,18 @@ async def validate_token(request: Request) -> object:
     cloud = cloud_of(request)
     subject = request.headers.get("x-subject-token")
     if request.headers.get("x-auth-token") not in cloud.tokens or subject not in cloud.tokens:
-        return _unauthorized() if subject in cloud.tokens else JSONResponse(
-            {"error": {"code": 404, "title": "Not Found",
-                       "message": "Could not find token."}}, status_code=404)
-    return JSONResponse(token_body(cloud, base_url(request), datetime.now(UTC)),
-                        headers={"X-Subject-Token": subject or ""})
+        return (
+            _unauthorized()
+            if subject in cloud.tokens
+            else JSONResponse(
+                {"error": {"code": 404, "title": "Not Found", "message": "Could not find token."}},
+                status_code=404,
+            )
+        )
+    return JSONResponse(
+        token_body(cloud, base_url(request), datetime.now(UTC)),
+        headers={"X-Subject-Token": subject or ""},
+    )
 
 
 @router.get("/identity/v3/projects")
@@ -124,8 +153,18 @@ async def list_projects(request: Request) -> object:
         return _unauthorized()
     name = request.query_params.get("name")
     projects = [
-        {"id": pid, "name": pname, "domain_id": "default", "enabled": True, "is_domain": False,
-         "parent_id": "default", "description": "", "tags": [], "links": {}}
-        for pname, pid in cloud.projects.items() if name in (None, pname)
+        {
+            "id": pid,
+            "name": pname,
+            "domain_id": "default",
+            "enabled": True,
+            "is_domain": False,
+            "parent_id": "default",
+            "description": "",
+            "tags": [],
+            "links": {},
+        }
+        for pname, pid in cloud.projects.items()
+        if name in (None, pname)
     ]
     return JSONResponse({"projects": projects, "links": {"next": None, "previous": None}})

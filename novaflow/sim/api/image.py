@@ -15,12 +15,25 @@ router = APIRouter(prefix="/image/v2", dependencies=[Depends(api_guard)])
 def _view(cloud: SimCloud, i: Image) -> dict[str, object]:
     ts = cloud.time(i.created).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
-        "id": i.id, "name": i.name, "status": "active", "visibility": "public",
-        "protected": False, "os_hidden": False, "owner": i.owner, "tags": [],
-        "disk_format": "qcow2", "container_format": "bare", "size": i.size,
-        "virtual_size": i.size * 3, "min_disk": i.min_disk, "min_ram": 0,
-        "checksum": i.id.replace("-", "")[:32], "created_at": ts, "updated_at": ts,
-        "self": f"/v2/images/{i.id}", "file": f"/v2/images/{i.id}/file",
+        "id": i.id,
+        "name": i.name,
+        "status": "active",
+        "visibility": "public",
+        "protected": False,
+        "os_hidden": False,
+        "owner": i.owner,
+        "tags": [],
+        "disk_format": "qcow2",
+        "container_format": "bare",
+        "size": i.size,
+        "virtual_size": i.size * 3,
+        "min_disk": i.min_disk,
+        "min_ram": 0,
+        "checksum": i.id.replace("-", "")[:32],
+        "created_at": ts,
+        "updated_at": ts,
+        "self": f"/v2/images/{i.id}",
+        "file": f"/v2/images/{i.id}/file",
         "schema": "/v2/schemas/image",
     }
 
@@ -40,11 +53,14 @@ async def list_images(request: Request) -> object:
             ids = [i.id for i in images]
             if q["marker"] not in ids:
                 raise NovaError(400, f"marker {q['marker']} could not be found.")
-            images = images[ids.index(q["marker"]) + 1:]
+            images = images[ids.index(q["marker"]) + 1 :]
         limit = query_int(q.get("limit"), "limit") or 25
         chunk = images[:limit]
-        body: dict[str, object] = {"images": [_view(cloud, i) for i in chunk],
-                                   "first": "/v2/images", "schema": "/v2/schemas/images"}
+        body: dict[str, object] = {
+            "images": [_view(cloud, i) for i in chunk],
+            "first": "/v2/images",
+            "schema": "/v2/schemas/images",
+        }
         if len(images) > limit:
             body["next"] = f"/v2/images?marker={chunk[-1].id}&limit={limit}"
         return ok(body)

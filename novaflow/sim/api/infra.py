@@ -105,8 +105,9 @@ def _hypervisors(request: Request, detail: bool) -> object:
     pattern = q.get("hypervisor_hostname_pattern")
     if (pattern is not None or "with_servers" in q) and v < (2, 53):
         raise bad_request("Query parameters are not supported below microversion 2.53")
-    with_servers = query_bool(q.get("with_servers"), "with_servers") if "with_servers" in q \
-        else False
+    with_servers = (
+        query_bool(q.get("with_servers"), "with_servers") if "with_servers" in q else False
+    )
     cloud = cloud_of(request)
     with cloud.lock:
         hosts = sorted(cloud.hosts.values(), key=lambda h: h.hypervisor_id)
@@ -116,12 +117,18 @@ def _hypervisors(request: Request, detail: bool) -> object:
                 raise not_found(f"No hypervisor matching '{pattern}' could be found.")
         links = None
         if v >= (2, 33):
-            hosts, links = page(request, hosts, key=lambda h: views_id(h, v),
-                                not_found="marker [{marker}] not found")
+            hosts, links = page(
+                request,
+                hosts,
+                key=lambda h: views_id(h, v),
+                not_found="marker [{marker}] not found",
+            )
         usage = cloud.usages()
-        body: dict[str, object] = {"hypervisors": [
-            views.hypervisor(cloud, h, usage[h.name], v, detail, with_servers) for h in hosts
-        ]}
+        body: dict[str, object] = {
+            "hypervisors": [
+                views.hypervisor(cloud, h, usage[h.name], v, detail, with_servers) for h in hosts
+            ]
+        }
     if links:
         body["hypervisors_links"] = links
     return ok(body)
@@ -148,9 +155,23 @@ async def hypervisor_statistics(request: Request) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
         usage = cloud.usages()
-        stats = {k: 0 for k in ("count", "vcpus", "vcpus_used", "memory_mb", "memory_mb_used",
-                                "local_gb", "local_gb_used", "running_vms", "free_ram_mb",
-                                "free_disk_gb", "disk_available_least", "current_workload")}
+        stats = {
+            k: 0
+            for k in (
+                "count",
+                "vcpus",
+                "vcpus_used",
+                "memory_mb",
+                "memory_mb_used",
+                "local_gb",
+                "local_gb_used",
+                "running_vms",
+                "free_ram_mb",
+                "free_disk_gb",
+                "disk_available_least",
+                "current_workload",
+            )
+        }
         for h in cloud.hosts.values():
             d = views.hypervisor(cloud, h, usage[h.name], (2, 87), True, False)
             stats["count"] += 1
@@ -164,8 +185,9 @@ async def hypervisor_statistics(request: Request) -> object:
 async def show_hypervisor(request: Request, hypervisor_id: str) -> object:
     v = mv(request)
     q = request.query_params
-    with_servers = query_bool(q.get("with_servers"), "with_servers") if "with_servers" in q \
-        else False
+    with_servers = (
+        query_bool(q.get("with_servers"), "with_servers") if "with_servers" in q else False
+    )
     cloud = cloud_of(request)
     with cloud.lock:
         host = next((h for h in cloud.hosts.values() if views_id(h, v) == hypervisor_id), None)
@@ -191,10 +213,14 @@ async def legacy_hypervisor_search(request: Request, pattern: str, what: str) ->
         if not hosts:
             raise not_found(f"No hypervisor matching '{pattern}' could be found.")
         usage = cloud.usages()
-        return ok({"hypervisors": [
-            views.hypervisor(cloud, h, usage[h.name], v, False, what == "servers")
-            for h in sorted(hosts, key=lambda h: h.hypervisor_id)
-        ]})
+        return ok(
+            {
+                "hypervisors": [
+                    views.hypervisor(cloud, h, usage[h.name], v, False, what == "servers")
+                    for h in sorted(hosts, key=lambda h: h.hypervisor_id)
+                ]
+            }
+        )
 
 
 @router.get("/os-availability-zone")

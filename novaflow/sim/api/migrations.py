@@ -112,8 +112,9 @@ async def list_migrations(request: Request) -> object:
         ms.sort(key=lambda m: (m.created, m.id), reverse=True)
         links = None
         if v >= (2, 59):
-            ms, links = page(request, ms, key=lambda m: m.uuid,
-                             not_found="Marker {marker} could not be found.")
+            ms, links = page(
+                request, ms, key=lambda m: m.uuid, not_found="Marker {marker} could not be found."
+            )
         base = compute_base(request)
         body: dict[str, object] = {"migrations": [os_migration(cloud, m, base, v) for m in ms]}
         if links:

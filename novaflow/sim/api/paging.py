@@ -36,7 +36,7 @@ def page(
         else:
             raise bad_request(not_found.format(marker=marker))
     effective = MAX_LIMIT if limit is None else min(limit, MAX_LIMIT)
-    chunk = list(items[start:start + effective])
+    chunk = list(items[start : start + effective])
     if not chunk or len(chunk) < effective:
         return chunk, None
     query = [(k, v) for k, v in params.multi_items() if k != "marker"]

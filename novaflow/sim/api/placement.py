@@ -15,11 +15,16 @@ router = APIRouter(prefix="/placement", dependencies=[Depends(api_guard)])
 def _provider(h: Host, base: str) -> dict[str, object]:
     href = f"{base}/resource_providers/{h.hypervisor_uuid}"
     return {
-        "uuid": h.hypervisor_uuid, "name": h.name, "generation": 1,
-        "parent_provider_uuid": None, "root_provider_uuid": h.hypervisor_uuid,
-        "links": [{"rel": "self", "href": href},
-                  {"rel": "inventories", "href": f"{href}/inventories"},
-                  {"rel": "usages", "href": f"{href}/usages"}],
+        "uuid": h.hypervisor_uuid,
+        "name": h.name,
+        "generation": 1,
+        "parent_provider_uuid": None,
+        "root_provider_uuid": h.hypervisor_uuid,
+        "links": [
+            {"rel": "self", "href": href},
+            {"rel": "inventories", "href": f"{href}/inventories"},
+            {"rel": "usages", "href": f"{href}/usages"},
+        ],
     }
 
 
@@ -57,17 +62,25 @@ async def inventories(request: Request, rp_uuid: str) -> object:
         h = _host(cloud, rp_uuid)
 
     def inv(total: int, reserved: int, ratio: float) -> dict[str, object]:
-        return {"total": total, "reserved": reserved, "min_unit": 1, "max_unit": total,
-                "step_size": 1, "allocation_ratio": ratio}
+        return {
+            "total": total,
+            "reserved": reserved,
+            "min_unit": 1,
+            "max_unit": total,
+            "step_size": 1,
+            "allocation_ratio": ratio,
+        }
 
-    return ok({
-        "resource_provider_generation": 1,
-        "inventories": {
-            "VCPU": inv(h.vcpus, 0, h.cpu_allocation_ratio),
-            "MEMORY_MB": inv(h.memory_mb, h.reserved_host_memory_mb, h.ram_allocation_ratio),
-            "DISK_GB": inv(h.disk_gb, 0, h.disk_allocation_ratio),
-        },
-    })
+    return ok(
+        {
+            "resource_provider_generation": 1,
+            "inventories": {
+                "VCPU": inv(h.vcpus, 0, h.cpu_allocation_ratio),
+                "MEMORY_MB": inv(h.memory_mb, h.reserved_host_memory_mb, h.ram_allocation_ratio),
+                "DISK_GB": inv(h.disk_gb, 0, h.disk_allocation_ratio),
+            },
+        }
+    )
 
 
 @router.get("/resource_providers/{rp_uuid}/usages")
@@ -76,5 +89,9 @@ async def usages(request: Request, rp_uuid: str) -> object:
     with cloud.lock:
         h = _host(cloud, rp_uuid)
         u = cloud.usages()[h.name]
-    return ok({"resource_provider_generation": 1,
-               "usages": {"VCPU": u.vcpus, "MEMORY_MB": u.ram, "DISK_GB": u.disk}})
+    return ok(
+        {
+            "resource_provider_generation": 1,
+            "usages": {"VCPU": u.vcpus, "MEMORY_MB": u.ram, "DISK_GB": u.disk},
+        }
+    )

@@ -28,8 +28,13 @@ router = APIRouter(prefix="/compute/v2.1", dependencies=[Depends(api_guard)])
 
 # status filter -> vm_states it covers; statuses tied to a task state match the status itself.
 _STATUS_VM = {
-    "ACTIVE": {"active"}, "SHUTOFF": {"stopped"}, "PAUSED": {"paused"}, "ERROR": {"error"},
-    "VERIFY_RESIZE": {"resized"}, "BUILD": {"building"}, "SUSPENDED": {"suspended"},
+    "ACTIVE": {"active"},
+    "SHUTOFF": {"stopped"},
+    "PAUSED": {"paused"},
+    "ERROR": {"error"},
+    "VERIFY_RESIZE": {"resized"},
+    "BUILD": {"building"},
+    "SUSPENDED": {"suspended"},
     "SHELVED_OFFLOADED": {"shelved_offloaded"},
 }
 _STATUS_TASK = {"MIGRATING", "RESIZE", "REBUILD", "REVERT_RESIZE"}
@@ -138,19 +143,25 @@ async def create_server(request: Request) -> object:
     body = await json_body(request)
     spec = body.get("server")
     if not isinstance(spec, dict):
-        raise bad_request("Invalid input for field/attribute server. 'server' is a required "
-                          "property")
+        raise bad_request(
+            "Invalid input for field/attribute server. 'server' is a required property"
+        )
     for required in ("name", "flavorRef"):
         if required not in spec:
-            raise bad_request(f"Invalid input for field/attribute server. Value: {spec}. "
-                              f"'{required}' is a required property")
+            raise bad_request(
+                f"Invalid input for field/attribute server. Value: {spec}. "
+                f"'{required}' is a required property"
+            )
     bdm = spec.get("block_device_mapping_v2") or []
-    boots_volume = any(str(b.get("boot_index")) == "0" and b.get("destination_type") == "volume"
-                       for b in bdm)
+    boots_volume = any(
+        str(b.get("boot_index")) == "0" and b.get("destination_type") == "volume" for b in bdm
+    )
     image = spec.get("imageRef") or None
     if not image and not boots_volume:
-        raise bad_request("Block Device Mapping is Invalid: Boot sequence for the instance and "
-                          "image/block device mapping combination is not valid.")
+        raise bad_request(
+            "Block Device Mapping is Invalid: Boot sequence for the instance and "
+            "image/block device mapping combination is not valid."
+        )
     hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
     cloud = cloud_of(request)
     with cloud.lock:
@@ -177,11 +188,18 @@ async def create_server(request: Request) -> object:
             volumes=sum(1 for b in bdm if b.get("destination_type") == "volume"),
         )
         base = compute_base(request)
-        return ok({"server": {
-            "id": inst.id, "links": server_brief(inst, base)["links"],
-            "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}],
-            "adminPass": "sim-" + inst.id[:12],
-        }}, 202)
+        return ok(
+            {
+                "server": {
+                    "id": inst.id,
+                    "links": server_brief(inst, base)["links"],
+                    "OS-DCF:diskConfig": "MANUAL",
+                    "security_groups": [{"name": "default"}],
+                    "adminPass": "sim-" + inst.id[:12],
+                }
+            },
+            202,
+        )
 
 
 @router.put("/servers/{server_id}")

@@ -22,8 +22,12 @@ def compute_version(base: str) -> dict[str, object]:
             {"rel": "self", "href": f"{base}/compute/v2.1/"},
             {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
         ],
-        "media-types": [{"base": "application/json",
-                         "type": "application/vnd.openstack.compute+json;version=2.1"}],
+        "media-types": [
+            {
+                "base": "application/json",
+                "type": "application/vnd.openstack.compute+json;version=2.1",
+            }
+        ],
     }
 
 
@@ -45,20 +49,27 @@ async def compute_v21(request: Request) -> object:
 @router.get("/placement/")
 async def placement_root(request: Request) -> object:
     count(request)
-    return JSONResponse({"versions": [{
-        "id": "v1.0",
-        "min_version": microversion.fmt(microversion.PLACEMENT_MIN),
-        "max_version": microversion.fmt(microversion.PLACEMENT_MAX),
-        "status": "CURRENT",
-        "links": [{"rel": "self", "href": ""}],
-    }]})
+    return JSONResponse(
+        {
+            "versions": [
+                {
+                    "id": "v1.0",
+                    "min_version": microversion.fmt(microversion.PLACEMENT_MIN),
+                    "max_version": microversion.fmt(microversion.PLACEMENT_MAX),
+                    "status": "CURRENT",
+                    "links": [{"rel": "self", "href": ""}],
+                }
+            ]
+        }
+    )
 
 
 def _image_versions(base: str) -> dict[str, object]:
     values = []
     for vid, status in (("v2.16", "CURRENT"), ("v2.15", "SUPPORTED"), ("v2.0", "SUPPORTED")):
-        values.append({"id": vid, "status": status,
-                       "links": [{"rel": "self", "href": f"{base}/image/v2/"}]})
+        values.append(
+            {"id": vid, "status": status, "links": [{"rel": "self", "href": f"{base}/image/v2/"}]}
+        )
     return {"versions": values}
 
 

@@ -32,8 +32,13 @@ def control_services(cloud: SimCloud, mv: Version) -> list[dict[str, object]]:
     for sid, binary in CONTROL_SERVICES:
         body: dict[str, object] = {
             "id": f"00000000-0000-4000-8000-00000000000{sid}" if mv >= (2, 53) else sid,
-            "binary": binary, "host": CONTROLLER, "zone": "internal", "status": "enabled",
-            "state": "up", "updated_at": iso_us(cloud, cloud.now), "disabled_reason": None,
+            "binary": binary,
+            "host": CONTROLLER,
+            "zone": "internal",
+            "status": "enabled",
+            "state": "up",
+            "updated_at": iso_us(cloud, cloud.now),
+            "disabled_reason": None,
         }
         if mv >= (2, 11):
             body["forced_down"] = False
@@ -51,43 +56,50 @@ def hypervisor(
         "status": host.status,
     }
     if detail:
-        body.update({
-            "host_ip": host.host_ip,
-            "hypervisor_type": "QEMU",
-            "hypervisor_version": 8002002,
-            "service": {
-                "host": host.name,
-                "id": host.service_uuid if mv >= (2, 53) else host.service_id,
-                "disabled_reason": host.disabled_reason,
-            },
-        })
+        body.update(
+            {
+                "host_ip": host.host_ip,
+                "hypervisor_type": "QEMU",
+                "hypervisor_version": 8002002,
+                "service": {
+                    "host": host.name,
+                    "id": host.service_uuid if mv >= (2, 53) else host.service_id,
+                    "disabled_reason": host.disabled_reason,
+                },
+            }
+        )
         if mv < (2, 88):
             cpu_info: object = {
-                "arch": "x86_64", "model": "Cascadelake-Server", "vendor": "Intel",
+                "arch": "x86_64",
+                "model": "Cascadelake-Server",
+                "vendor": "Intel",
                 "topology": {"cores": host.vcpus // 2, "threads": 2, "sockets": 1},
                 "features": ["vmx", "avx512f"],
             }
             disk_used = usage.disk
-            body.update({
-                "cpu_info": cpu_info if mv >= (2, 28) else str(cpu_info),
-                "current_workload": 0,
-                "disk_available_least": host.disk_gb - disk_used,
-                "free_disk_gb": host.disk_gb - disk_used,
-                "free_ram_mb": host.memory_mb - usage.ram - host.reserved_host_memory_mb,
-                "local_gb": host.disk_gb,
-                "local_gb_used": disk_used,
-                "memory_mb": host.memory_mb,
-                "memory_mb_used": usage.ram + host.reserved_host_memory_mb,
-                "running_vms": usage.running_vms,
-                "vcpus": host.vcpus,
-                "vcpus_used": usage.vcpus,
-            })
+            body.update(
+                {
+                    "cpu_info": cpu_info if mv >= (2, 28) else str(cpu_info),
+                    "current_workload": 0,
+                    "disk_available_least": host.disk_gb - disk_used,
+                    "free_disk_gb": host.disk_gb - disk_used,
+                    "free_ram_mb": host.memory_mb - usage.ram - host.reserved_host_memory_mb,
+                    "local_gb": host.disk_gb,
+                    "local_gb_used": disk_used,
+                    "memory_mb": host.memory_mb,
+                    "memory_mb_used": usage.ram + host.reserved_host_memory_mb,
+                    "running_vms": usage.running_vms,
+                    "vcpus": host.vcpus,
+                    "vcpus_used": usage.vcpus,
+                }
+            )
         else:
             body["uptime"] = None
     if with_servers:
         servers = [
             {"name": i.instance_name, "uuid": i.id}
-            for i in cloud.instances.values() if i.host == host.name
+            for i in cloud.instances.values()
+            if i.host == host.name
         ]
         if servers or mv < (2, 75):
             body["servers"] = servers
@@ -102,16 +114,18 @@ def flavor(f: Flavor, base: str, mv: Version, detail: bool) -> dict[str, object]
         body["description"] = f.description
     if not detail:
         return body
-    body.update({
-        "ram": f.ram,
-        "vcpus": f.vcpus,
-        "disk": f.disk,
-        "OS-FLV-EXT-DATA:ephemeral": f.ephemeral,
-        "swap": f.swap if (f.swap or mv >= (2, 75)) else "",
-        "rxtx_factor": 1.0,
-        "os-flavor-access:is_public": f.is_public,
-        "OS-FLV-DISABLED:disabled": False,
-    })
+    body.update(
+        {
+            "ram": f.ram,
+            "vcpus": f.vcpus,
+            "disk": f.disk,
+            "OS-FLV-EXT-DATA:ephemeral": f.ephemeral,
+            "swap": f.swap if (f.swap or mv >= (2, 75)) else "",
+            "rxtx_factor": 1.0,
+            "os-flavor-access:is_public": f.is_public,
+            "OS-FLV-DISABLED:disabled": False,
+        }
+    )
     if mv >= (2, 61):
         body["extra_specs"] = dict(f.extra_specs)
     return body
@@ -135,10 +149,15 @@ def aggregates(cloud: SimCloud, mv: Version) -> list[dict[str, object]]:
     out = []
     for a in cloud.aggregates.values():
         body: dict[str, object] = {
-            "id": a.id, "name": a.name, "availability_zone": a.availability_zone,
-            "hosts": list(a.hosts), "metadata": dict(a.metadata),
-            "created_at": iso_us(cloud, a.created), "updated_at": None,
-            "deleted_at": None, "deleted": False,
+            "id": a.id,
+            "name": a.name,
+            "availability_zone": a.availability_zone,
+            "hosts": list(a.hosts),
+            "metadata": dict(a.metadata),
+            "created_at": iso_us(cloud, a.created),
+            "updated_at": None,
+            "deleted_at": None,
+            "deleted": False,
         }
         if mv >= (2, 41):
             body["uuid"] = a.uuid
@@ -152,23 +171,38 @@ def availability_zones(cloud: SimCloud, detail: bool) -> list[dict[str, object]]
         zones.setdefault(h.zone, []).append(h)
     out: list[dict[str, object]] = []
     if detail:
-        out.append({
-            "zoneName": "internal", "zoneState": {"available": True},
-            "hosts": {CONTROLLER: {
-                b: {"available": True, "active": True, "updated_at": iso_us(cloud, cloud.now)}
-                for _, b in CONTROL_SERVICES
-            }},
-        })
+        out.append(
+            {
+                "zoneName": "internal",
+                "zoneState": {"available": True},
+                "hosts": {
+                    CONTROLLER: {
+                        b: {
+                            "available": True,
+                            "active": True,
+                            "updated_at": iso_us(cloud, cloud.now),
+                        }
+                        for _, b in CONTROL_SERVICES
+                    }
+                },
+            }
+        )
     for zone, hosts in sorted(zones.items()):
         available = any(h.is_up for h in hosts)
-        entry: dict[str, object] = {"zoneName": zone, "zoneState": {"available": available},
-                                    "hosts": None}
+        entry: dict[str, object] = {
+            "zoneName": zone,
+            "zoneState": {"available": available},
+            "hosts": None,
+        }
         if detail:
             entry["hosts"] = {
-                h.name: {"nova-compute": {
-                    "available": h.is_up, "active": h.status == "enabled",
-                    "updated_at": iso_us(cloud, h.last_heartbeat),
-                }}
+                h.name: {
+                    "nova-compute": {
+                        "available": h.is_up,
+                        "active": h.status == "enabled",
+                        "updated_at": iso_us(cloud, h.last_heartbeat),
+                    }
+                }
                 for h in hosts
             }
         out.append(entry)

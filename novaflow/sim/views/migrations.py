@@ -28,8 +28,7 @@ def os_migration(cloud: SimCloud, m: Migration, base: str, mv: Version) -> dict[
     }
     if mv >= (2, 23):
         body["migration_type"] = m.migration_type
-        if m.migration_type == "live-migration" and m.status in ("queued", "preparing",
-                                                                 "running"):
+        if m.migration_type == "live-migration" and m.status in ("queued", "preparing", "running"):
             href = f"{base}/servers/{m.instance_id}/migrations/{m.id}"
             body["links"] = [
                 {"rel": "self", "href": href},

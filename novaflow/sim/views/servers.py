@@ -78,15 +78,17 @@ def server_detail(cloud: SimCloud, inst: Instance, base: str, mv: Version) -> di
         "security_groups": [{"name": "default"}],
     }
     if mv >= (2, 3):
-        body.update({
-            "OS-EXT-SRV-ATTR:reservation_id": f"r-{inst.id[:8]}",
-            "OS-EXT-SRV-ATTR:launch_index": 0,
-            "OS-EXT-SRV-ATTR:kernel_id": "",
-            "OS-EXT-SRV-ATTR:ramdisk_id": "",
-            "OS-EXT-SRV-ATTR:hostname": inst.name.lower().replace("_", "-"),
-            "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
-            "OS-EXT-SRV-ATTR:user_data": None,
-        })
+        body.update(
+            {
+                "OS-EXT-SRV-ATTR:reservation_id": f"r-{inst.id[:8]}",
+                "OS-EXT-SRV-ATTR:launch_index": 0,
+                "OS-EXT-SRV-ATTR:kernel_id": "",
+                "OS-EXT-SRV-ATTR:ramdisk_id": "",
+                "OS-EXT-SRV-ATTR:hostname": inst.name.lower().replace("_", "-"),
+                "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
+                "OS-EXT-SRV-ATTR:user_data": None,
+            }
+        )
     if mv >= (2, 9):
         body["locked"] = inst.locked
     if mv >= (2, 16):

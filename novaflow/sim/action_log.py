@@ -1,0 +1,51 @@
+"""The instance action log (os-instance-actions): where Nova records why a move failed."""
+
+from __future__ import annotations
+
+from novaflow.sim.model import ActionEvent, Instance, InstanceAction
+from novaflow.sim.state import SimCloud
+
+NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
+
+
+def start_action(cloud: SimCloud, inst: Instance, action: str) -> InstanceAction:
+    record = InstanceAction(
+        action=action,
+        request_id=f"req-{cloud.new_uuid()}",
+        instance_id=inst.id,
+        project_id=cloud.projects["admin"],
+        user_id=cloud.users["admin"],
+        start=cloud.now,
+        updated=cloud.now,
+    )
+    cloud.actions.setdefault(inst.id, []).append(record)
+    return record
+
+
+def add_event(
+    cloud: SimCloud,
+    request_id: str | None,
+    event: str,
+    *,
+    ok: bool,
+    host: str | None = None,
+    details: str | None = None,
+) -> None:
+    """Close one step of an action; a failed step marks the whole action as an error."""
+    for records in cloud.actions.values():
+        for record in records:
+            if record.request_id == request_id:
+                record.events.append(
+                    ActionEvent(
+                        event=event,
+                        start=record.updated,
+                        finish=cloud.now,
+                        result="Success" if ok else "Error",
+                        host=host,
+                        details=None if ok else details,
+                    )
+                )
+                record.updated = cloud.now
+                if not ok:
+                    record.message = "Error"
+                return
