@@ -88,6 +88,9 @@ def consolidate(snapshot: Snapshot, req: RebalanceRequest) -> Plan:
 def _try_empty(cluster: Cluster, index: FitIndex, h: int, ids: list[str]) -> bool:
     """Move everything off `h` onto the other open hosts, or change nothing and say False."""
     index.close(h)
+    if not index.could_take(unit_demand(cluster, ids)):
+        index.open(h)
+        return False
     units = make_units(cluster, ids, {h})
     for unit in units:
         for iid in unit:

@@ -43,6 +43,10 @@ def spread(snapshot: Snapshot, req: RebalanceRequest) -> Plan:
     budget = req.max_moves
     migrations = 0
     set_aside: set[int] = set()
+    # A host either gives or takes, never both: then no execution order can overfill it
+    # on the way (a target only grows towards its planned usage, a source only shrinks).
+    gave: set[int] = set()
+    took: set[int] = set()
     steps = 0
     step_cap = 4 * len(cluster.instances) + 10
     while steps < step_cap:
@@ -50,20 +54,24 @@ def spread(snapshot: Snapshot, req: RebalanceRequest) -> Plan:
         h = _hottest(index, set_aside)
         if h is None or index.key[h] <= goal + EPS:
             break
-        best = _best_move(cluster, index, methods, h, min_gain, budget, migrations)
+        if h in took:
+            set_aside.add(h)  # it received instances: moving others off it could overlap
+            continue
+        if budget is not None and migrations >= budget:
+            break
+        best = _best_move(cluster, index, methods, h, min_gain, goal, gave)
         if best is None:
             set_aside.add(h)
             continue
         iid, t = best
-        origin = cluster.origin[iid]
-        if origin == h:
-            migrations += 1
-        elif origin == t:
-            migrations -= 1
+        gave.add(h)
+        took.add(t)
+        migrations += 1
         cluster.lift(iid)
         cluster.put(iid, t)
     hottest = max((k for k, _ in index.all), default=0.0)
-    if hottest > goal + EPS:
+    mean = sum(k for k, _ in index.all) / len(hosts)
+    if hottest > mean * SPREAD_TOLERANCE + EPS:
         why = (
             f"the move budget of {budget} is spent"
             if budget is not None and migrations >= budget
@@ -102,34 +110,37 @@ def _best_move(
     methods: Methods,
     h: int,
     min_gain: float,
-    budget: int | None,
-    migrations: int,
+    goal: float,
+    gave: set[int],
 ) -> tuple[str, int] | None:
-    """The (instance, target) off `h` that lowers max(load h, load target) the most."""
+    """The (instance, target) off `h` that lowers max(load h, load target) the most.
+
+    Moves that keep the target at or under `goal` come first: a target pushed above it
+    would become a hot host of its own, one that may not give instances back.
+    """
     cur = index.key[h]
     usable = cluster.usable
     free_c, free_r, free_d = cluster.free_c, cluster.free_r, cluster.free_d
     uh = usable[h]
     used_h = (uh[0] - free_c[h], uh[1] - free_r[h], uh[2] - free_d[h])
-    limit = cur - min_gain
-    best: tuple[str, int] | None = None
-    best_peak = limit + EPS
+    limit = cur - min_gain + EPS
+    best_in: tuple[str, int] | None = None  # target stays under the goal
+    best_in_peak = limit
+    best_any: tuple[str, int] | None = None
+    best_any_peak = limit
     for iid in cluster.on_host[h]:
-        origin = cluster.origin[iid]
-        if budget is not None and origin == h and migrations >= budget:
-            continue
         if not methods.movable(iid):
             continue
         d = cluster.demand(iid)
         src_after = _load(used_h[0] - d[0], used_h[1] - d[1], used_h[2] - d[2], uh)
-        if src_after >= best_peak:
+        if src_after >= best_in_peak and (best_in is not None or src_after >= best_any_peak):
             continue
         zone = cluster.instances[iid].zone
         looked = found = 0
         for load_t, t in index.ascending(zone):
-            if load_t >= best_peak:
+            if load_t >= best_any_peak and (load_t > goal or load_t >= best_in_peak):
                 break
-            if t == h:
+            if t == h or t in gave:
                 continue
             looked += 1
             if looked > COOL_SCAN:
@@ -141,15 +152,19 @@ def _best_move(
                 ut[0] - free_c[t] + d[0], ut[1] - free_r[t] + d[1], ut[2] - free_d[t] + d[2], ut
             )
             peak = max(src_after, tgt_after)
-            if peak >= best_peak:
+            under = tgt_after <= goal + EPS
+            if peak >= (best_in_peak if under else best_any_peak):
                 continue
             if _group_blocks(cluster, iid, t):
                 continue
-            best, best_peak = (iid, t), peak
+            if under:
+                best_in, best_in_peak = (iid, t), peak
+            else:
+                best_any, best_any_peak = (iid, t), peak
             found += 1
             if found >= COOL_CANDIDATES:
                 break
-    return best
+    return best_in or best_any
 
 
 def _group_blocks(cluster: Cluster, iid: str, t: int) -> bool:

@@ -291,10 +291,40 @@ class FitIndex(SortedHosts):
     def __init__(self, cluster: Cluster, hosts: Iterable[int], dim: int | None = None) -> None:
         self.dim = scarcest_resource(cluster) if dim is None else dim
         self._free = (cluster.free_c, cluster.free_r, cluster.free_d)[self.dim]
+        self.room = [0.0, 0.0, 0.0]
+        """Free room summed over the open hosts (overcommitted hosts count as zero)."""
+        self._share: dict[int, Demand] = {}
         super().__init__(cluster, hosts)
 
     def sort_key(self, h: int) -> float:
         return self._free[h]
+
+    def open(self, h: int) -> None:
+        if h in self.key:
+            return
+        super().open(h)
+        c = self.cluster
+        share = (max(0.0, c.free_c[h]), max(0.0, c.free_r[h]), max(0.0, c.free_d[h]))
+        self._share[h] = share
+        room = self.room
+        room[0] += share[0]
+        room[1] += share[1]
+        room[2] += share[2]
+
+    def close(self, h: int) -> None:
+        share = self._share.pop(h, None)
+        if share is None:
+            return
+        super().close(h)
+        room = self.room
+        room[0] -= share[0]
+        room[1] -= share[1]
+        room[2] -= share[2]
+
+    def could_take(self, need: Demand) -> bool:
+        """False when the open hosts together lack the room: no placement can succeed."""
+        room = self.room
+        return need[0] <= room[0] + EPS and need[1] <= room[1] + EPS and need[2] <= room[2] + EPS
 
     def candidates(self, need: Demand, zone: str | None) -> Iterator[int]:
         """Open hosts with at least `need` room in the indexed resource, tightest first."""

@@ -2,7 +2,8 @@
 
 Written apart from the planner's bookkeeping (it recomputes everything from the pydantic
 models) so that a planner bug shows up as a violation instead of being trusted. Rules:
-capacity with allocation ratios on every host that receives instances, hard affinity and
+capacity with allocation ratios on every host that receives instances (also mid-way, when
+a host both sends and receives), hard affinity and
 anti-affinity, availability zones, targets that take instances, nothing moved twice, no
 move off a host the request did not name, methods Nova accepts for the instance's state,
 and for drain / evacuate every instance of the host either moved or skipped.
@@ -151,6 +152,17 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
         over = _over(after, h)
         if over:
             out.append(f"{name} is over capacity after the plan: {', '.join(over)}")
+    for name, add in incoming.items():
+        if name not in outgoing:
+            continue
+        # Moves run in parallel in any order: if everything arrives before anything leaves,
+        # the host must still hold it.
+        over = _over(hosts[name].used + add, hosts[name])
+        if over:
+            out.append(
+                f"{name} both sends and receives instances and would be over capacity if the "
+                f"arrivals ran first: {', '.join(over)}"
+            )
     for name, used in plan.usage_after.items():
         h = hosts.get(name)
         if h is None or name in incoming or used == h.used:
