@@ -84,11 +84,22 @@ def build_plan(
         moves, hosts, virtual_targets=virtual, shared_storage=shared_storage
     )
     before = {h.name: h.used for h in cluster.host_models}
+    # Usage after follows the moves as shown: a move left to Nova's scheduler frees its
+    # source but, like its target, its arrival is not shown (the planner only checked room).
+    delta: dict[str, list[float]] = {}
+    for m in moves:
+        d = cluster.demand(m.instance_id)
+        src = delta.setdefault(m.source, [0.0, 0.0, 0.0])
+        for k in range(3):
+            src[k] -= d[k]
+        if m.target is not None:
+            dst = delta.setdefault(m.target, [0.0, 0.0, 0.0])
+            for k in range(3):
+                dst[k] += d[k]
     after = dict(before)
-    touched = {o for _i, o, _h in cluster.moved()} | {h for _i, _o, h in cluster.moved()}
-    for h in touched:
-        if h is not None:
-            after[cluster.names[h]] = res(cluster.used(h))
+    for name, d in delta.items():
+        b = before[name]
+        after[name] = res((b.vcpus + d[0], b.ram_mb + d[1], b.disk_gb + d[2]))
     return Plan(
         request=request,
         moves=ordered,

@@ -164,7 +164,7 @@ def order_moves(
     for i in seq:
         m = moves[i]
         out.append(m.model_copy(update={"expected_seconds": round(dur[i], 1)}))
-        slot = m.source if m.method is not Method.EVACUATE else (tgt[i] or "scheduler")
+        slot = m.source if m.method is not Method.EVACUATE else (m.target or "scheduler")
         timeline.append(
             TimelineEntry(
                 instance_id=m.instance_id,

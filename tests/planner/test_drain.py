@@ -267,3 +267,11 @@ def test_disabled_target_host_is_named_in_a_warning():
     p = drain(s, "h1", target_hosts=["off", "ok"])
     assert where(p) == {"a": "ok"}
     assert any("target host off does not take instances" in w for w in p.warnings)
+
+
+def test_let_scheduler_choose_does_not_reveal_the_planned_host():
+    s = snap([host("h1"), host("h2"), host("h3")], [inst("a", "h1")])
+    p = drain(s, "h1", let_scheduler_choose=True)
+    assert p.usage_after["h1"].ram_mb == 0
+    assert p.usage_after["h2"] == s.host("h2").used and p.usage_after["h3"] == s.host("h3").used
+    assert "h2" not in p.moves[0].reason and "h3" not in p.moves[0].reason

@@ -179,3 +179,30 @@ def test_proximity_pci_instance_is_skipped():
     s = snap([host("h1"), host("t")], [inst("g", "h1", f, project_id="p")])
     p = rebalance(s, "proximity", select_project="p", target_hosts=["t"])
     assert p.moves == [] and "PCI" in skipped(p)["g"]
+
+
+def test_spread_never_has_a_host_both_give_and_take():
+    from novaflow.synthetic import generate
+
+    s = generate(30, 600, seed=11)
+    p = rebalance(s, "spread")
+    assert p.moves
+    assert not {m.source for m in p.moves} & {m.target for m in p.moves}
+
+
+def test_moves_come_in_timeline_order():
+    from novaflow.synthetic import generate
+
+    s = generate(30, 600, seed=12)
+    p = rebalance(s, "consolidate")
+    starts = {t.instance_id: t.start for t in p.timeline}
+    ordered = [starts[m.instance_id] for m in p.moves]
+    assert ordered == sorted(ordered)
+    assert all(m.expected_seconds and m.expected_seconds > 0 for m in p.moves)
+
+
+def test_plan_rejects_what_is_not_a_request():
+    from novaflow.planner import plan as plan_
+
+    with pytest.raises(TypeError):
+        plan_(snap([host("h1")], []), object())

@@ -67,3 +67,14 @@ def test_rebalance_move_off_an_excluded_host_is_caught():
         request=RebalanceRequest(strategy="spread", exclude_hosts=["h1"]), moves=[mv(a, "h1", "h2")]
     )
     assert any("did not name" in x for x in violations(s, p))
+
+
+def test_host_that_sends_and_receives_must_hold_arrivals_first():
+    a, b = inst("a", "h1", LARGE), inst("b", "h2", LARGE)
+    s = snap([host("h1", ram_gb=10), host("h2", ram_gb=10)], [a, b])
+    swap = Plan(
+        request=RebalanceRequest(strategy="spread"),
+        moves=[mv(a, "h1", "h2"), mv(b, "h2", "h1")],
+    )
+    v = violations(s, swap)
+    assert any("both sends and receives" in x for x in v)
