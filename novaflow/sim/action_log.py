@@ -19,6 +19,7 @@ def start_action(cloud: SimCloud, inst: Instance, action: str) -> InstanceAction
         updated=cloud.now,
     )
     cloud.actions.setdefault(inst.id, []).append(record)
+    cloud.actions_by_request[record.request_id] = record
     return record
 
 
@@ -32,20 +33,19 @@ def add_event(
     details: str | None = None,
 ) -> None:
     """Close one step of an action; a failed step marks the whole action as an error."""
-    for records in cloud.actions.values():
-        for record in records:
-            if record.request_id == request_id:
-                record.events.append(
-                    ActionEvent(
-                        event=event,
-                        start=record.updated,
-                        finish=cloud.now,
-                        result="Success" if ok else "Error",
-                        host=host,
-                        details=None if ok else details,
-                    )
-                )
-                record.updated = cloud.now
-                if not ok:
-                    record.message = "Error"
-                return
+    record = cloud.actions_by_request.get(request_id or "")
+    if record is None:
+        return
+    record.events.append(
+        ActionEvent(
+            event=event,
+            start=record.updated,
+            finish=cloud.now,
+            result="Success" if ok else "Error",
+            host=host,
+            details=None if ok else details,
+        )
+    )
+    record.updated = cloud.now
+    if not ok:
+        record.message = "Error"

@@ -89,6 +89,7 @@ class SimCloud:
         # Live migrations waiting for a slot on their source host, in arrival order.
         self.live_queues: dict[str, list[int]] = {}
         self.actions: dict[str, list[InstanceAction]] = {}
+        self.actions_by_request: dict[str, InstanceAction] = {}
         self._instance_seq = 0
         self._build(spec)
         if faults:
