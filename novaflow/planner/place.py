@@ -120,17 +120,32 @@ def explain_no_room(
     """(reason, remedy) for a unit find_host could not place, with the numbers."""
     what = fmt_demand(need)
     together = f" (affinity group of {len(unit)} moves together)" if len(unit) > 1 else ""
+    req = _required(cluster, unit)
+    if req is not None:
+        names = ", ".join(sorted(cluster.names[h] for h in req))
+        group = _affinity_group_name(cluster, unit)
+        if not any(h in index for h in req):
+            return (
+                f"affinity group {group}: its peers stay on {names}, which takes no new "
+                f"instances{together}",
+                "move the whole group together or enable that host, then re-plan",
+            )
+        h = min(req)
+        if cluster.fits(need, h):
+            why = _blocked(cluster, unit, h) or f"its zone {zone} is not that host's zone"
+            return (
+                f"affinity group {group}: its peers are on {names}, ruled out by {why}",
+                "move the whole group together, then re-plan",
+            )
+        return (
+            f"affinity group {group}: it must join its peers on {names}, which has "
+            f"{fmt_demand(cluster.free(h))} free, not {what}{together}",
+            "free room on that host or move the whole group together, then re-plan",
+        )
     in_zone = [h for _, h in (index.by_zone.get(zone, []) if zone else index.all)]
     room = [h for h in in_zone if cluster.fits(need, h)]
     if room:
         why = _blocked(cluster, unit, room[0]) or "its server group"
-        req = _required(cluster, unit)
-        if req is not None and not any(h in index for h in req):
-            names = ", ".join(sorted(cluster.names[h] for h in req))
-            return (
-                f"{why}: its peers stay on {names}, which takes no new instances{together}",
-                "move the whole group together or enable that host, then re-plan",
-            )
         return (
             f"{why}: every host with room for {what} already holds a member{together}",
             "add a host, or relax the group to a soft policy, then re-plan",
@@ -153,6 +168,14 @@ def explain_no_room(
         f"has {fmt_demand(cluster.free(best))} free",
         "free room first (enable a host, raise allocation ratios, drain fewer hosts at once)",
     )
+
+
+def _affinity_group_name(cluster: Cluster, unit: list[str]) -> str:
+    for iid in unit:
+        for gid in cluster.groups_of.get(iid, ()):
+            if cluster.policy[gid] == "affinity":
+                return cluster.group_name[gid]
+    return "?"
 
 
 def _roomiest(cluster: Cluster, index: FitIndex, zone: str | None) -> int | None:

@@ -275,3 +275,26 @@ def test_let_scheduler_choose_does_not_reveal_the_planned_host():
     assert p.usage_after["h1"].ram_mb == 0
     assert p.usage_after["h2"] == s.host("h2").used and p.usage_after["h3"] == s.host("h3").used
     assert "h2" not in p.moves[0].reason and "h3" not in p.moves[0].reason
+
+
+def test_affinity_peer_elsewhere_pulls_the_instance_to_its_host():
+    a, b = inst("a", "h1"), inst("b", "peer")
+    s = snap(
+        [host("h1"), host("peer"), host("tight", ram_gb=4)], [a, b], [group("g", "affinity", a, b)]
+    )
+    assert where(drain(s, "h1")) == {"a": "peer"}
+    full = snap(
+        [host("h1"), host("peer", ram_gb=2), host("roomy", ram_gb=64)],
+        [a, b],
+        [group("g", "affinity", a, b)],
+    )
+    p = drain(full, "h1")
+    assert p.moves == [] and "must join its peers on peer" in skipped(p)["a"]
+
+
+def test_affinity_peer_that_cannot_move_keeps_the_group_on_the_drained_host():
+    a, b = inst("a", "h1"), inst("b", "h1", status="ERROR")
+    s = snap([host("h1"), host("h2")], [a, b], [group("g", "affinity", a, b)])
+    p = drain(s, "h1")
+    assert p.moves == []
+    assert "peers stay on h1" in skipped(p)["a"] and "ERROR" in skipped(p)["b"]
