@@ -159,6 +159,11 @@ def order_moves(
                 tgt_busy[t] -= 1
                 for other in waiting.pop(t, ()):
                     push(other)
+    for i in range(n):  # defensive: a move the loop could not start still runs, last
+        if not started[i]:
+            start[i] = now
+            now += dur[i]
+            seq.append(i)
     out: list[Move] = []
     timeline: list[TimelineEntry] = []
     for i in seq:
