@@ -67,7 +67,8 @@ class BackgroundServer:
                 raise RuntimeError(f"simulated cloud did not start on {self.url}")
             time.sleep(0.005)
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = False) -> None:
+        """Ask uvicorn to exit (it closes the socket); `wait` blocks until it has (~0.2 s)."""
         self._server.should_exit = True
-        self._thread.join(timeout=5)
-        self._sock.close()
+        if wait:
+            self._thread.join(timeout=5)

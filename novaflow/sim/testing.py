@@ -130,8 +130,9 @@ class SimHandle:
         """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
         return wait_for(predicate, timeout=timeout, interval=interval, what=what)
 
-    def close(self) -> None:
-        self.server.stop()
+    def close(self, wait: bool = False) -> None:
+        """Stop serving; without `wait` the shutdown finishes in the background."""
+        self.server.stop(wait=wait)
 
 
 def wait_for(

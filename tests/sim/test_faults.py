@@ -171,4 +171,4 @@ def test_failed_moves_are_explained_in_instance_actions(frozen: Callable[..., Si
     (failed,) = conn.compute.server_actions(doomed)
     assert failed.message == "Error"
     conn.compute.stop_server(doomed)
-    assert [a.action for a in conn.compute.server_actions(doomed)][0] == "stop"
+    assert next(a.action for a in conn.compute.server_actions(doomed)) == "stop"

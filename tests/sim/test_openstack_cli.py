@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from novaflow.sim.spec import ClusterSpec
 from novaflow.sim.testing import SimHandle, running_sim
 
 OPENSTACK = str(Path(sys.executable).with_name("openstack"))
@@ -25,6 +24,19 @@ READS = {
     "zones": ["availability", "zone", "list", "--long"],
     "aggregates": ["aggregate", "list", "--long"],
     "groups": ["server", "group", "list", "--all-projects"],
+}
+# One-shot commands that change state nobody else in this module looks at.
+WRITES = {
+    "disable": [
+        "compute",
+        "service",
+        "set",
+        "--disable",
+        "--disable-reason",
+        "kernel upgrade",
+        "sim-compute-3",
+        "nova-compute",
+    ],
 }
 
 
@@ -39,13 +51,29 @@ def parsed(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(result.stdout)
 
 
+def run_all(
+    sim: SimHandle, commands: dict[str, list[str]], fmt: bool = True
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Run CLI commands concurrently: each one spends most of its second importing."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {k: pool.submit(openstack, sim, *args, fmt=fmt) for k, args in commands.items()}
+        return {k: f.result() for k, f in futures.items()}
+
+
 @pytest.fixture(scope="module")
 def cli_sim() -> Iterator[tuple[SimHandle, dict[str, Any]]]:
-    """One seeded sim; the read-only commands run concurrently once (the CLI starts slowly)."""
+    """One seeded sim; the read-only and one-shot commands run concurrently, once."""
     with running_sim(hosts=4, instances=24, seed=1) as sim:
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            futures = {k: pool.submit(openstack, sim, *args) for k, args in READS.items()}
-            outputs = {k: parsed(f.result()) for k, f in futures.items()}
+        with sim.state.lock:
+            off = next(i for i in sim.state.instances.values() if i.status == "SHUTOFF")
+        commands = {
+            **{k: [*args, "-f", "json"] for k, args in READS.items()},
+            **WRITES,
+            "live_off": ["server", "migrate", "--live-migration", off.id],
+        }
+        results = run_all(sim, commands, fmt=False)
+        outputs: dict[str, Any] = {k: parsed(results[k]) for k in READS}
+        outputs.update({k: results[k] for k in (*WRITES, "live_off")}, off=off.id)
         yield sim, outputs
 
 
@@ -98,36 +126,33 @@ def test_live_migrate_and_list_migrations_with_the_cli(
         timeout=20,
         what="live migration to finish",
     )
-    shown = parsed(openstack(sim, "server", "show", inst.id))
+    after = run_all(
+        sim,
+        {
+            "show": ["server", "show", inst.id],
+            "migrations": ["server", "migration", "list", "--server", inst.id],
+        },
+    )
+    shown = parsed(after["show"])
     assert shown["OS-EXT-SRV-ATTR:host"] == target and shown["status"] == "ACTIVE"
-    rows = parsed(openstack(sim, "server", "migration", "list", "--server", inst.id))
+    rows = parsed(after["migrations"])
     assert [(r["Status"], r["Dest Compute"]) for r in rows] == [("completed", target)]
 
 
-def test_cli_shows_novas_error_for_a_wrong_state(make_sim: Any) -> None:
-    sim = make_sim(ClusterSpec().host("a").host("b").instance("off", host="a", status="SHUTOFF"))
-    result = openstack(
-        sim, "server", "migrate", "--live-migration", sim.server_id("off"), fmt=False
-    )
+def test_cli_shows_novas_error_for_a_wrong_state(cli_sim: tuple[SimHandle, dict[str, Any]]) -> None:
+    sim, out = cli_sim
+    result = out["live_off"]
     assert result.returncode != 0
-    assert "Cannot 'os-migrateLive' instance" in result.stderr
+    assert f"Cannot 'os-migrateLive' instance {out['off']}" in result.stderr
     assert "while it is in vm_state stopped" in result.stderr
+    assert sim.status_of(out["off"]) == "SHUTOFF"
 
 
-def test_disable_a_compute_service_with_the_cli(make_sim: Any) -> None:
-    sim = make_sim(ClusterSpec().host("a").host("b"))
-    result = openstack(
-        sim,
-        "compute",
-        "service",
-        "set",
-        "--disable",
-        "--disable-reason",
-        "kernel upgrade",
-        "a",
-        "nova-compute",
-        fmt=False,
-    )
-    assert result.returncode == 0, result.stderr
-    host = sim.state.hosts["a"]
+def test_disable_a_compute_service_with_the_cli(cli_sim: tuple[SimHandle, dict[str, Any]]) -> None:
+    sim, out = cli_sim
+    assert out["disable"].returncode == 0, out["disable"].stderr
+    host = sim.state.hosts["sim-compute-3"]
     assert (host.status, host.disabled_reason) == ("disabled", "kernel upgrade")
+    conn = sim.connect()
+    service = next(s for s in conn.compute.services() if s.host == "sim-compute-3")
+    assert (service.status, service.disabled_reason) == ("disabled", "kernel upgrade")
