@@ -28,6 +28,8 @@ def create_server(
 ) -> Instance:
     """Boot an instance: BUILD now, ACTIVE on its host a few seconds later (or ERROR)."""
     flavor = cloud.find_flavor(flavor_ref)
+    if group_id and group_id not in cloud.groups:
+        raise bad_request(f"Invalid server group {group_id}")
     zone, _, forced = (availability_zone or "").partition(":")
     inst = Instance(
         id=cloud.new_uuid(),
@@ -53,8 +55,6 @@ def create_server(
     )
     cloud.instances[inst.id] = inst
     if group_id:
-        if group_id not in cloud.groups:
-            raise bad_request(f"Invalid server group {group_id}")
         cloud.groups[group_id].members.append(inst.id)
     dest = select_destination(
         cloud, inst, exclude=set(), requested=forced or None, zone=zone or None

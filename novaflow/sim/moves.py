@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from novaflow.sim.action_log import NO_VALID_HOST, add_event, start_action
 from novaflow.sim.errors import NovaError, bad_request, conflict, invalid_state, not_found
@@ -88,13 +89,13 @@ def _task(cloud: SimCloud, inst: Instance, task: str | None) -> None:
     inst.updated = cloud.now
 
 
-def _later(cloud: SimCloud, m: Migration, delay: float, step: object) -> None:
+def _later(cloud: SimCloud, m: Migration, delay: float, step: Callable[[], object]) -> None:
     """Run `step()` after `delay` unless the migration changed course meanwhile."""
     gen = m.generation
 
     def run() -> None:
         if m.generation == gen and m.id in cloud.migrations:
-            step()  # type: ignore[operator]
+            step()
 
     cloud.after(delay, run, f"migration {m.id}")
 

@@ -27,7 +27,7 @@ from novaflow.sim.model import (
     Migration,
     ServerGroup,
 )
-from novaflow.sim.spec import ClusterSpec
+from novaflow.sim.spec import AggregateSpec, ClusterSpec
 
 ADMIN_USER = "admin"
 _STATUS_STATES = {
@@ -215,8 +215,6 @@ class SimCloud:
     def _build_aggregates(self, spec: ClusterSpec, rng: random.Random) -> None:
         aggs = spec.aggregates
         if aggs is None:
-            from novaflow.sim.spec import AggregateSpec
-
             aggs = []
             for zone in sorted({h.zone for h in self.hosts.values()}):
                 members = [h for h in self.hosts.values() if h.zone == zone]

@@ -216,3 +216,19 @@ def test_unknown_action_is_400(frozen: Callable[..., SimHandle]) -> None:
     conn = sim.connect()
     resp = call(conn, "POST", f"/servers/{sim.server_id('web-1')}/action", json={"reboot2": {}})
     assert error(resp) == (400, "badRequest", "There is no such action: reboot2")
+
+
+def test_changes_since_filters_servers_and_migrations(frozen: Callable[..., SimHandle]) -> None:
+    sim = frozen()
+    conn = sim.connect()
+    mark = sim.state.time(sim.state.now).strftime("%Y-%m-%dT%H:%M:%S")  # naive means UTC
+    sim.advance(10)
+    sid = sim.server_id("web-1")
+    conn.compute.set_server_metadata(sid, touched="yes")
+    conn.compute.live_migrate_server(sid, host="b", block_migration="auto")
+    changed = list(conn.compute.servers(all_projects=True, changes_since=mark))
+    assert [s.id for s in changed] == [sid]
+    recent = call(conn, "GET", f"/os-migrations?changes-since={mark}", "2.59").json()
+    assert [m["instance_uuid"] for m in recent["migrations"]] == [sid]
+    bad = call(conn, "GET", "/servers?changes-since=yesterday")
+    assert error(bad)[0] == 400

@@ -91,6 +91,18 @@ def _lock(cloud: SimCloud, inst: Instance, body: Any, v: Version) -> object:
     return empty(202)
 
 
+def _reset_state(cloud: SimCloud, inst: Instance, body: Any, v: Version) -> object:
+    """Nova's admin os-resetState: set vm_state (active or error), clear the task_state."""
+    if not isinstance(body, dict):
+        raise _invalid("os-resetState", body, "'state' is a required property")
+    _only("os-resetState", body, {"state"})
+    state = body.get("state")
+    if state not in ("active", "error"):
+        raise _invalid("state", state, f"{state!r} is not one of ['active', 'error']")
+    inst.vm_state, inst.task_state, inst.updated = state, None, cloud.now
+    return empty(202)
+
+
 def _simple(action: str) -> Any:
     def run(cloud: SimCloud, inst: Instance, body: Any, v: Version) -> object:
         if action == "confirmResize":
@@ -128,6 +140,7 @@ ACTIONS = {
     "os-stop": _simple("os-stop"),
     "os-start": _simple("os-start"),
     "unlock": _simple("unlock"),
+    "os-resetState": _reset_state,
 }
 
 

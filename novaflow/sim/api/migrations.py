@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, Request
 
 from novaflow.sim import moves
@@ -12,6 +10,7 @@ from novaflow.sim.api.paging import page
 from novaflow.sim.errors import bad_request, not_found
 from novaflow.sim.microversion import Version
 from novaflow.sim.model import Migration
+from novaflow.sim.timeparse import parse_filter_time
 from novaflow.sim.views.migrations import os_migration, server_migration
 
 router = APIRouter(prefix="/compute/v2.1", dependencies=[Depends(api_guard)])
@@ -82,14 +81,6 @@ async def server_migration_action(request: Request, server_id: str, migration_id
     return empty(202)
 
 
-def _since(value: str, name: str) -> datetime:
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise bad_request(f"Invalid input for query parameters {name}. Value: {value}.") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=datetime.now().astimezone().tzinfo)
-
-
 @router.get("/os-migrations")
 async def list_migrations(request: Request) -> object:
     q = request.query_params
@@ -104,10 +95,10 @@ async def list_migrations(request: Request) -> object:
                 attr = "instance_id" if field == "instance_uuid" else field
                 ms = [m for m in ms if getattr(m, attr) == q[field]]
         if "changes-since" in q and v >= (2, 59):
-            since = _since(q["changes-since"], "changes-since")
+            since = parse_filter_time(q["changes-since"], "changes-since")
             ms = [m for m in ms if cloud.time(m.updated) >= since]
         if "changes-before" in q and v >= (2, 66):
-            before = _since(q["changes-before"], "changes-before")
+            before = parse_filter_time(q["changes-before"], "changes-before")
             ms = [m for m in ms if cloud.time(m.updated) <= before]
         ms.sort(key=lambda m: (m.created, m.id), reverse=True)
         links = None

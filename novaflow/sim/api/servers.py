@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 from fastapi import APIRouter, Depends, Request
 
@@ -19,9 +18,10 @@ from novaflow.sim.api.deps import (
     query_bool,
 )
 from novaflow.sim.api.paging import page
-from novaflow.sim.errors import bad_request
+from novaflow.sim.errors import NovaError, bad_request
 from novaflow.sim.model import Instance
 from novaflow.sim.state import ADMIN_USER, SimCloud
+from novaflow.sim.timeparse import parse_filter_time
 from novaflow.sim.views.servers import server_brief, server_detail
 
 router = APIRouter(prefix="/compute/v2.1", dependencies=[Depends(api_guard)])
@@ -38,14 +38,6 @@ _STATUS_VM = {
     "SHELVED_OFFLOADED": {"shelved_offloaded"},
 }
 _STATUS_TASK = {"MIGRATING", "RESIZE", "REBUILD", "REVERT_RESIZE"}
-
-
-def _parse_time(value: str) -> float | None:
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise bad_request(f"Invalid filter field: changes-since. Value: {value}") from None
-    return None if dt.tzinfo is None else dt.timestamp()
 
 
 def _matches_status(inst: Instance, statuses: list[str]) -> bool:
@@ -98,9 +90,8 @@ def filter_servers(cloud: SimCloud, request: Request) -> list[Instance]:
     if "uuid" in q:
         items = [i for i in items if i.id == q["uuid"]]
     if "changes-since" in q:
-        since = _parse_time(q["changes-since"])
-        if since is not None:
-            items = [i for i in items if cloud.time(i.updated).timestamp() >= since]
+        since = parse_filter_time(q["changes-since"], "changes-since")
+        items = [i for i in items if cloud.time(i.updated) >= since]
     items.sort(key=lambda i: (i.created, i.id), reverse=True)
     return items
 
@@ -172,7 +163,7 @@ async def create_server(request: Request) -> object:
                 raise bad_request(f"Image {image_id} could not be found.")
         try:
             flavor = cloud.find_flavor(str(spec["flavorRef"]))
-        except Exception:
+        except NovaError:
             raise bad_request(f"Flavor {spec['flavorRef']} could not be found.") from None
         inst = lifecycle.create_server(
             cloud,

@@ -101,10 +101,7 @@ def hypervisor(
             for i in cloud.instances.values()
             if i.host == host.name
         ]
-        if servers or mv < (2, 75):
-            body["servers"] = servers
-        else:
-            body["servers"] = []
+        body["servers"] = servers
     return body
 
 
