@@ -192,3 +192,22 @@ def test_server_migration_routes_need_their_microversion(frozen: Callable[..., S
     sid = sim.server_id("web-1")
     assert call(conn, "GET", f"/servers/{sid}/migrations", "2.22").status_code == 404
     assert call(conn, "GET", f"/servers/{sid}/migrations/99", "2.23").status_code == 404
+
+
+def test_remaining_show_update_delete_routes(frozen: Callable[..., SimHandle]) -> None:
+    sim = frozen()
+    conn = sim.connect()
+    sid = sim.server_id("web-1")
+    conn.compute.live_migrate_server(sid, host="b", block_migration="auto")
+    (listed,) = conn.compute.server_migrations(sid)
+    shown = conn.compute.get_server_migration(listed.id, sid, ignore_missing=False)
+    assert (shown.status, shown.source_compute, shown.dest_compute) == ("queued", "a", "b")
+    by_uuid = call(conn, "GET", f"/servers/{sid}/migrations/{listed.uuid}", "2.59")
+    assert by_uuid.json()["migration"]["id"] == listed.id
+    renamed = conn.compute.update_server(sid, name="web-1-renamed")
+    assert renamed.name == "web-1-renamed" and sim.instance(sid).name == "web-1-renamed"
+    group = conn.compute.create_server_group(name="tmp", policy="soft-anti-affinity")
+    conn.compute.delete_server_group(group)
+    assert group.id not in sim.state.groups
+    (agg,) = [a for a in conn.compute.aggregates() if a.name == "az2-hosts"]
+    assert conn.compute.get_aggregate(agg.id).hosts == ["c"]
