@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from email.utils import format_datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -89,6 +90,9 @@ def create_app(cloud: SimCloud) -> FastAPI:
         version = getattr(request.state, "microversion", None)
         if service and version:
             response.headers.update(microversion.response_headers(service, version))
+        # Date is the simulated clock, the same clock as every timestamp in the API, so a
+        # client can take it as "now" for changes-since.
+        response.headers["Date"] = format_datetime(cloud.time(cloud.now), usegmt=True)
         request_id = f"req-{uuid.uuid4()}"
         response.headers["x-openstack-request-id"] = request_id
         if request.url.path.startswith("/compute"):

@@ -22,6 +22,7 @@ def _config(cloud: SimCloud, port: int) -> uvicorn.Config:
         log_level="warning",
         access_log=False,
         lifespan="on",
+        date_header=False,
         timeout_graceful_shutdown=1,
     )
 

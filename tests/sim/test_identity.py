@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+
 import requests
 
 from novaflow.sim.testing import SimHandle
@@ -85,3 +88,11 @@ def test_out_of_range_microversion_is_406(sim: SimHandle) -> None:
     status, _, message = error(resp)
     assert status == 406
     assert "Minimum is 2.1 and maximum is 2.96" in message
+
+
+def test_date_header_is_the_simulated_clock(make_sim: Callable[..., SimHandle]) -> None:
+    sim = make_sim(hosts=2, instances=2, time_scale=0)
+    conn = sim.connect()
+    sim.advance(7200)
+    date = parsedate_to_datetime(conn.compute.get("/flavors").headers["Date"])
+    assert date == sim.state.time(7200)
