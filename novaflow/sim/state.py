@@ -207,6 +207,12 @@ class SimCloud:
                 locked_reason=ispec.locked_reason,
                 key_name=ispec.key_name,
             )
+            if ispec.status == "ERROR":
+                inst.fault = {
+                    "code": 500,
+                    "created": created + 60,
+                    "message": "Instance failed to spawn",
+                }
             self.instances[inst.id] = inst
             for gname in ispec.groups:
                 group_by_name[gname].members.append(inst.id)

@@ -1,0 +1,99 @@
+"""Evacuation off a down host: REBUILD on a new host, ending ACTIVE (<2.95) or SHUTOFF."""
+
+from __future__ import annotations
+
+from novaflow.sim.action_log import add_event
+from novaflow.sim.errors import bad_request, conflict, not_found
+from novaflow.sim.model import RUNNING, SHUTDOWN, Instance, Migration
+from novaflow.sim.moves.common import (
+    CONDUCTOR_DELAY,
+    check_state,
+    destination,
+    duration,
+    is_vtpm,
+    later,
+    new_migration,
+    set_status,
+    set_task,
+)
+from novaflow.sim.state import SimCloud
+
+
+def evacuate(
+    cloud: SimCloud, inst: Instance, host: str | None, force: bool, stop_after: bool
+) -> Migration:
+    if host is not None:
+        if host not in cloud.hosts:
+            raise not_found(f"Compute host {host} not found.")
+        if host == inst.host:
+            raise bad_request("The target host can't be the same one.")
+    check_state(inst, "evacuate", ("active", "stopped", "error"))
+    if is_vtpm(inst):
+        raise conflict(f"Operation 'evacuate' not supported for vTPM-enabled instance ({inst.id}).")
+    assert inst.host is not None
+    if cloud.hosts[inst.host].is_up:
+        raise bad_request(f"Compute service of {inst.host} is still in use.")
+    m = new_migration(cloud, inst, "evacuation", "accepted", host)
+    m.forced_host = force and host is not None
+    m.stop_after_evacuate = stop_after
+    inst.prior_vm_state = inst.vm_state
+    set_task(cloud, inst, "rebuilding")
+    later(cloud, m, CONDUCTOR_DELAY, lambda: _evac_scheduled(cloud, m))
+    return m
+
+
+def _evac_scheduled(cloud: SimCloud, m: Migration) -> None:
+    inst = cloud.instances[m.instance_id]
+    dest = destination(cloud, m, inst, "conductor_rebuild_server")
+    if dest is None:
+        return
+    set_status(cloud, m, "pre-migrating")
+    inst.host = dest
+    inst.zone = cloud.hosts[dest].zone
+    inst.power_state = SHUTDOWN
+    inst.updated = cloud.now
+    total = duration(cloud, m, inst, "evacuation")
+    if m.hang:
+        return
+    if m.fail:
+        later(cloud, m, total * 0.6, lambda: evacuation_failed(cloud, m))
+        return
+    later(cloud, m, total * 0.4, lambda: set_task(cloud, inst, "rebuild_spawning"))
+    later(cloud, m, total, lambda: _evac_done(cloud, m))
+
+
+def _evac_done(cloud: SimCloud, m: Migration) -> None:
+    inst = cloud.instances[m.instance_id]
+    set_status(cloud, m, "done")
+    add_event(cloud, m.request_id, "compute_rebuild_instance", ok=True, host=m.dest_compute)
+    stopped = m.stop_after_evacuate or inst.prior_vm_state == "stopped"
+    inst.vm_state = "stopped" if stopped else "active"
+    inst.power_state = SHUTDOWN if stopped else RUNNING
+    inst.fault = None
+    inst.launched_at = cloud.now
+    set_task(cloud, inst, None)
+
+
+def evacuation_failed(cloud: SimCloud, m: Migration, reason: str | None = None) -> None:
+    """A rebuild that fails on the target leaves the instance in ERROR, as Nova does."""
+    inst = cloud.instances[m.instance_id]
+    m.generation += 1
+    set_status(cloud, m, "failed")
+    add_event(
+        cloud,
+        m.request_id,
+        "compute_rebuild_instance",
+        ok=False,
+        host=m.dest_compute,
+        details=reason or f"Rebuild of instance on {m.dest_compute} failed.",
+    )
+    inst.host = m.source_compute
+    inst.zone = cloud.hosts[m.source_compute].zone
+    inst.vm_state = "error"
+    inst.power_state = SHUTDOWN
+    inst.fault = {
+        "code": 500,
+        "created": cloud.now,
+        "message": reason or f"Rebuild of instance on {m.dest_compute} failed.",
+    }
+    set_task(cloud, inst, None)
