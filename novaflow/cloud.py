@@ -1,26 +1,36 @@
 """The only code that talks to OpenStack: snapshots, compute actions and retries (openstacksdk).
 
-Every request goes through `Cloud._call`, which pins a microversion (negotiated against the
-cloud's maximum), retries transient failures with tenacity, turns permanent failures into
-`CloudError`s that name the instance and host, and counts the requests made so benchmarks can
-show that a snapshot or a poll cycle costs a constant number of API calls.
+Every Nova call is an openstacksdk proxy method (or, where the proxy cannot express the call, an
+openstacksdk resource) made through `Cloud._call`, which retries transient failures with
+tenacity and turns permanent ones into `CloudError`s that name the instance and host. Each call
+pins the microversion whose semantics it relies on, checked against the cloud's maximum first so
+that a cloud too old for a feature is told so in an operator's words. A response hook counts the
+requests made, so benchmarks can show that a snapshot or a poll cycle costs a constant number
+of API calls.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
-from urllib.parse import parse_qs, urlparse
+from typing import Any, TypeVar
 
 import keystoneauth1.exceptions as ks_exc
 import openstack
 import openstack.config
 import openstack.exceptions
 import tenacity
+from openstack import resource as sdk_resource
+from openstack import utils as sdk_utils
+from openstack.compute.v2 import aggregate as sdk_aggregate
+from openstack.compute.v2 import hypervisor as sdk_hypervisor
+from openstack.compute.v2 import migration as sdk_migration
+from openstack.compute.v2 import server as sdk_server
+from openstack.compute.v2 import server_group as sdk_server_group
+from openstack.compute.v2 import service as sdk_service
 
 from novaflow.errors import (
     BadRequest,
@@ -43,12 +53,14 @@ from novaflow.models import (
 MV_SERVERS = (2, 73)  # embedded flavor + extra_specs (2.47), locked_reason (2.73)
 MV_SERVERS_MIN = (2, 47)
 MV_HYPERVISORS = (2, 87)  # last one with vcpus / memory_mb / local_gb; paged since 2.33
+MV_HYPERVISORS_MIN = (2, 33)
 MV_SERVICES = (2, 53)  # service UUIDs and PUT /os-services/{id}; forced_down there too
 MV_GROUPS = (2, 64)  # `policy` (string) instead of `policies`
 MV_MIGRATIONS = (2, 80)  # changes-since and paging (2.59), uuid, user/project ids
 MV_MIGRATIONS_MIN = (2, 23)  # migration_type
-MV_LIVE = (2, 30)  # block_migration "auto" (2.25); a given host is checked by the scheduler
-MV_LIVE_MIN = (2, 25)
+MV_MIGRATIONS_PAGED = (2, 59)
+MV_LIVE = (2, 30)  # a named target is checked by the scheduler (no force) from 2.30
+MV_LIVE_MIN = (2, 25)  # block_migration "auto"
 MV_COLD_HOST = (2, 56)  # cold migration to a named host
 MV_EVACUATE = (2, 94)  # last before 2.95, where evacuated instances end SHUTOFF
 MV_EVACUATE_MIN = (2, 14)  # no onSharedStorage: Nova detects shared storage itself
@@ -67,9 +79,36 @@ RATIO_KEYS = {
     "disk": "disk_allocation_ratio",
 }
 
+T = TypeVar("T")
+
 
 def _mv(v: tuple[int, int]) -> str:
     return f"{v[0]}.{v[1]}"
+
+
+class _EvacuableServer(sdk_server.Server):
+    """The sdk's Server, with its actions capped at 2.94.
+
+    From 2.95 Nova leaves an evacuated instance SHUTOFF on its new host; novaflow promises that
+    an ACTIVE instance comes back ACTIVE. The cap also holds when clouds.yaml sets a
+    compute_api_version, because here the version is a matter of semantics, not of taste.
+    """
+
+    _max_microversion = _mv(MV_EVACUATE)
+
+    @classmethod
+    def _get_microversion(cls, session: Any) -> str | None:
+        return sdk_utils.maximum_supported_microversion(session, cls._max_microversion)
+
+
+class _ServerGroupPage(sdk_server_group.ServerGroup):
+    """The sdk's ServerGroup, able to ask for a page by offset.
+
+    Nova pages os-server-groups with limit/offset and sends no next link; the sdk's resource
+    knows only limit/marker, so on its own it would silently stop after the first page.
+    """
+
+    _query_mapping = sdk_resource.QueryParameters("all_projects", "offset")
 
 
 @dataclass(frozen=True)
@@ -154,7 +193,7 @@ class Migration:
 
 @dataclass
 class Counters:
-    """Requests made, for benchmarks (`api_calls`: ours, `http_requests`: incl. Keystone)."""
+    """Requests made, for benchmarks (`api_calls`: to Nova, `http_requests`: incl. Keystone)."""
 
     api_calls: int = 0
     http_requests: int = 0
@@ -170,27 +209,20 @@ def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def _nova_message(resp: Any) -> str:
-    """The human message inside a Nova / Keystone error body, or the raw text."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return (resp.text or resp.reason or "").strip()[:500]
-    if isinstance(body, dict):
-        for value in body.values():
-            if isinstance(value, dict) and "message" in value:
-                return str(value["message"])
-        if "message" in body:
-            return str(body["message"])
-        if "detail" in body:
-            return str(body["detail"])
-    return str(body)[:500]
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _sdk_message(exc: openstack.exceptions.HttpException) -> str:
+    """The human message Nova put in its error body (the sdk extracts it into `details`)."""
+    text = exc.details or exc.message or ""
+    return " ".join(str(text).split())[:500]
 
 
 def _is_transient(status: int, message: str) -> bool:
@@ -199,6 +231,10 @@ def _is_transient(status: int, message: str) -> bool:
     # 409 "while it is in task_state ..." clears by itself; a locked instance or a vm_state
     # conflict (ERROR, SHELVED...) does not.
     return status == 409 and "task_state" in message and "locked" not in message.lower()
+
+
+def _id_of(item: Any) -> str:
+    return str(item.id)
 
 
 class Cloud:
@@ -215,6 +251,8 @@ class Cloud:
         self.conn = conn
         self.name = name
         self.retry = retry or RetryPolicy()
+        # Only os-server-groups, which has no next links, is paged by us (limit/offset): a
+        # page shorter than this is the last one, so keep it <= Nova's max_limit (1000).
         self.page_size = page_size
         self.counters = Counters()
         self._names: dict[str, str] = {}
@@ -277,20 +315,32 @@ class Cloud:
             data = self.conn.compute.get_endpoint_data()
         except ks_exc.ClientException as exc:
             raise CloudError(
-                f"cannot find the compute API of cloud {self.name!r}: {exc}",
+                f"cannot find the compute API of cloud {self.name!r}: {type(exc).__name__}",
                 "check the service catalog and that the admin user can see Nova",
             ) from exc
         mv = getattr(data, "max_microversion", None) if data else None
         return (int(mv[0]), int(mv[1])) if mv else (2, 1)
 
     def _count_http(self) -> None:
-        """Count every HTTP request (Keystone included) with a requests response hook."""
+        """Count every HTTP request with a requests response hook; those to Nova are API calls.
+
+        The hook runs in the thread that made the request, which is what lets the observer
+        charge a poll cycle with its own calls only.
+        """
         raw = getattr(self.conn.session, "session", None)
         if raw is None:
             return
-        raw.hooks.setdefault("response", []).append(
-            lambda r, *a, **k: self.counters.bump("http_requests")
-        )
+        compute = (self.conn.compute.get_endpoint() or "").rstrip("/")
+
+        def hook(resp: Any, *_a: Any, **_k: Any) -> None:
+            self.counters.bump("http_requests")
+            url = getattr(resp.request, "url", "") or ""
+            if compute and url.startswith(compute):
+                self.counters.bump("api_calls")
+                self._local.api_calls = self.thread_api_calls() + 1
+                self._remember_date(resp)
+
+        raw.hooks.setdefault("response", []).append(hook)
 
     # ---------------------------------------------------------------- requests
 
@@ -305,17 +355,9 @@ class Cloud:
         return _mv(min(want, self.max_version))
 
     def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        microversion: str | None = None,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        ok_404: bool = False,
-    ) -> Any:
-        """One Nova request with retries; returns the decoded body (None when empty / 404)."""
+        self, what: str, fn: Callable[..., T], *args: Any, ok_404: bool = False, **kwargs: Any
+    ) -> T | None:
+        """One openstacksdk call with retries on transient failures (None for an allowed 404)."""
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.retry.attempts)
             | tenacity.stop_after_delay(self.retry.budget_s),
@@ -327,7 +369,7 @@ class Cloud:
             reraise=True,
         )
         try:
-            return retrying(self._once, method, path, what, microversion, json, params, ok_404)
+            return retrying(self._once, what, fn, args, kwargs, ok_404)
         except TransientCloudError as exc:
             raise CloudError(
                 f"{exc.what} (gave up after {self.retry.attempts} attempts)",
@@ -336,45 +378,38 @@ class Cloud:
 
     def _once(
         self,
-        method: str,
-        path: str,
         what: str,
-        microversion: str | None,
-        json: Any,
-        params: dict[str, Any] | None,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
         ok_404: bool,
-    ) -> Any:
-        self.counters.bump("api_calls")
-        self._local.api_calls = self.thread_api_calls() + 1
-        kwargs: dict[str, Any] = {"microversion": microversion, "connect_retries": 0}
-        if json is not None:
-            kwargs["json"] = json
-        if params:
-            kwargs["params"] = params
+    ) -> T | None:
         try:
-            resp = self.conn.compute.request(path, method, **kwargs)
+            return fn(*args, **kwargs)
+        except openstack.exceptions.HttpException as exc:
+            status = exc.status_code or 0
+            if status == 404 and ok_404:
+                return None
+            message = _sdk_message(exc)
+            if _is_transient(status, message):
+                raise TransientCloudError(f"{what} failed (HTTP {status}): {message}") from exc
+            raise self._permanent(status, message, what) from exc
+        except ks_exc.Unauthorized as exc:
+            raise self._permanent(401, "", what) from exc
+        except ks_exc.HttpError as exc:  # Keystone itself failing while renewing the token
+            status = exc.http_status or 0
+            if _is_transient(status, exc.message or ""):
+                raise TransientCloudError(f"{what}: Keystone failed (HTTP {status})") from exc
+            raise self._permanent(status, exc.message or "", what) from exc
         except ks_exc.ConnectionError as exc:
             raise TransientCloudError(f"{what}: cannot reach Nova ({type(exc).__name__})") from exc
-        except ks_exc.Unauthorized as exc:
+        except ks_exc.ClientException as exc:
             raise CloudError(
-                f"{what}: authentication failed for cloud {self.name!r}",
-                "check the credentials in clouds.yaml",
+                f"{what} failed: {type(exc).__name__}",
+                "check the compute endpoint in the service catalog",
             ) from exc
-        self._remember_date(resp)
-        status = resp.status_code
-        if status < 400:
-            if status == 204 or not resp.content:
-                return None
-            try:
-                return resp.json()
-            except ValueError:
-                return None
-        if status == 404 and ok_404:
-            return None
-        message = _nova_message(resp)
-        if _is_transient(status, message):
-            raise TransientCloudError(f"{what} failed (HTTP {status}): {message}")
-        raise self._permanent(status, message, what)
+        except openstack.exceptions.SDKException as exc:
+            raise CloudError(f"{what} failed: {exc}", None) from exc
 
     def _permanent(self, status: int, message: str, what: str) -> CloudError:
         if status == 401:
@@ -394,6 +429,33 @@ class Cloud:
             )
         return CloudError(f"{what} failed (HTTP {status}): {message}", None)
 
+    def _all(
+        self,
+        what: str,
+        lister: Callable[..., Iterable[T]],
+        *,
+        marker: Callable[[T], str] = _id_of,
+        **query: Any,
+    ) -> list[T]:
+        """Every page of an sdk listing, which follows Nova's next links by itself.
+
+        No `limit` is sent: Nova pages at its own max_limit and links the next page, while
+        the sdk, given a limit, always asks once more for a page that comes back empty. A
+        transient failure resumes after the last item read, so a retry re-reads one page
+        rather than the whole list.
+        """
+        items: list[T] = []
+
+        def rest() -> list[T]:
+            page = dict(query)
+            if items:
+                page["marker"] = marker(items[-1])
+            items.extend(lister(**page))
+            return items
+
+        self._call(what, rest)
+        return items
+
     def _remember_date(self, resp: Any) -> None:
         """Keep the server's clock (Date header) per thread: changes-since needs server time."""
         value = resp.headers.get("Date") if resp is not None else None
@@ -412,23 +474,6 @@ class Cloud:
         """The server's clock at this thread's latest response (None if it sends no Date)."""
         return getattr(self._local, "date", None)
 
-    def _paged(
-        self, path: str, key: str, *, what: str, microversion: str, params: dict[str, Any]
-    ) -> Iterator[dict[str, Any]]:
-        """Follow `<key>_links` next links (marker paging) until the list ends."""
-        query = {**params, "limit": self.page_size}
-        while True:
-            body = self._call("GET", path, what=what, microversion=microversion, params=query)
-            items = (body or {}).get(key, [])
-            yield from items
-            nxt = [
-                link for link in (body or {}).get(f"{key}_links", []) if link.get("rel") == "next"
-            ]
-            if not nxt or not items:
-                return
-            q = parse_qs(urlparse(nxt[0]["href"]).query)
-            query = {**query, **{k: v[-1] for k, v in q.items()}}
-
     # ---------------------------------------------------------------- naming
 
     def label(self, instance_id: str) -> str:
@@ -439,54 +484,55 @@ class Cloud:
     # ---------------------------------------------------------------- reading
 
     def _server_from(
-        self, raw: dict[str, Any], groups: dict[str, list[str]] | None = None
+        self, server: sdk_server.Server, groups: dict[str, list[str]] | None = None
     ) -> ServerState:
-        flavor_raw = raw.get("flavor") or {}
+        f = server.flavor
         flavor = Flavor(
-            name=str(flavor_raw.get("original_name") or flavor_raw.get("id") or "?"),
-            vcpus=int(flavor_raw.get("vcpus") or 0),
-            ram_mb=int(flavor_raw.get("ram") or 0),
-            disk_gb=int(flavor_raw.get("disk") or 0),
-            ephemeral_gb=int(flavor_raw.get("ephemeral") or 0),
-            swap_mb=int(flavor_raw.get("swap") or 0),
-            extra_specs={k: str(v) for k, v in (flavor_raw.get("extra_specs") or {}).items()},
+            name=str((f.original_name or f.id or "?") if f else "?"),
+            vcpus=int(f.vcpus or 0) if f else 0,
+            ram_mb=int(f.ram or 0) if f else 0,
+            disk_gb=int(f.disk or 0) if f else 0,
+            ephemeral_gb=int(f.ephemeral or 0) if f else 0,
+            swap_mb=int(f.swap or 0) if f else 0,
+            extra_specs={k: str(v) for k, v in ((f.extra_specs if f else None) or {}).items()},
         )
-        image = raw.get("image")
-        image_id = image.get("id") if isinstance(image, dict) else None
-        volumes = [v["id"] for v in raw.get("os-extended-volumes:volumes_attached") or []]
+        image = server.image
+        # A boot-from-volume server has image "" in Nova, which the sdk turns into {}.
+        image_id = (image.get("id") if isinstance(image, dict) else None) or None
+        volumes = [str(v.id) for v in server.attached_volumes or [] if v.id]
         addresses = {
             net: [a["addr"] for a in entries if "addr" in a]
-            for net, entries in (raw.get("addresses") or {}).items()
+            for net, entries in (server.addresses or {}).items()
         }
-        sid = raw["id"]
-        self._names[sid] = raw.get("name", "")
+        sid = str(server.id)
+        self._names[sid] = server.name or ""
         inst = Instance(
             id=sid,
-            name=raw.get("name", ""),
-            project_id=raw.get("tenant_id") or raw.get("project_id") or "",
-            host=raw.get("OS-EXT-SRV-ATTR:host"),
-            status=raw.get("status", "UNKNOWN"),
-            task_state=raw.get("OS-EXT-STS:task_state"),
-            vm_state=raw.get("OS-EXT-STS:vm_state"),
-            zone=raw.get("OS-EXT-AZ:availability_zone") or None,
+            name=server.name or "",
+            project_id=server.project_id or "",
+            host=server.compute_host,
+            status=server.status or "UNKNOWN",
+            task_state=server.task_state,
+            vm_state=server.vm_state,
+            zone=server.availability_zone or None,
             flavor=flavor,
             image_id=image_id,
             boot_from_volume=not image_id,
             volumes=volumes,
             server_groups=(groups or {}).get(sid, []),
-            metadata={k: str(v) for k, v in (raw.get("metadata") or {}).items()},
+            metadata={k: str(v) for k, v in (server.metadata or {}).items()},
             addresses=addresses,
-            locked=bool(raw.get("locked")),
-            config_drive=str(raw.get("config_drive", "")).lower() in ("true", "1"),
+            locked=bool(server.is_locked),
+            config_drive=str(server.has_config_drive or "").lower() in ("true", "1"),
         )
-        fault = raw.get("fault")
+        fault = server.fault
         return ServerState(
             instance=inst,
-            power_state=raw.get("OS-EXT-STS:power_state"),
-            locked_reason=raw.get("locked_reason"),
-            fault=fault.get("message") if isinstance(fault, dict) else None,
-            updated=raw.get("updated"),
-            deleted=raw.get("status") == "DELETED" or bool(raw.get("deleted")),
+            power_state=server.power_state,
+            locked_reason=server.locked_reason,
+            fault=str(fault.get("message")) if isinstance(fault, dict) else None,
+            updated=server.updated_at,
+            deleted=server.status == "DELETED",
         )
 
     def _servers_mv(self) -> str:
@@ -494,39 +540,43 @@ class Cloud:
 
     def server_state(self, instance_id: str) -> ServerState | None:
         """One instance now; None when it no longer exists."""
-        body = self._call(
-            "GET",
-            f"/servers/{instance_id}",
-            what=f"reading instance {self.label(instance_id)}",
-            microversion=self._servers_mv(),
+        self._servers_mv()
+        server = self._call(
+            f"reading instance {self.label(instance_id)}",
+            self.conn.compute.get_server,
+            instance_id,
             ok_404=True,
         )
-        if not body or "server" not in body:
+        if server is None:
             return None
-        state = self._server_from(body["server"])
+        state = self._server_from(server)
         return None if state.deleted else state
 
     def server(self, instance_id: str) -> Instance | None:
         state = self.server_state(instance_id)
         return state.instance if state else None
 
+    def _servers(
+        self, *, host: str | None = None, changes_since: datetime | None = None
+    ) -> list[sdk_server.Server]:
+        query: dict[str, Any] = {"microversion": self._servers_mv()}
+        if host:
+            query["compute_host"] = host
+        if changes_since:
+            query["changes_since"] = _iso(changes_since)
+        return self._all(
+            f"listing servers on {host}" if host else "listing servers",
+            self.conn.compute.servers,
+            details=True,
+            all_projects=True,
+            **query,
+        )
+
     def list_servers(
         self, *, host: str | None = None, changes_since: datetime | None = None
     ) -> list[ServerState]:
         """Servers of every project (paged); with changes_since, deleted ones show as DELETED."""
-        params: dict[str, Any] = {"all_tenants": "True"}
-        if host:
-            params["host"] = host
-        if changes_since:
-            params["changes-since"] = changes_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        raws = self._paged(
-            "/servers/detail",
-            "servers",
-            what="listing servers",
-            microversion=self._servers_mv(),
-            params=params,
-        )
-        return [self._server_from(r) for r in raws]
+        return [self._server_from(s) for s in self._servers(host=host, changes_since=changes_since)]
 
     def instances_on(self, host: str) -> list[Instance]:
         """The instances Nova places on `host` right now (one paged list call)."""
@@ -536,38 +586,42 @@ class Cloud:
         self, *, instance_id: str | None = None, changes_since: datetime | None = None
     ) -> list[Migration]:
         mv = self._version(MV_MIGRATIONS, MV_MIGRATIONS_MIN, "listing migrations")
-        params: dict[str, Any] = {}
+        query: dict[str, Any] = {"microversion": mv}
         if instance_id:
-            params["instance_uuid"] = instance_id
-        if changes_since and self.max_version >= (2, 59):
-            params["changes-since"] = changes_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            query["server_id"] = instance_id
+        paged = self.max_version >= MV_MIGRATIONS_PAGED
+        if changes_since and paged:
+            query["changes_since"] = _iso(changes_since)
         what = (
             f"listing migrations of {self.label(instance_id)}"
             if instance_id
-            else ("listing migrations")
+            else "listing migrations"
         )
-        if self.max_version >= (2, 59):
-            raws = list(
-                self._paged(
-                    "/os-migrations", "migrations", what=what, microversion=mv, params=params
-                )
+        if paged:
+            found = self._all(
+                what, self.conn.compute.migrations, marker=lambda m: str(m.uuid), **query
             )
         else:
-            body = self._call("GET", "/os-migrations", what=what, microversion=mv, params=params)
-            raws = (body or {}).get("migrations", [])
-        return [self._migration_from(r) for r in raws]
+            # Before 2.59 os-migrations has no paging: one call returns every row.
+            unpaged = self._call(
+                what, lambda: list(self.conn.compute.migrations(paginated=False, **query))
+            )
+            found = unpaged or []
+        return [self._migration_from(m) for m in found]
 
     @staticmethod
-    def _migration_from(raw: dict[str, Any]) -> Migration:
+    def _migration_from(m: sdk_migration.Migration) -> Migration:
+        # `id` is Nova's integer id, which the per-server migration URLs (abort,
+        # force-complete) take; the sdk keeps the uuid apart.
         return Migration(
-            id=str(raw.get("id")),
-            instance_id=raw.get("instance_uuid", ""),
-            status=str(raw.get("status", "")).lower(),
-            migration_type=raw.get("migration_type"),
-            source=raw.get("source_compute"),
-            dest=raw.get("dest_compute"),
-            created_at=_parse_time(raw.get("created_at")),
-            updated_at=_parse_time(raw.get("updated_at")),
+            id=str(m.id),
+            instance_id=m.server_id or "",
+            status=str(m.status or "").lower(),
+            migration_type=m.migration_type,
+            source=m.source_compute,
+            dest=m.dest_compute,
+            created_at=_parse_time(m.created_at),
+            updated_at=_parse_time(m.updated_at),
         )
 
     def latest_migration(self, instance_id: str) -> Migration | None:
@@ -587,35 +641,15 @@ class Cloud:
         """The whole cloud in five list calls (plus paging), never one call per host/instance."""
         default = ratios or AllocationRatios()
         taken_at = datetime.now(UTC)
-        services = self._call(
-            "GET",
-            "/os-services",
-            what="listing compute services",
-            microversion=self._version(MV_SERVICES, MV_SERVICES, "service UUIDs"),
-            params={"binary": "nova-compute"},
-        )["services"]
-        hypervisors = list(
-            self._paged(
-                "/os-hypervisors/detail",
-                "hypervisors",
-                what="listing hypervisors",
-                microversion=self._version(MV_HYPERVISORS, (2, 33), "paged hypervisors"),
-                params={},
-            )
+        services = self._services()
+        hv_mv = self._version(MV_HYPERVISORS, MV_HYPERVISORS_MIN, "paged hypervisors")
+        # The sdk would negotiate 2.88+, where Nova no longer reports vcpus / memory / disk.
+        hypervisors = self._all(
+            "listing hypervisors", self.conn.compute.hypervisors, details=True, microversion=hv_mv
         )
-        servers = list(
-            self._paged(
-                "/servers/detail",
-                "servers",
-                what="listing servers",
-                microversion=self._servers_mv(),
-                params={"all_tenants": "True"},
-            )
-        )
+        servers = self._servers()
         groups = self._server_groups()
-        aggregates = self._call(
-            "GET", "/os-aggregates", what="listing aggregates", microversion="2.1"
-        ).get("aggregates", [])
+        aggregates = self._call("listing aggregates", lambda: list(self.conn.compute.aggregates()))
         member_of: dict[str, list[str]] = {}
         for g in groups:
             for m in g.members:
@@ -624,7 +658,7 @@ class Cloud:
             s.instance for s in (self._server_from(r, member_of) for r in servers) if not s.deleted
         ]
         hosts = self._hosts(
-            services, hypervisors, aggregates, instances, default, live_migration_slots
+            services, hypervisors, aggregates or [], instances, default, live_migration_slots
         )
         return Snapshot(
             taken_at=taken_at,
@@ -640,48 +674,52 @@ class Cloud:
 
     def _server_groups(self) -> list[ServerGroup]:
         mv = _mv(min(MV_GROUPS, self.max_version))
-        out: list[ServerGroup] = []
-        offset = 0
-        while True:
-            body = self._call(
-                "GET",
-                "/os-server-groups",
-                what="listing server groups",
-                microversion=mv,
-                params={"all_projects": "True", "limit": self.page_size, "offset": offset},
+
+        def page_at(offset: int) -> list[_ServerGroupPage]:
+            return list(
+                _ServerGroupPage.list(
+                    self.conn.compute,
+                    paginated=False,
+                    microversion=mv,
+                    all_projects=True,
+                    limit=self.page_size,
+                    offset=offset,
+                )
             )
-            page = (body or {}).get("server_groups", [])
+
+        out: list[ServerGroup] = []
+        while True:
+            page = self._call("listing server groups", page_at, len(out)) or []
             for g in page:
-                policy = g.get("policy") or (g.get("policies") or ["anti-affinity"])[0]
+                policy = g.policy or (g.policies or ["anti-affinity"])[0]
                 out.append(
                     ServerGroup(
-                        id=g["id"],
-                        name=g.get("name", ""),
+                        id=str(g.id),
+                        name=g.name or "",
                         policy=policy,
-                        members=list(g.get("members") or []),
-                        project_id=g.get("project_id"),
+                        members=list(g.member_ids or []),
+                        project_id=g.project_id,
                     )
                 )
             if len(page) < self.page_size:
                 return out
-            offset += len(page)
 
     def _hosts(
         self,
-        services: list[dict[str, Any]],
-        hypervisors: list[dict[str, Any]],
-        aggregates: list[dict[str, Any]],
+        services: list[sdk_service.Service],
+        hypervisors: list[sdk_hypervisor.Hypervisor],
+        aggregates: list[sdk_aggregate.Aggregate],
         instances: list[Instance],
         default: AllocationRatios,
         slots: int,
     ) -> list[Host]:
         capacity: dict[str, Resources] = {}
         for hv in hypervisors:
-            name = (hv.get("service") or {}).get("host") or hv.get("hypervisor_hostname")
+            name = (hv.service_details or {}).get("host") or hv.name
             res = Resources(
-                vcpus=hv.get("vcpus") or 0,
-                ram_mb=hv.get("memory_mb") or 0,
-                disk_gb=hv.get("local_gb") or 0,
+                vcpus=hv.vcpus or 0,
+                ram_mb=hv.memory_size or 0,
+                disk_gb=hv.local_disk_size or 0,
             )
             capacity[name] = capacity.get(name, Resources()) + res
         used: dict[str, Resources] = {}
@@ -690,18 +728,18 @@ class Cloud:
                 used[inst.host] = used.get(inst.host, Resources()) + inst.resources
         hosts = []
         for svc in services:
-            name = svc["host"]
-            aggs = [a for a in aggregates if name in (a.get("hosts") or [])]
+            name = svc.host
+            aggs = [a for a in aggregates if name in (a.hosts or [])]
             hosts.append(
                 Host(
                     name=name,
-                    service_id=str(svc["id"]),
-                    state=svc.get("state", "up"),
-                    status=svc.get("status", "enabled"),
-                    disabled_reason=svc.get("disabled_reason"),
-                    forced_down=bool(svc.get("forced_down")),
-                    zone=svc.get("zone") or "nova",
-                    aggregates=[a.get("name", "") for a in aggs],
+                    service_id=str(svc.id),
+                    state=svc.state or "up",
+                    status=svc.status or "enabled",
+                    disabled_reason=svc.disabled_reason,
+                    forced_down=bool(svc.is_forced_down),
+                    zone=svc.availability_zone or "nova",
+                    aggregates=[a.name or "" for a in aggs],
                     capacity=capacity.get(name, Resources()),
                     ratios=_ratios(aggs, default),
                     used=used.get(name, Resources()),
@@ -712,148 +750,149 @@ class Cloud:
 
     # ---------------------------------------------------------------- services
 
-    def _service_id(self, host: str) -> str:
-        body = self._call(
-            "GET",
-            "/os-services",
-            what=f"finding the compute service of {host}",
-            microversion=self._version(MV_SERVICES, MV_SERVICES, "service UUIDs"),
-            params={"binary": "nova-compute", "host": host},
-        )
-        found = [s for s in (body or {}).get("services", []) if s.get("host") == host]
+    def _services(self, host: str | None = None) -> list[sdk_service.Service]:
+        mv = self._version(MV_SERVICES, MV_SERVICES, "service UUIDs")
+        query: dict[str, Any] = {"binary": "nova-compute", "microversion": mv}
+        if host:
+            query["host"] = host
+        what = f"finding the compute service of {host}" if host else "listing compute services"
+        found = self._call(what, lambda: list(self.conn.compute.services(**query))) or []
+        return [s for s in found if host is None or s.host == host]
+
+    def _service(self, host: str) -> sdk_service.Service:
+        found = self._services(host)
         if not found:
             raise CloudError(
                 f"no nova-compute service on host {host}",
                 "check the host name with: openstack compute service list",
             )
-        return str(found[0]["id"])
-
-    def _update_service(self, host: str, body: dict[str, Any], what: str) -> None:
-        sid = self._service_id(host)
-        self._call(
-            "PUT",
-            f"/os-services/{sid}",
-            what=what,
-            json=body,
-            microversion=self._version(MV_SERVICES, MV_SERVICES, "service updates"),
-        )
+        return found[0]
 
     def disable_service(self, host: str, reason: str) -> None:
-        self._update_service(
-            host,
-            {"status": "disabled", "disabled_reason": reason},
+        service = self._service(host)
+        self._call(
             f"disabling the compute service of {host}",
+            self.conn.compute.disable_service,
+            service,
+            disabled_reason=reason,
         )
 
     def enable_service(self, host: str) -> None:
-        self._update_service(host, {"status": "enabled"}, f"enabling the compute service of {host}")
+        service = self._service(host)
+        self._call(
+            f"enabling the compute service of {host}", self.conn.compute.enable_service, service
+        )
 
     def force_down(self, host: str, down: bool = True) -> None:
-        self._update_service(
-            host,
-            {"forced_down": down},
+        service = self._service(host)
+        self._call(
             f"{'forcing down' if down else 'unsetting forced-down on'} {host}",
+            self.conn.compute.update_service_forced_down,
+            service,
+            forced=down,
         )
 
     # ---------------------------------------------------------------- server actions
 
-    def _action(self, instance_id: str, body: dict[str, Any], what: str, mv: str) -> None:
-        self._call("POST", f"/servers/{instance_id}/action", what=what, json=body, microversion=mv)
-
     def live_migrate(self, instance_id: str, target: str | None = None) -> None:
         """Live-migrate; with a target, Nova's scheduler still checks it (2.30+, no force)."""
-        mv = self._version(MV_LIVE, MV_LIVE_MIN, "live migration with block_migration=auto")
-        self._action(
-            instance_id,
-            {"os-migrateLive": {"host": target, "block_migration": "auto"}},
+        if target:
+            self._version(MV_LIVE, MV_LIVE, "live migration to a host the scheduler checks")
+        else:
+            self._version(MV_LIVE_MIN, MV_LIVE_MIN, "live migration with block_migration=auto")
+        self._call(
             f"live migration of {self.label(instance_id)} to {target or 'a scheduler-chosen host'}",
-            mv,
+            self.conn.compute.live_migrate_server,
+            instance_id,
+            host=target,
+            block_migration="auto",
         )
 
     def cold_migrate(self, instance_id: str, target: str | None = None) -> None:
         if target:
-            mv = self._version(MV_COLD_HOST, MV_COLD_HOST, "cold migration to a named host")
-            body: dict[str, Any] = {"migrate": {"host": target}}
-        else:
-            mv, body = "2.1", {"migrate": None}
-        self._action(
-            instance_id,
-            body,
+            self._version(MV_COLD_HOST, MV_COLD_HOST, "cold migration to a named host")
+        self._call(
             f"cold migration of {self.label(instance_id)} to {target or 'a scheduler-chosen host'}",
-            mv,
+            self.conn.compute.migrate_server,
+            instance_id,
+            host=target,
         )
 
     def confirm_resize(self, instance_id: str) -> None:
-        self._action(
-            instance_id,
-            {"confirmResize": None},
+        self._call(
             f"confirming the migration of {self.label(instance_id)}",
-            "2.1",
+            self.conn.compute.confirm_server_resize,
+            instance_id,
         )
 
     def revert_resize(self, instance_id: str) -> None:
-        self._action(
-            instance_id,
-            {"revertResize": None},
+        self._call(
             f"reverting the migration of {self.label(instance_id)}",
-            "2.1",
+            self.conn.compute.revert_server_resize,
+            instance_id,
         )
 
     def evacuate(self, instance_id: str, target: str | None = None) -> None:
-        """Rebuild on another host; pinned below 2.95 so an ACTIVE instance comes back ACTIVE."""
-        mv = self._version(MV_EVACUATE, MV_EVACUATE_MIN, "evacuation without onSharedStorage")
-        body: dict[str, Any] = {"evacuate": {"host": target} if target else {}}
-        self._action(
-            instance_id,
-            body,
+        """Rebuild on another host; capped below 2.95 so an ACTIVE instance comes back ACTIVE."""
+        self._version(MV_EVACUATE, MV_EVACUATE_MIN, "evacuation without onSharedStorage")
+        self._call(
             f"evacuation of {self.label(instance_id)} to {target or 'a scheduler-chosen host'}",
-            mv,
+            self.conn.compute.evacuate_server,
+            _EvacuableServer.new(id=instance_id),
+            host=target,
         )
 
     def abort_live_migration(self, instance_id: str, migration_id: str) -> None:
-        mv = self._version(MV_ABORT, MV_ABORT, "aborting a live migration")
+        self._version(MV_ABORT, MV_ABORT, "aborting a live migration")
         self._call(
-            "DELETE",
-            f"/servers/{instance_id}/migrations/{migration_id}",
-            what=f"aborting live migration {migration_id} of {self.label(instance_id)}",
-            microversion=mv,
+            f"aborting live migration {migration_id} of {self.label(instance_id)}",
+            self.conn.compute.abort_server_migration,
+            migration_id,
+            instance_id,
+            ignore_missing=False,
         )
 
     def force_complete_live_migration(self, instance_id: str, migration_id: str) -> None:
-        mv = self._version(MV_FORCE_COMPLETE, MV_FORCE_COMPLETE, "force-completing a migration")
+        self._version(MV_FORCE_COMPLETE, MV_FORCE_COMPLETE, "force-completing a migration")
         self._call(
-            "POST",
-            f"/servers/{instance_id}/migrations/{migration_id}/action",
-            json={"force_complete": None},
-            microversion=mv,
-            what=f"force-completing live migration {migration_id} of {self.label(instance_id)}",
+            f"force-completing live migration {migration_id} of {self.label(instance_id)}",
+            self.conn.compute.force_complete_server_migration,
+            migration_id,
+            instance_id,
         )
 
     def lock(self, instance_id: str, reason: str) -> None:
         """Lock with a reason (2.73+) so a later run can tell our lock from the owner's."""
-        if self.max_version >= MV_LOCK_REASON:
-            body: dict[str, Any] = {"lock": {"locked_reason": reason}}
-            mv = _mv(MV_LOCK_REASON)
-        else:
-            body, mv = {"lock": None}, "2.1"
-        self._action(instance_id, body, f"locking {self.label(instance_id)}", mv)
+        reason_ok = self.max_version >= MV_LOCK_REASON
+        self._call(
+            f"locking {self.label(instance_id)}",
+            self.conn.compute.lock_server,
+            instance_id,
+            locked_reason=reason if reason_ok else None,
+        )
 
     def unlock(self, instance_id: str) -> None:
-        self._action(instance_id, {"unlock": None}, f"unlocking {self.label(instance_id)}", "2.1")
+        self._call(
+            f"unlocking {self.label(instance_id)}", self.conn.compute.unlock_server, instance_id
+        )
 
     def reset_state(self, instance_id: str, state: str = "active") -> None:
-        self._action(
-            instance_id,
-            {"os-resetState": {"state": state}},
+        self._call(
             f"resetting the state of {self.label(instance_id)} to {state}",
-            "2.1",
+            self.conn.compute.reset_server_state,
+            instance_id,
+            state,
         )
 
     def start(self, instance_id: str) -> None:
-        self._action(instance_id, {"os-start": None}, f"starting {self.label(instance_id)}", "2.1")
+        self._call(
+            f"starting {self.label(instance_id)}", self.conn.compute.start_server, instance_id
+        )
 
     def stop(self, instance_id: str) -> None:
-        self._action(instance_id, {"os-stop": None}, f"stopping {self.label(instance_id)}", "2.1")
+        self._call(
+            f"stopping {self.label(instance_id)}", self.conn.compute.stop_server, instance_id
+        )
 
     # ---------------------------------------------------------------- observing
 
@@ -879,19 +918,19 @@ def _int_or(value: str) -> int:
         return 0
 
 
-def _ratios(aggs: list[dict[str, Any]], default: AllocationRatios) -> AllocationRatios:
+def _ratios(aggs: list[sdk_aggregate.Aggregate], default: AllocationRatios) -> AllocationRatios:
     """Aggregate metadata overrides the run default; where several set it, the lowest wins
     (as Nova's aggregate filters did)."""
     values: dict[str, float] = {}
     for kind, key in RATIO_KEYS.items():
-        found = [_float(a.get("metadata", {}).get(key)) for a in aggs]
+        found = [_float((a.metadata or {}).get(key)) for a in aggs]
         found = [f for f in found if f and f > 0]
         values[kind] = min(found) if found else getattr(default, kind)
     return AllocationRatios(**values)
 
 
-def _slots(aggs: list[dict[str, Any]], default: int) -> int:
-    found = [_float(a.get("metadata", {}).get(SLOTS_KEY)) for a in aggs]
+def _slots(aggs: list[sdk_aggregate.Aggregate], default: int) -> int:
+    found = [_float((a.metadata or {}).get(SLOTS_KEY)) for a in aggs]
     found = [int(f) for f in found if f and f >= 1]
     return min(found) if found else max(1, default)
 

@@ -81,6 +81,9 @@ class Observer:
         self._migrations: dict[str, Migration] = {}
         self._server_mark: datetime | None = None
         self._migration_mark: datetime | None = None
+        self._polled = False
+        self._list_all = False  # a waiter's instance is unknown: owe it one full list
+        self._list_all_asks = 0
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._interval = min_interval
@@ -108,7 +111,9 @@ class Observer:
                 self._remember(initial)
             if instance_id not in self._recent:
                 # Nothing known about it: the next cycle lists everything once.
-                self._server_mark = None
+                self._owe_full_list()
+            elif not self._polled and not self._list_all:
+                self._seed(initial)
             self._waiters.append(waiter)
             self._interval = self.min_interval
             self._ensure_thread()
@@ -116,6 +121,24 @@ class Observer:
         waiter.done.wait()
         assert waiter.result is not None
         return waiter.result
+
+    def _seed(self, initial: ServerState | None) -> None:
+        """Before the first cycle, start from the oldest `updated` of the instances watched.
+
+        Each was read before its action, so every change the action causes is stamped later
+        (in the cloud's clock): the first cycle needs no full list of a large cloud.
+        """
+        seed = _parse(initial.updated) if initial is not None else None
+        if seed is None:
+            self._owe_full_list()
+            return
+        self._server_mark = min(self._server_mark or seed, seed)
+        self._migration_mark = min(self._migration_mark or seed, seed)
+
+    def _owe_full_list(self) -> None:
+        self._server_mark = None
+        self._list_all = True
+        self._list_all_asks += 1
 
     def _remember(self, state: ServerState, *, polled: bool = False) -> None:
         """A polled state is the truth now; a caller's `initial` only fills a gap or is newer."""
@@ -167,6 +190,7 @@ class Observer:
         with self._cond:
             server_since, migration_since = self._server_mark, self._migration_mark
             watched = {w.instance_id for w in self._waiters}
+            asks = self._list_all_asks
         before = self.cloud.thread_api_calls()
         try:
             servers = self.cloud.list_servers(changes_since=_back(server_since))
@@ -181,6 +205,12 @@ class Observer:
         with self._cond:
             changed = self._absorb(servers, migrations, watched)
             self._advance(servers, migrations)
+            self._polled = True
+            if self._list_all_asks != asks:
+                # A waiter came in during this cycle, knowing nothing yet: list everything next.
+                self._server_mark = None
+            else:
+                self._list_all = False
         return changed
 
     def _absorb(

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from novaflow.cloud import Cloud
-from novaflow.errors import BadRequest, CloudError
+from novaflow.errors import BadRequest, CloudError, UnsupportedByCloud
 from novaflow.sim.faults import FaultPlan
 from novaflow.sim.spec import AggregateSpec, ClusterSpec
 
@@ -135,6 +135,16 @@ def test_permanent_error_surfaces_at_once_naming_instance_and_host(connect) -> N
     message = str(err.value)
     assert "web-1" in message and "no-such-host" in message and "400" in message
     assert cloud.counters.retries == retries
+
+
+def test_a_cloud_too_old_for_a_feature_is_told_which_version_it_needs(connect) -> None:
+    sim, cloud = connect(small_spec())
+    web = find(cloud, "web-1")
+    cloud.max_version = (2, 53)  # as if Nova stopped there (Pike)
+    with pytest.raises(UnsupportedByCloud) as err:
+        cloud.cold_migrate(web.id, "c2")
+    assert "2.56" in str(err.value) and "2.53" in str(err.value)
+    assert sim.host_of(web.id) == "c1" and not sim.migrations()
 
 
 def test_expired_token_is_renewed(connect) -> None:

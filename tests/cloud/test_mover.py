@@ -72,6 +72,7 @@ def test_evacuate_down_host_keeps_power_state_and_identity(connect) -> None:
     outs = [run_move(cloud, move_of(i, Method.EVACUATE), timeout_s=30) for i in (web, off)]
     assert [o.result for o in outs] == ["moved", "moved"]
     assert [o.final_status for o in outs] == ["ACTIVE", "SHUTOFF"]
+    assert outs[0].error is None  # came back ACTIVE by itself (below 2.95): no restart needed
     after = cloud.server(web.id)
     assert after and after.name == web.name and after.addresses == web.addresses
     assert not still_on(outs, "src")
@@ -143,3 +144,18 @@ def test_deleted_instance_is_skipped(connect) -> None:
     )
     out = run_move(cloud, gone, timeout_s=5)
     assert out.result == "skipped" and "deleted" in out.error
+
+
+def test_failed_evacuation_is_reset_and_evacuated_by_a_rerun(connect) -> None:
+    sim, cloud = connect(spec())
+    web = find(cloud, "web-1")
+    sim.kill_host("src")
+    cloud.force_down("src")
+    sim.set_faults(FaultPlan(fail_nth_migrations=[1]))
+    first = run_move(cloud, move_of(web, Method.EVACUATE), timeout_s=30)
+    assert first.result == "failed" and first.final_status == "ERROR"
+    assert "web-1" in first.error and "ERROR on src" in first.error
+    again = run_move(cloud, move_of(web, Method.EVACUATE), timeout_s=30)
+    assert again.result == "moved" and again.final_status == "ACTIVE"
+    assert again.final_host != "src" and "reset its state" in again.error
+    assert sim.host_of(web.id) == again.final_host and not sim.instance(web.id).locked
