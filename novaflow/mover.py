@@ -34,6 +34,10 @@ BUSY_TASKS = (
 )
 
 
+class _Deleted(Exception):
+    """Internal: the instance was deleted while we moved it; there is nothing left to move."""
+
+
 class MoveFailed(Exception):
     """Internal: a method failed; `message` is in operator words, `view` where it ended."""
 
@@ -75,6 +79,9 @@ class _Ctx:
             since=_parse(self.before.updated),
             initial=self.latest or self.before,
         )
+        if view.gone:
+            # The observer sees Nova's DELETED at its next cycle: end now, not at the timeout.
+            raise _Deleted
         if view.server is not None:
             self.latest = view.server
         return fresh(view)
@@ -140,11 +147,15 @@ def run_move(
         try:
             cloud.lock(move.instance_id, f"{NOVAFLOW_LOCK_PREFIX} moving off {move.source}")
         except NovaflowError as exc:
-            return _failed(ctx, MoveFailed(f"could not lock {ctx.label}: {exc.what}", state))
+            # No state: _failed reads it again, which tells a deletion from a refusal.
+            return _failed(ctx, MoveFailed(f"could not lock {ctx.label}: {exc.what}", None))
+    outcome: Outcome | None = None
     try:
         outcome = _act(ctx, state, allow_fallback, abort_timeout_s)
     finally:
-        unlock_error = _unlock(cloud, move, we_lock or ours)
+        # A deleted instance has no lock left to release (unlocking it would only 404).
+        deleted = outcome is not None and outcome.final_status == "DELETED"
+        unlock_error = None if deleted else _unlock(cloud, move, we_lock or ours)
     if unlock_error:
         outcome = outcome.model_copy(
             update={
@@ -217,6 +228,8 @@ def _act(ctx: _Ctx, state: ServerState, allow_fallback: bool, abort_s: float | N
         else:
             ctx.method = Method.EVACUATE
             final = _evacuate(ctx, state)
+    except _Deleted:
+        return _deleted(ctx)
     except _Aborted as exc:
         return _outcome(move, "aborted", exc.state, ctx=ctx, error=exc.message, remedy=exc.remedy)
     except MoveFailed as exc:
@@ -275,8 +288,8 @@ def _live(ctx: _Ctx, state: ServerState, target: str | None, abort_s: float | No
     if view.timed_out:
         _abort(ctx, view, where, abort_s)
     final = view.server
-    if final is None or final.deleted:
-        raise MoveFailed(f"{ctx.label} was deleted during its live migration", None)
+    if final is None:
+        raise MoveFailed(f"live migration of {ctx.label} {where}: its state is unknown", None)
     if final.host == move.source or final.status != state.status:
         reason = _why(view)
         raise MoveFailed(f"live migration of {ctx.label} {where} failed: {reason}", final)
@@ -490,6 +503,9 @@ def _where(state: ServerState | None) -> str:
 
 def _failed(ctx: _Ctx, exc: MoveFailed, remedy: str | None = None) -> Outcome:
     state = exc.state or ctx.cloud.server_state(ctx.move.instance_id)
+    if state is None or state.deleted:
+        # The step failed because the instance is gone (its action answered 404).
+        return _deleted(ctx)
     message = f"{exc.message}. {_where(state)}"
     return _outcome(
         ctx.move, "failed", state, ctx=ctx, error=message, remedy=remedy or _remedy(ctx, state)
@@ -509,6 +525,23 @@ def _remedy(ctx: _Ctx, state: ServerState | None) -> str:
     if ctx.move.method is Method.EVACUATE:
         return f"retry later or evacuate it by hand: openstack server evacuate {iid}"
     return f"retry later or move it by hand: openstack server migrate {iid}"
+
+
+def _deleted(ctx: _Ctx) -> Outcome:
+    """Deleted by its owner while we moved it: skipped, not failed; nothing is left to do.
+
+    No final host: the instance is on no host, and the flow's verification must not count it
+    as still on the source.
+    """
+    outcome = _outcome(
+        ctx.move,
+        "skipped",
+        None,
+        ctx=ctx,
+        error=f"{ctx.label} was deleted by its owner during the move",
+        remedy="nothing to do",
+    )
+    return outcome.model_copy(update={"final_status": "DELETED"})
 
 
 def _success(ctx: _Ctx, state: ServerState, result: str) -> Outcome:

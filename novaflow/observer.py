@@ -2,7 +2,9 @@
 
 Each poll cycle costs one servers-detail list and one os-migrations list, both narrowed by
 `changes-since` (in the cloud's own clock, from the newest `updated` seen), however many moves
-are being watched: the API cost of watching N moves does not grow with N.
+are being watched: the API cost of watching N moves does not grow with N. Nova lists deleted
+instances with status DELETED in `changes-since` listings, so a deletion ends its waiters at
+the next cycle, not at their timeout.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from novaflow.cloud import Cloud, Migration, ServerState
@@ -32,6 +34,7 @@ class View:
 
     @property
     def gone(self) -> bool:
+        """Deleted (by its owner, or anyone): nothing more will happen to it; stop waiting."""
         return self.server is not None and self.server.deleted
 
 
@@ -192,6 +195,7 @@ class Observer:
             watched = {w.instance_id for w in self._waiters}
             asks = self._list_all_asks
         before = self.cloud.thread_api_calls()
+        full = _back(server_since) is None
         try:
             servers = self.cloud.list_servers(changes_since=_back(server_since))
             migrations = self.cloud.list_migrations(changes_since=_back(migration_since))
@@ -204,6 +208,8 @@ class Observer:
             self.stats.list_calls += self.cloud.thread_api_calls() - before
         with self._cond:
             changed = self._absorb(servers, migrations, watched)
+            if full:
+                changed = self._missing_are_gone(servers, watched) or changed
             self._advance(servers, migrations)
             self._polled = True
             if self._list_all_asks != asks:
@@ -226,6 +232,18 @@ class Observer:
             if old is None or _newer(m, old):
                 changed = changed or (m.instance_id in watched and old != m)
                 self._migrations[m.instance_id] = m
+        return changed
+
+    def _missing_are_gone(self, servers: list[ServerState], watched: set[str]) -> bool:
+        """A full listing (no `changes-since`) omits deleted instances instead of showing them
+        DELETED: a watched instance we knew and that is missing from one has been deleted."""
+        listed = {s.id for s in servers}
+        changed = False
+        for key in watched - listed:
+            old = self._recent.get(key)
+            if old is not None and not old.deleted:
+                self._recent[key] = replace(old, deleted=True)
+                changed = True
         return changed
 
     def _advance(self, servers: list[ServerState], migrations: list[Migration]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from novaflow.sim.errors import bad_request, invalid_state
-from novaflow.sim.model import RUNNING, SHUTDOWN, Host, Instance
+from novaflow.sim.model import NOSTATE, RUNNING, SHUTDOWN, Host, Instance
 from novaflow.sim.moves import cold_failed, evacuation_failed, fail_live, start_queued_live
 from novaflow.sim.scheduler import select_destination
 from novaflow.sim.state import SimCloud
@@ -80,7 +80,11 @@ def create_server(
 
 
 def delete_server(cloud: SimCloud, inst: Instance) -> None:
-    """Delete at once, ending any move in flight and freeing its claims."""
+    """Delete at once, ending any move in flight and freeing its claims.
+
+    The record is kept in `cloud.deleted` (vm_state deleted, status DELETED), as Nova keeps a
+    soft-deleted row that `changes-since` listings still return.
+    """
     for m in cloud.migrations_of(inst.id):
         if m.in_progress:
             m.generation += 1
@@ -94,6 +98,9 @@ def delete_server(cloud: SimCloud, inst: Instance) -> None:
         if inst.id in group.members:
             group.members.remove(inst.id)
     del cloud.instances[inst.id]
+    inst.vm_state, inst.task_state, inst.power_state = "deleted", None, NOSTATE
+    inst.updated = inst.deleted_at = cloud.now
+    cloud.deleted[inst.id] = inst
     for host in {m.source_compute for m in cloud.migrations_of(inst.id)}:
         start_queued_live(cloud, host)
 

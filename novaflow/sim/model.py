@@ -98,6 +98,8 @@ class Instance:
     description: str | None = None
     # The vm_state before a resize, restored on confirm / revert.
     prior_vm_state: str | None = None
+    # When it was deleted (Nova's terminated_at); deleted records live in SimCloud.deleted.
+    deleted_at: float | None = None
 
     @property
     def instance_name(self) -> str:

@@ -83,6 +83,10 @@ class SimCloud:
         self.flavors: dict[str, Flavor] = {}
         self.images: dict[str, Image] = {}
         self.instances: dict[str, Instance] = {}
+        # Deleted instances, kept as Nova keeps soft-deleted rows: invisible to GET (404) and
+        # to normal listings, but listed with status DELETED when `changes-since` is given, so
+        # a poller learns of a deletion from its next list.
+        self.deleted: dict[str, Instance] = {}
         self.migrations: dict[int, Migration] = {}
         self.groups: dict[str, ServerGroup] = {}
         self.aggregates: dict[int, Aggregate] = {}

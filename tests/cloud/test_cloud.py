@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 
 from novaflow.cloud import Cloud
 from novaflow.errors import BadRequest, CloudError, UnsupportedByCloud
+from novaflow.sim.api.paging import MAX_LIMIT
 from novaflow.sim.faults import FaultPlan
 from novaflow.sim.spec import AggregateSpec, ClusterSpec
 
@@ -73,6 +75,52 @@ def test_snapshot_costs_the_same_number_of_calls_for_a_bigger_cloud(connect) -> 
         costs.append(cloud.counters.api_calls - before)
         assert snap.instances
     assert costs[0] == costs[1] == 5
+
+
+SERVERS_DETAIL = "GET /compute/v2.1/servers/detail"
+
+
+def test_snapshot_of_5000_instances_costs_the_calls_of_a_small_one_plus_pages(connect) -> None:
+    small_sim, small = connect(ClusterSpec.generated(hosts=8, instances=120, seed=1))
+    sim, big = connect(ClusterSpec.generated(hosts=200, instances=5000, seed=1))
+    costs, routes = [], []
+    for handle, cloud in ((small_sim, small), (sim, big)):
+        handle.reset_stats()
+        before = cloud.counters.api_calls
+        snap = cloud.snapshot()
+        costs.append(cloud.counters.api_calls - before)
+        routes.append(handle.stats()["requests"])
+    with sim.state.lock:
+        truth = {i.id: i.host for i in sim.state.instances.values()}
+    assert len(snap.instances) == 5000 and len(snap.hosts) == 200
+    assert {i.id: i.host for i in snap.instances} == truth
+    # Nova links a next page after every full one, so the last page read is an empty one.
+    extra_pages = 5000 // MAX_LIMIT
+    assert costs == [5, 5 + extra_pages]
+    assert routes[1][SERVERS_DETAIL] == 1 + extra_pages
+    assert {r: n for r, n in routes[1].items() if r != SERVERS_DETAIL} == {
+        r: n for r, n in routes[0].items() if r != SERVERS_DETAIL
+    }
+    assert set(routes[0].values()) == {1}
+
+
+def test_snapshot_reads_instances_as_the_sdk_does(connect) -> None:
+    """The snapshot parses Nova's JSON itself (speed); it must agree with the sdk's Server."""
+    sim, cloud = connect(ClusterSpec.generated(hosts=6, instances=80, seed=2))
+    with sim.state.lock:
+        some = next(iter(sim.state.instances.values()))
+        some.locked, some.locked_reason = True, "owner's freeze"
+    snap = cloud.snapshot()
+    assert cloud.label(some.id) == f"{some.name} ({some.id[:8]})"  # names learnt for messages
+    by_sdk = {s.id: s.instance for s in cloud.list_servers()}
+    assert len(by_sdk) == len(snap.instances) == 80
+    for inst in snap.instances:
+        assert inst.model_copy(update={"server_groups": []}) == by_sdk[inst.id]
+    assert any(i.server_groups for i in snap.instances)
+    assert any(i.boot_from_volume and i.volumes for i in snap.instances)
+    assert any(i.flavor.extra_specs for i in snap.instances)
+    assert any(i.status == "SHUTOFF" for i in snap.instances)
+    assert next(i for i in snap.instances if i.id == some.id).locked
 
 
 def test_unknown_cloud_name_lists_the_known_ones(connect) -> None:
@@ -191,3 +239,26 @@ def test_observer_resolves_many_waiters_with_flat_list_calls(connect) -> None:
     per_cycle = (observer.stats.list_calls - calls) / n_cycles
     assert per_cycle == 2  # one servers list + one migrations list, whatever N is
     assert all(sim.host_of(i.id) == "b" for i in snap.instances)
+
+
+def test_observer_ends_a_wait_when_the_instance_is_deleted(connect) -> None:
+    sim, cloud = connect(ClusterSpec().host("a").host("b").instance("vm", host="a"))
+    vm = find(cloud, "vm")
+    state = cloud.server_state(vm.id)
+    observer = cloud.observer()
+    sim.connect().compute.delete_server(vm.id)
+    view = observer.wait(vm.id, lambda v: v.server.host == "b", timeout_s=60, initial=state)
+    assert view.gone and not view.timed_out
+    assert view.server.status == "DELETED"  # Nova's DELETED row in the changes-since listing
+
+
+def test_observer_full_listing_without_a_watched_instance_means_it_was_deleted(connect) -> None:
+    sim, cloud = connect(ClusterSpec().host("a").host("b").instance("vm", host="a"))
+    vm = find(cloud, "vm")
+    # Known, but with no timestamp to start changes-since from: the first cycle lists all,
+    # and a full listing leaves deleted instances out rather than showing them DELETED.
+    state = replace(cloud.server_state(vm.id), updated=None)
+    observer = cloud.observer()
+    sim.connect().compute.delete_server(vm.id)
+    view = observer.wait(vm.id, lambda v: v.server.host == "b", timeout_s=60, initial=state)
+    assert view.gone and not view.timed_out

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from novaflow.models import Method
+import threading
+
+from novaflow.models import Method, Outcome
 from novaflow.mover import run_move, still_on
 from novaflow.sim.faults import FaultPlan
 from novaflow.sim.spec import ClusterSpec
@@ -159,3 +161,34 @@ def test_failed_evacuation_is_reset_and_evacuated_by_a_rerun(connect) -> None:
     assert again.result == "moved" and again.final_status == "ACTIVE"
     assert again.final_host != "src" and "reset its state" in again.error
     assert sim.host_of(web.id) == again.final_host and not sim.instance(web.id).locked
+
+
+def test_instance_deleted_mid_move_is_skipped_at_once(connect) -> None:
+    sim, cloud = connect(spec())
+    # The migration hangs (never finishes by itself): only the deletion can end this move.
+    sim.set_faults(FaultPlan(hang_nth_migrations=[1]))
+    web = find(cloud, "web-1")
+    observer = cloud.observer()
+    timeouts = observer.stats.timeouts
+    outcomes: list[Outcome] = []
+    mover = threading.Thread(
+        target=lambda: outcomes.append(
+            run_move(cloud, move_of(web, Method.LIVE, "dst1"), timeout_s=120)
+        )
+    )
+    mover.start()
+    sim.wait_for(
+        lambda: any(m.status == "running" for m in sim.migrations(web.id)),
+        what="the live migration to be running",
+    )
+    assert sim.instance(web.id).locked  # the mover holds its lock while it waits
+    sim.connect().compute.delete_server(web.id)  # the owner (an admin may delete a locked one)
+    mover.join(timeout=60)  # a guard only: the move's own timeout is 120 s
+    assert not mover.is_alive()
+    (out,) = outcomes
+    assert out.result == "skipped", out.error
+    assert out.error == f"{web.label} was deleted by its owner during the move"
+    assert out.remedy == "nothing to do"  # in particular no "unlock it" (nothing to unlock)
+    assert out.final_status == "DELETED" and out.final_host is None
+    assert observer.stats.timeouts == timeouts  # the DELETED listing ended the wait
+    assert not still_on([out], "src")

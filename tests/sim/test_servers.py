@@ -232,3 +232,51 @@ def test_changes_since_filters_servers_and_migrations(frozen: Callable[..., SimH
     assert [m["instance_uuid"] for m in recent["migrations"]] == [sid]
     bad = call(conn, "GET", "/servers?changes-since=yesterday")
     assert error(bad)[0] == 400
+
+
+def test_deleted_instance_is_listed_deleted_only_with_changes_since(
+    frozen: Callable[..., SimHandle],
+) -> None:
+    sim = frozen()
+    conn = sim.connect()
+    mark = sim.state.time(sim.state.now).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sim.advance(10)
+    sid = sim.server_id("web-1")
+    conn.compute.delete_server(sid)
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        conn.compute.get_server(sid)
+    # A normal listing, with or without all_tenants, never shows it.
+    assert sid not in {s.id for s in conn.compute.servers(all_projects=True)}
+    assert sid not in {s["id"] for s in call(conn, "GET", "/servers/detail").json()["servers"]}
+    # With changes-since, Nova returns it with status DELETED (the poller's way to learn it).
+    changed = call(conn, "GET", f"/servers/detail?all_tenants=1&changes-since={mark}").json()
+    (gone,) = changed["servers"]
+    assert gone["id"] == sid and gone["status"] == "DELETED"
+    assert gone["OS-EXT-STS:vm_state"] == "deleted" and gone["OS-EXT-STS:task_state"] is None
+    assert gone["OS-SRV-USG:terminated_at"] and gone["updated"] >= mark
+    sdk_view = list(conn.compute.servers(all_projects=True, changes_since=mark))
+    assert [(s.id, s.status) for s in sdk_view] == [(sid, "DELETED")]
+    # An admin can ask for deleted ones only, or rule them out.
+    only = call(conn, "GET", "/servers/detail?all_tenants=1&deleted=true").json()["servers"]
+    assert [s["id"] for s in only] == [sid]
+    live = call(conn, "GET", f"/servers?all_tenants=1&deleted=false&changes-since={mark}").json()
+    assert live["servers"] == []
+    # Deleted before the mark: not a change since then.
+    sim.advance(10)
+    later = sim.state.time(sim.state.now).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert call(conn, "GET", f"/servers?changes-since={later}").json()["servers"] == []
+
+
+def test_a_deleted_instance_can_be_the_marker_of_a_changes_since_page(
+    frozen: Callable[..., SimHandle],
+) -> None:
+    sim = frozen()
+    conn = sim.connect()
+    mark = sim.state.time(sim.state.now).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sim.advance(5)
+    for name in ("web-1", "web-2", "db-1"):
+        conn.compute.delete_server(sim.server_id(name))
+    seen = list(conn.compute.servers(all_projects=True, changes_since=mark, limit=1))
+    assert sorted(s.id for s in seen) == sorted(sim.state.deleted)
+    assert {s.status for s in seen} == {"DELETED"}
+    assert len(sim.state.deleted) == 3 and not set(sim.state.deleted) & set(sim.state.instances)

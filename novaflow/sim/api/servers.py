@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
@@ -50,9 +51,25 @@ def _matches_status(inst: Instance, statuses: list[str]) -> bool:
     return False
 
 
+def _candidates(cloud: SimCloud, q: Any) -> list[Instance]:
+    """Live instances, plus deleted ones where Nova lists them.
+
+    As Nova's servers API: with `changes-since` and no `deleted` filter, deleted instances are
+    included (status DELETED) so that pollers see deletions; `deleted=true` (admin) lists only
+    deleted ones and `deleted=false` only live ones; otherwise deleted ones never show.
+    """
+    if "deleted" in q:
+        if query_bool(q.get("deleted"), "deleted"):
+            return list(cloud.deleted.values())
+        return list(cloud.instances.values())
+    if "changes-since" in q:
+        return [*cloud.instances.values(), *cloud.deleted.values()]
+    return list(cloud.instances.values())
+
+
 def filter_servers(cloud: SimCloud, request: Request) -> list[Instance]:
     q = request.query_params
-    items = list(cloud.instances.values())
+    items = _candidates(cloud, q)
     all_tenants = "all_tenants" in q and query_bool(q.get("all_tenants"), "all_tenants")
     project = q.get("project_id") or q.get("tenant_id") if all_tenants else cloud.projects["admin"]
     if project:

@@ -67,7 +67,7 @@ def server_detail(cloud: SimCloud, inst: Instance, base: str, mv: Version) -> di
         "config_drive": inst.config_drive,
         "key_name": inst.key_name,
         "OS-SRV-USG:launched_at": iso_us(cloud, inst.launched_at),
-        "OS-SRV-USG:terminated_at": None,
+        "OS-SRV-USG:terminated_at": iso_us(cloud, inst.deleted_at),
         "OS-EXT-SRV-ATTR:host": inst.host,
         "OS-EXT-SRV-ATTR:instance_name": inst.instance_name,
         "OS-EXT-SRV-ATTR:hypervisor_hostname": host.name if host else None,

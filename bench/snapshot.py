@@ -1,0 +1,134 @@
+"""Snapshot benchmark: seconds and Nova API calls of `Cloud.snapshot()` on seeded simulated clouds.
+
+    .venv/bin/python -m bench.snapshot                 # 8/120, 50/1,000 and 200/5,000
+    .venv/bin/python -m bench.snapshot --compare-sdk   # also time the servers list via sdk Servers
+    .venv/bin/python -m bench.snapshot --markdown      # the table for bench/RESULTS.md
+
+Each cloud runs in this process (the sim on a free 127.0.0.1 port, real HTTP, clock frozen so
+nothing changes between runs) and is read through openstacksdk exactly as a real cloud would
+be. After one warm-up, the snapshot is timed `REPEAT` times and the best is kept (a busy machine
+inflates less). The time therefore includes the sim serving the requests, on the same CPU.
+API calls are the Nova requests one snapshot made (from `Cloud.counters`); `servers pages` is
+how many of them were `GET /servers/detail` (Nova pages at 1,000 and links one more page after
+every full one). Issue 3 asks for a constant number of list calls (paging aside) and < 3 s at
+200 hosts / 5,000 instances. `--compare-sdk` times the same servers listing parsed into
+openstacksdk `Server` resources (what the snapshot did before, ~7 ms per server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from typing import Any
+
+from novaflow.cloud import Cloud
+from novaflow.sim.testing import running_sim
+
+SIZES = ((8, 120), (50, 1_000), (200, 5_000))
+SEED = 1
+REPEAT = 3
+SERVERS_DETAIL = "GET /compute/v2.1/servers/detail"
+
+
+def bench_cloud(
+    hosts: int, instances: int, seed: int = SEED, compare_sdk: bool = False
+) -> dict[str, Any]:
+    """One row: best snapshot seconds, API calls per snapshot and what it read."""
+    with running_sim(hosts=hosts, instances=instances, seed=seed, time_scale=0) as sim:
+        cloud = Cloud.connect(sim.cloud_name, config_file=str(sim.clouds_yaml))
+        try:
+            cloud.snapshot()  # warm-up: connections, endpoint and microversion discovery
+            best = float("inf")
+            calls = pages = 0
+            snap = None
+            for _ in range(REPEAT):
+                gc.collect()
+                sim.reset_stats()
+                before = cloud.counters.api_calls
+                t0 = time.perf_counter()
+                snap = cloud.snapshot()
+                best = min(best, time.perf_counter() - t0)
+                calls = cloud.counters.api_calls - before
+                pages = sim.stats()["requests"].get(SERVERS_DETAIL, 0)
+            assert snap is not None
+            row: dict[str, Any] = {
+                "hosts": hosts,
+                "instances": instances,
+                "snapshot_s": best,
+                "api_calls": calls,
+                "servers_pages": pages,
+                "other_calls": calls - pages,
+                "hosts_read": len(snap.hosts),
+                "instances_read": len(snap.instances),
+                "sdk_servers_s": None,
+            }
+            if compare_sdk:
+                gc.collect()
+                t0 = time.perf_counter()
+                cloud.list_servers()
+                row["sdk_servers_s"] = time.perf_counter() - t0
+            return row
+        finally:
+            cloud.close()
+
+
+def run(
+    sizes: tuple[tuple[int, int], ...] = SIZES, seed: int = SEED, compare_sdk: bool = False
+) -> list[dict[str, Any]]:
+    """One row per cloud size (see bench_cloud for the columns)."""
+    return [bench_cloud(h, n, seed, compare_sdk) for h, n in sizes]
+
+
+COLUMNS = (
+    ("hosts", "hosts", "{}"),
+    ("instances", "instances", "{}"),
+    ("snapshot_s", "snapshot s", "{:.3f}"),
+    ("api_calls", "API calls", "{}"),
+    ("servers_pages", "servers pages", "{}"),
+    ("other_calls", "other lists", "{}"),
+    ("hosts_read", "hosts read", "{}"),
+    ("instances_read", "instances read", "{}"),
+    ("sdk_servers_s", "servers via sdk s", "{:.3f}"),
+)
+
+
+def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
+    return "-" if row[key] is None else fmt.format(row[key])
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The rows as a Markdown table (for bench/RESULTS.md)."""
+    head = "| " + " | ".join(c[1] for c in COLUMNS) + " |"
+    sep = "|" + "---:|" * len(COLUMNS)
+    body = ["| " + " | ".join(_cell(r, k, f) for k, _, f in COLUMNS) + " |" for r in rows]
+    return "\n".join([head, sep, *body]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--compare-sdk",
+        action="store_true",
+        help="also time the servers listing parsed into openstacksdk Servers (slow)",
+    )
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = parser.parse_args(argv)
+    rows = run(SIZES, args.seed, args.compare_sdk)
+    if args.markdown:
+        print(markdown(rows))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"novaflow snapshot benchmark (seed {args.seed}, best of {REPEAT})")
+    for _, label, _ in COLUMNS:
+        table.add_column(label, justify="right")
+    for r in rows:
+        table.add_row(*(_cell(r, k, f) for k, _, f in COLUMNS))
+    Console(width=200).print(table)
+
+
+if __name__ == "__main__":
+    main()
