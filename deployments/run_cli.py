@@ -8,6 +8,7 @@ the Prefect UI or Slack would.
 
 from __future__ import annotations
 
+import contextvars
 import getpass
 import threading
 import time
@@ -171,7 +172,8 @@ def run_foreground(
     def target() -> None:
         box["state"] = flow.with_options(flow_run_name=name)(**params, return_state=True)
 
-    worker = threading.Thread(target=target, daemon=True)
+    # Run in a copy of this context so the flow sees the same Prefect settings (API URL).
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(target,), daemon=True)
     worker.start()
     with get_client(sync_client=True) as client:
         watch_run(client, lambda: _find_run(client, name), worker.is_alive, answer, show)

@@ -16,6 +16,7 @@ from novaflow.errors import BadRequest
 from novaflow.models import ApprovalDecision, GateRecord, Move, Outcome, Plan, RunReport, Snapshot
 from tasks.gates import approval_gate
 from tasks.inventory import make_plan, read_cloud, take_snapshot
+from tasks.leftovers import find_leftovers
 from tasks.moves import Dispatcher, ensure_slot_limits, slot_host
 from tasks.notify import Notifier
 from tasks.reporting import Progress, plan_summary, publish_plan, publish_report
@@ -108,6 +109,18 @@ class Runbook:
         return end is not None and datetime.now(UTC) >= end
 
     # -- act -----------------------------------------------------------------------------
+    def finish_leftovers(self, snapshot: Snapshot, hosts: list[str], planned: list[Move]) -> None:
+        """Finish moves a crashed run left on `hosts` that the plan does not cover."""
+        known = {m.instance_id for m in planned}
+        extra = [
+            m
+            for m in find_leftovers(self.settings.cloud, snapshot, hosts)
+            if m.instance_id not in known
+        ]
+        if extra:
+            self.notes.append(f"finished {len(extra)} move(s) left by an earlier run")
+            self.run_moves(snapshot, extra)
+
     def run_moves(self, snapshot: Snapshot, moves: list[Move]) -> list[Outcome]:
         slots = {h.name: h.max_concurrent_live_migrations for h in snapshot.hosts}
         used = {slot_host(m) for m in moves} - {None}

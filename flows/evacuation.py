@@ -94,6 +94,7 @@ def evacuate_failed_node(
         for move in plan.moves:
             if move.needs_state_reset:
                 runbook.notes.append(f"{move.instance_name}: {move.reason}")
+        runbook.finish_leftovers(snapshot, [host], plan.moves)
         runbook.run_moves(snapshot, plan.moves)
         verify_evacuated(runbook, snapshot, host)
         return runbook.report()

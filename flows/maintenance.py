@@ -48,6 +48,7 @@ def moves_home(runbook: Runbook, host: str) -> list[Move]:
 def drain_and_report(runbook: Runbook, snapshot: Snapshot, host: str, reason: str) -> None:
     """Disable the service, move everything off, and check the host really is empty."""
     disable_service(runbook.settings.cloud, host, reason)
+    runbook.finish_leftovers(snapshot, [host], runbook.plan.moves)
     runbook.run_moves(snapshot, runbook.plan.moves)
     left = runbook.left_on(host)
     if not left:

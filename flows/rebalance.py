@@ -102,6 +102,7 @@ def rebalance(
         if not runbook.gate("approve-plan", question).approved:
             runbook.notes.append("plan rejected: nothing was changed")
             return runbook.report()
+        runbook.finish_leftovers(snapshot, touched, plan.moves)
         runbook.run_moves(snapshot, plan.moves)
         after = runbook.fresh_snapshot()
         runbook.notes.append(f"load after: {load_summary(after)}")

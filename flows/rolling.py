@@ -79,6 +79,7 @@ def drain_batch(runbook: Runbook, batch: list[str], reason: str, margin: float) 
         return False
     for host in batch:
         disable_service(settings.cloud, host, f"novaflow: {reason}")
+    runbook.finish_leftovers(snapshot, batch, plan.moves)
     runbook.run_moves(snapshot, plan.moves)
     return all(not runbook.left_on(host) for host in batch)
 

@@ -1,11 +1,153 @@
-"""The `novaflow` command: simulated cloud, snapshots, what-if plans and flow runs."""
+"""The Prefect-free `novaflow` commands: the simulated cloud, snapshots and what-if plans.
+
+`deployments/cli.py` adds the commands that run flows (run, serve, demo, slack) to this
+same `app`; everything here works without a Prefect server.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
 
 import typer
+from pydantic import ValidationError
+from rich.console import Console
 
+from novaflow import planner, render
+from novaflow.errors import NovaflowError
+from novaflow.models import (
+    DrainRequest,
+    EvacuateRequest,
+    MethodPolicy,
+    PlanRequest,
+    RebalanceRequest,
+    Snapshot,
+)
 from novaflow.sim.cli import sim_app
 
 app = typer.Typer(no_args_is_help=True, help="Move OpenStack instances off compute nodes safely.")
 app.add_typer(sim_app, name="sim")
+plan_app = typer.Typer(no_args_is_help=True, help="What-if plans: nothing on the cloud changes.")
+app.add_typer(plan_app, name="plan")
+
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]novaflow: {message}[/red]")
+    raise typer.Exit(code)
+
+
+def load_snapshot(snapshot_file: Path | None, os_cloud: str | None) -> Snapshot:
+    """From a snapshot file (offline what-if) or by reading the cloud."""
+    if snapshot_file is not None:
+        try:
+            return Snapshot.model_validate_json(snapshot_file.read_text())
+        except (OSError, ValidationError) as exc:
+            fail(f"{snapshot_file} is not a novaflow snapshot (schema version 1): {exc}")
+    from novaflow.cloud import Cloud
+
+    try:
+        return Cloud.connect(os_cloud).snapshot()
+    except NovaflowError as exc:
+        fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+@app.command("snapshot")
+def snapshot_cmd(
+    os_cloud: str | None = typer.Option(None, envvar="OS_CLOUD", help="clouds.yaml cloud name."),
+) -> None:
+    """Print the whole cloud as JSON (a versioned schema) for offline planning."""
+    snap = load_snapshot(None, os_cloud)
+    sys.stdout.write(snap.model_dump_json(indent=1) + "\n")
+
+
+def show(request: PlanRequest, snapshot_file: Path | None, os_cloud: str | None, fmt: Format):
+    snap = load_snapshot(snapshot_file, os_cloud)
+    try:
+        plan = planner.plan(snap, request)
+    except NovaflowError as exc:
+        fail(str(exc))
+    if fmt is Format.json:
+        sys.stdout.write(plan.model_dump_json(indent=1) + "\n")
+    else:
+        render.print_plan(plan, snap, Console())
+    raise typer.Exit(0 if plan.feasible else 1)
+
+
+SNAPSHOT = typer.Option(None, "--snapshot", help="Plan from this snapshot file (offline).")
+CLOUD = typer.Option(None, "--os-cloud", envvar="OS_CLOUD", help="Or read this cloud now.")
+FORMAT = typer.Option(Format.table, "--format", help="table or json.")
+
+
+@plan_app.command("drain")
+def plan_drain(
+    host: list[str] = typer.Option(..., "--host", "-H", help="Host(s) to empty."),
+    policy: MethodPolicy = typer.Option(MethodPolicy.LIVE_THEN_COLD, help="Method policy."),
+    scheduler: bool = typer.Option(False, "--scheduler", help="Let Nova pick destinations."),
+    exclude: list[str] = typer.Option([], help="Hosts that must not receive instances."),
+    snapshot_file: Path | None = SNAPSHOT,
+    os_cloud: str | None = CLOUD,
+    fmt: Format = FORMAT,
+) -> None:
+    """Where every instance of the host(s) would go, and how."""
+    try:
+        request = DrainRequest(
+            hosts=host, policy=policy, let_scheduler_choose=scheduler, exclude_hosts=exclude
+        )
+    except ValidationError as exc:
+        fail(f"bad request: {exc.errors()[0]['msg']}")
+    show(request, snapshot_file, os_cloud, fmt)
+
+
+@plan_app.command("evacuate")
+def plan_evacuate(
+    host: str = typer.Option(..., "--host", "-H", help="The failed host."),
+    reserved: list[str] = typer.Option([], help="Spare hosts filled first."),
+    shared_storage: bool = typer.Option(False, help="Instance disks on shared storage."),
+    snapshot_file: Path | None = SNAPSHOT,
+    os_cloud: str | None = CLOUD,
+    fmt: Format = FORMAT,
+) -> None:
+    """Where each instance of a failed host would be rebuilt, by priority."""
+    request = EvacuateRequest(host=host, reserved_hosts=reserved, shared_storage=shared_storage)
+    show(request, snapshot_file, os_cloud, fmt)
+
+
+@plan_app.command("rebalance")
+def plan_rebalance(
+    strategy: str = typer.Option(..., help="consolidate, spread or proximity."),
+    max_moves: int | None = typer.Option(None, help="Move budget (default: unlimited)."),
+    select_project: str | None = typer.Option(None, help="proximity: instances of a project."),
+    select_name: str | None = typer.Option(None, help="proximity: names containing this."),
+    target_host: list[str] = typer.Option([], help="proximity: destination hosts."),
+    target_aggregate: str | None = typer.Option(None, help="proximity: destination aggregate."),
+    target_zone: str | None = typer.Option(None, help="proximity: destination zone."),
+    snapshot_file: Path | None = SNAPSHOT,
+    os_cloud: str | None = CLOUD,
+    fmt: Format = FORMAT,
+) -> None:
+    """Consolidate, spread or proximity moves, within a budget."""
+    try:
+        request = RebalanceRequest(
+            strategy=strategy,
+            max_moves=max_moves,
+            select_project=select_project,
+            select_name=select_name,
+            target_hosts=target_host,
+            target_aggregate=target_aggregate,
+            target_zone=target_zone,
+        )
+    except ValidationError as exc:
+        fail(f"bad request: {exc.errors()[0]['msg']}")
+    show(request, snapshot_file, os_cloud, fmt)
 
 
 if __name__ == "__main__":

@@ -140,6 +140,10 @@ def run_move(
         )
     done = _already_done(ctx, state)
     if done is not None:
+        # A crashed run may have finished the move but not released its own lock.
+        unlock_error = _unlock(cloud, move, state.locked_by_novaflow)
+        if unlock_error:
+            done = done.model_copy(update={"error": unlock_error})
         return done
     we_lock = lock and not state.instance.locked
     ours = state.locked_by_novaflow  # left by an earlier, crashed run: release it at the end

@@ -15,15 +15,20 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import UTC, datetime
 
-from novaflow.mover import run_move
 from prefect import get_client, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
 from prefect.futures import PrefectFuture
 
 from novaflow.models import Method, Move, Outcome
+from novaflow.mover import run_move
 from tasks.connect import cloud_for
 from tasks.reporting import Progress, emit_move_event
+
+SLOT_LEASE_S = 60  # the Prefect server refuses shorter leases
+"""A held slot's lease is renewed while its move runs; if the run's process dies, the
+server frees the slot within this (plus its repossessor interval), so a resumed run is
+not blocked by a dead run's slots."""
 
 
 def slot_limit_name(host: str) -> str:
@@ -50,7 +55,7 @@ def move_instance(move: Move, cloud: str, timeout_s: int, guard_slot: bool = Tru
     migrates it twice (novaflow.mover.run_move)."""
     host = slot_host(move) if guard_slot else None
     guard = (
-        concurrency(slot_limit_name(host), occupy=1, lease_duration=max(300, timeout_s + 120))
+        concurrency(slot_limit_name(host), occupy=1, lease_duration=SLOT_LEASE_S)
         if host
         else nullcontext()
     )

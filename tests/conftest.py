@@ -37,3 +37,17 @@ def make_sim(tmp_path: Path) -> Iterator[Callable[..., SimHandle]]:
 def sim(make_sim: Callable[..., SimHandle]) -> SimHandle:
     """A fresh seeded cluster: 4 hosts, 24 instances, seed 1."""
     return make_sim(hosts=4, instances=24, seed=1)
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `prefect server start` process (SQLite, no UI) for the whole session.
+
+    Unlike Prefect's in-process test harness, a real server runs its background services,
+    among them the one that frees the concurrency slots of a run whose process died, which
+    the crash-and-resume tests rely on.
+    """
+    from tests.prefect_server import running_prefect_server
+
+    with running_prefect_server(tmp_path_factory.mktemp("prefect")) as api_url:
+        yield api_url

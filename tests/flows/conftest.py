@@ -3,7 +3,9 @@ that runs a flow and answers its gates through Prefect's API, as an approver wou
 
 from __future__ import annotations
 
+import contextvars
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -59,13 +61,9 @@ def two_hosts(n: int = 3, **host_fields: Any) -> ClusterSpec:
 
 
 @pytest.fixture(scope="session")
-def prefect_server() -> Iterator[None]:
-    """One real Prefect server (SQLite, subprocess) for the whole session."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+def prefect_server(prefect_api: str) -> str:
+    """The session's real Prefect server (tests/conftest.py)."""
+    return prefect_api
 
 
 def where(sim, name: str) -> tuple[str, str]:
@@ -78,3 +76,10 @@ def where(sim, name: str) -> tuple[str, str]:
 def service(sim, host: str):
     conn = sim.connect()
     return next(s for s in conn.compute.services() if s.host == host and s.binary == "nova-compute")
+
+
+def in_background(fn: Callable[[], Any]) -> threading.Thread:
+    """Start `fn` in a thread that sees this test's Prefect settings (the API URL)."""
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(fn,), daemon=True)
+    thread.start()
+    return thread

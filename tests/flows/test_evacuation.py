@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from deployments.run_cli import run_foreground
@@ -13,7 +11,7 @@ from flows.params import ApprovalSettings, RunSettings
 from novaflow.sim.spec import ClusterSpec
 from novaflow.slack import SlackSettings
 from tests.fakeslack import APPROVE, FakeSlack
-from tests.flows.conftest import APPROVE_FENCED, drive, service, where
+from tests.flows.conftest import APPROVE_FENCED, drive, in_background, service, where
 
 ALICE, MALLORY, CHANNEL = "U0ALICE", "U0MALLORY", "C0OPS"
 
@@ -103,8 +101,8 @@ def test_evacuation_approved_with_one_click_in_slack(cloud_of, slack):
     sim = cloud_of(failed_node())
     sim.kill_host("cmp-a")
     box = {}
-    run = threading.Thread(
-        target=lambda: box.update(
+    run = in_background(
+        lambda: box.update(
             report=run_foreground(
                 evacuate_failed_node,
                 {"host": "cmp-a", "settings": settings(approval=ApprovalSettings(mode="slack"))},
@@ -113,7 +111,6 @@ def test_evacuation_approved_with_one_click_in_slack(cloud_of, slack):
             )
         )
     )
-    run.start()
     slack.wait_for("chat.postMessage", lambda c: "thread_ts" not in c.args, timeout=60)
     ts = next(ts for ts, m in slack.messages.items() if not m.get("thread_ts"))
     value = slack.button_value(ts, APPROVE)

@@ -16,7 +16,6 @@ from prefect.client.orchestration import get_client
 from prefect.context import get_run_context
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
-from prefect.testing.utilities import prefect_test_harness
 from pydantic import SecretStr
 
 from deployments.slack_listener import (
@@ -103,12 +102,6 @@ class GatedRun:
         assert self.error is None, self.error
         assert self.result is not None
         return self.result
-
-
-@pytest.fixture(scope="session")
-def prefect_api() -> Iterator[None]:
-    with prefect_test_harness():
-        yield
 
 
 @pytest.fixture

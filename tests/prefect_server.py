@@ -1,0 +1,89 @@
+"""Start a real Prefect server on a free loopback port for tests (and point clients at it)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(home: Path, api_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
+        "PREFECT_API_URL": api_url,
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # Free a killed run's concurrency slots within seconds of its lease expiring.
+        "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "2",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
+
+
+def _start(home: Path, timeout: float) -> tuple[subprocess.Popen, str] | None:
+    """One attempt on a free port; None if another process took the port first."""
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    with (home / "server.log").open("a") as log:
+        proc = subprocess.Popen(
+            [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=server_env(home, api_url),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                time.sleep(1)  # a server that lost the port race exits by now
+                if proc.poll() is None:
+                    return proc, api_url
+        time.sleep(0.3)
+    _stop(proc)
+    return None
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def running_prefect_server(home: Path, timeout: float = 180) -> Iterator[str]:
+    """`prefect server start` in a subprocess; yields its API URL while it runs."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    for _ in range(3):
+        started = _start(home, timeout)
+        if started:
+            break
+    else:
+        raise RuntimeError(f"prefect server did not start; see {home / 'server.log'}")
+    proc, api_url = started
+    try:
+        os.environ["PREFECT_API_URL"] = api_url
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            yield api_url
+    finally:
+        _stop(proc)
