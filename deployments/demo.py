@@ -163,6 +163,14 @@ def busiest_host(env: dict[str, str]) -> str:
 def run_maintenance(env: dict[str, str]) -> int:
     """Start node-maintenance from its deployment, approve its gates, print the report."""
     os.environ.update({k: env[k] for k in ("PREFECT_API_URL", "OS_CLIENT_CONFIG_FILE")})
+    from prefect.context import refresh_global_settings_context
+
+    # Prefect read its settings at import: point every thread at the local server.
+    refresh_global_settings_context()
+    return _maintenance(env)
+
+
+def _maintenance(env: dict[str, str]) -> int:
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 

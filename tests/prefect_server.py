@@ -72,7 +72,7 @@ def _stop(proc: subprocess.Popen) -> None:
 @contextlib.contextmanager
 def running_prefect_server(home: Path, timeout: float = 180) -> Iterator[str]:
     """`prefect server start` in a subprocess; yields its API URL while it runs."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.context import refresh_global_settings_context
 
     for _ in range(3):
         started = _start(home, timeout)
@@ -81,9 +81,16 @@ def running_prefect_server(home: Path, timeout: float = 180) -> Iterator[str]:
     else:
         raise RuntimeError(f"prefect server did not start; see {home / 'server.log'}")
     proc, api_url = started
+    prior = os.environ.get("PREFECT_API_URL")
     try:
+        # Every thread (the Slack listener's, the flows' workers) must see this server.
         os.environ["PREFECT_API_URL"] = api_url
-        with temporary_settings(updates={PREFECT_API_URL: api_url}):
-            yield api_url
+        refresh_global_settings_context()
+        yield api_url
     finally:
+        if prior is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = prior
+        refresh_global_settings_context()
         _stop(proc)

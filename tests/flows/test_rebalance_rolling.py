@@ -1,0 +1,58 @@
+"""rebalance and rolling_maintenance on a real Prefect server against the simulated cloud."""
+
+from __future__ import annotations
+
+from flows.params import ApprovalSettings, RunSettings
+from flows.rebalance import rebalance
+from flows.rolling import rolling_maintenance
+from novaflow.sim.spec import ClusterSpec
+from tests.flows.conftest import APPROVE, drive, service, where
+
+
+def settings(**kw) -> RunSettings:
+    kw.setdefault("approval", ApprovalSettings(timeout_s=60))
+    return RunSettings(cloud="sim", move_timeout_s=60, **kw)
+
+
+def test_consolidate_empties_a_host_and_disables_it(cloud_of):
+    spec = ClusterSpec().host("cmp-a").host("cmp-b").host("cmp-c")
+    spec.instance("a-0", host="cmp-a").instance("a-1", host="cmp-a")
+    spec.instance("b-0", host="cmp-b").instance("c-0", host="cmp-c")
+    sim = cloud_of(spec)
+    report = drive(
+        rebalance,
+        {"approve-plan": APPROVE},
+        strategy="consolidate",
+        max_moves=None,
+        disable_emptied=True,
+        settings=settings(),
+    )
+    emptied = report.plan.emptied_hosts
+    assert emptied, report.plan
+    for host in emptied:
+        assert not sim.instances_on(host)
+        assert service(sim, host).status == "disabled"
+    assert any("load before" in n for n in report.notes)
+    assert any("load after" in n for n in report.notes)
+    assert report.ok
+
+
+def test_rolling_maintenance_drains_each_host_in_turn_and_enables_it_again(cloud_of):
+    spec = ClusterSpec().host("cmp-a").host("cmp-b").host("cmp-c")
+    spec.instance("a-0", host="cmp-a").instance("b-0", host="cmp-b")
+    sim = cloud_of(spec)
+    report = drive(
+        rolling_maintenance,
+        {"approve-plan": APPROVE},
+        hosts=["cmp-a", "cmp-b"],
+        batch_size=1,
+        min_free_fraction=0.0,
+        wait_for_done=False,
+        settings=settings(),
+    )
+    assert where(sim, "a-0")[0] != "cmp-a"
+    assert where(sim, "b-0")[0] != "cmp-b"
+    for host in ("cmp-a", "cmp-b"):
+        assert service(sim, host).status == "enabled"
+    assert sum("done and enabled again" in n for n in report.notes) == 2
+    assert report.ok
