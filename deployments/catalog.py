@@ -73,8 +73,7 @@ def catalog(cloud: str = "sim") -> list[Entry]:
             {
                 "zone": "az1",
                 "batch_size": 1,
-                "wait_for_done": False,
-                "settings": {**settings, "approval": {"mode": "none"}},
+                "settings": {**settings, "window_minutes": 240},
             },
             [Cron("0 2 * * 6", timezone=WINDOW_TZ)],
             paused=True,
@@ -82,7 +81,7 @@ def catalog(cloud: str = "sim") -> list[Entry]:
         Entry(
             watch_compute_services,
             "watch-compute-services",
-            "Every minute: start an evacuation for a host down longer than 3 minutes.",
+            "Every minute, start an evacuation for a host down longer than 3 minutes.",
             {"cloud": cloud},
             [Cron("* * * * *", timezone="UTC")],
             paused=True,

@@ -124,7 +124,9 @@ class Runbook:
     def run_moves(self, snapshot: Snapshot, moves: list[Move]) -> list[Outcome]:
         slots = {h.name: h.max_concurrent_live_migrations for h in snapshot.hosts}
         used = {slot_host(m) for m in moves} - {None}
-        ensure_slot_limits({h: slots.get(h, 1) for h in used})
+        ensure_slot_limits(
+            self.settings.cloud, {h: slots.get(h, 1) for h in used}, self.settings.max_parallel
+        )
         progress = Progress(len(moves), self.scenario) if moves else None
         dispatcher = Dispatcher(
             self.settings.cloud,

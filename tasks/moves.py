@@ -36,6 +36,11 @@ def slot_limit_name(host: str) -> str:
     return "novaflow-slots-" + re.sub(r"[^a-z0-9-]+", "-", host.lower())
 
 
+def cloud_limit_name(cloud: str) -> str:
+    """The Prefect global concurrency limit capping moves in flight on one cloud."""
+    return "novaflow-moves-" + re.sub(r"[^a-z0-9-]+", "-", cloud.lower())
+
+
 def slot_host(move: Move) -> str | None:
     """Whose slots a move uses: the source's for migrations, the target's for rebuilds."""
     if move.method is Method.EVACUATE:
@@ -54,10 +59,9 @@ def move_instance(move: Move, cloud: str, timeout_s: int, guard_slot: bool = Tru
     """Move one instance, idempotently: a re-run finds it moved or in flight and never
     migrates it twice (novaflow.mover.run_move)."""
     host = slot_host(move) if guard_slot else None
+    names = [cloud_limit_name(cloud)] + ([slot_limit_name(host)] if host else [])
     guard = (
-        concurrency(slot_limit_name(host), occupy=1, lease_duration=SLOT_LEASE_S)
-        if host
-        else nullcontext()
+        concurrency(names, occupy=1, lease_duration=SLOT_LEASE_S) if guard_slot else nullcontext()
     )
     with guard:
         outcome = run_move(cloud_for(cloud), move, timeout_s=timeout_s)
@@ -74,9 +78,11 @@ def move_instance(move: Move, cloud: str, timeout_s: int, guard_slot: bool = Tru
     return outcome
 
 
-def ensure_slot_limits(slots: dict[str, int]) -> None:
-    """Create or resize each host's global concurrency limit to its slot count."""
+def ensure_slot_limits(cloud: str, slots: dict[str, int], max_parallel: int) -> None:
+    """Create or resize each host's limit to its slot count, and the cloud's to the run's
+    `max_parallel` (the cap then holds across every run on that cloud)."""
     with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(cloud_limit_name(cloud), max_parallel)
         for host, n in slots.items():
             client.upsert_global_concurrency_limit_by_name(slot_limit_name(host), n)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from flows.failing import failing_node
 from flows.maintenance import node_maintenance
 from flows.params import ApprovalSettings, RunSettings
@@ -93,3 +95,45 @@ def test_failing_node_gate_approves_by_default_when_nobody_answers(cloud_of):
     )
     assert report.gates[0].decision.via == "timeout" and report.gates[0].decision.approved
     assert where(sim, "web-0") == ("cmp-b", "ACTIVE")
+
+
+def test_a_host_that_dies_mid_drain_leaves_a_clear_report(cloud_of):
+    spec = two_hosts(6)
+    # cmp-a dies 60 simulated seconds in: a move or two finish, the rest cannot.
+    sim = cloud_of(spec, time_scale=0.01, faults={"service_down": [{"host": "cmp-a", "at": 60}]})
+    report = drive(
+        node_maintenance,
+        {"approve-plan": APPROVE},
+        host="cmp-a",
+        wait_for_done=False,
+        settings=settings(method="live", move_timeout_s=20),
+    )
+    moved = [o for o in report.outcomes if o.result in ("moved", "already-done")]
+    stuck = [o for o in report.outcomes if o.result not in ("moved", "already-done")]
+    assert stuck, "the host died mid-drain: some instances cannot have left"
+    for outcome in moved:
+        assert where(sim, outcome.instance_name)[0] == "cmp-b"
+    for outcome in stuck:
+        assert outcome.error and outcome.remedy
+        assert where(sim, outcome.instance_name)[0] == "cmp-a"
+    assert any("still on cmp-a" in note for note in report.notes)
+    assert not report.ok
+
+
+def test_no_move_starts_after_the_window_ends(cloud_of):
+    sim = cloud_of(two_hosts(12), time_scale=0.05)
+    end = datetime.now(UTC) + timedelta(seconds=15)
+    report = drive(
+        node_maintenance,
+        {"approve-plan": APPROVE},
+        host="cmp-a",
+        wait_for_done=False,
+        settings=settings(method="live", window_end=end),
+    )
+    late = [o for o in report.outcomes if o.result == "not-started"]
+    assert late and all("window ended" in (o.error or "") for o in late)
+    for outcome in late:
+        assert where(sim, outcome.instance_name) == ("cmp-a", "ACTIVE")
+    for outcome in report.outcomes:
+        if outcome.result == "moved":
+            assert outcome.started_at < end
