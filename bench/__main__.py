@@ -1,0 +1,220 @@
+"""Run every benchmark in turn, print its table and rewrite bench/RESULTS.md (`make bench`).
+
+Each reading below is computed from the run's own figures against the targets of issues 3
+and 7, so a missed target is reported as missed; nothing here tunes a benchmark.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import observation, planner, snapshot
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def _ok(met: bool) -> str:
+    return "**met**" if met else "**missed**"
+
+
+def _slope(rows: list[dict[str, Any]], key: str, i: int, j: int) -> float:
+    """Log-log growth of `key` with instances between rows i and j (1 linear, 2 quadratic)."""
+    a, b = rows[i], rows[j]
+    return math.log(b[key] / a[key]) / math.log(b["instances"] / a["instances"])
+
+
+def planner_reading(rows: list[dict[str, Any]]) -> str:
+    big = rows[-1]
+    size = f"{big['hosts']:,}/{big['instances']:,}"
+    peak = max(r["peak_mb"] for r in rows)
+    ops = ("drain_s", "consolidate_s", "spread_s")
+    top = {k: _slope(rows, k, -2, -1) for k in ops}
+    whole = {k: _slope(rows, k, 0, -1) for k in ops}
+    linear = all(s <= 1.3 for s in top.values())
+    per_move = [1e6 * r["drain_s"] / max(1, r["drain_moves"]) for r in rows]
+    per_cons = [1e6 * r["consolidate_s"] / max(1, r["consolidate_moves"]) for r in rows]
+    per_spread = [1e6 * r["spread_s"] / max(1, r["spread_moves"]) for r in rows]
+    a, b = rows[-2], rows[-1]
+    n_x = b["instances"] / a["instances"]
+    c_x = b["consolidate_moves"] / max(1, a["consolidate_moves"])
+    s_x = b["spread_moves"] / max(1, a["spread_moves"])
+    per_move_x = max(per_cons[-1] / per_cons[-2], per_spread[-1] / per_spread[-2])
+    why_growth = (
+        f"most of the super-linear step is more moves per instance (the cost per move grows "
+        f"at most {per_move_x:.2f}x)"
+        if per_move_x <= 1.5
+        else f"the cost per move itself grows up to {per_move_x:.2f}x: the search gets costlier"
+    )
+    lb_ok = [r for r in rows if r["vs_lower_bound"] <= 1.05]
+    lb_miss = [r for r in rows if r["vs_lower_bound"] > 1.05]
+    fewer = all(r["consolidate_moves"] < r["ffd_moves"] for r in rows)
+    ffd_fewer_hosts = [r for r in rows if r["ffd_hosts"] < r["in_use_after"]]
+    spread_ok = all(r["unpinned_max_over_mean"] <= 1.10 for r in rows)
+    pinned_bound = [r for r in rows if r["max_over_mean"] > 1.10]
+    bad = sum(r["violations"] for r in rows)
+
+    def slopes(d: dict[str, float]) -> str:
+        return ", ".join(f"{k.removesuffix('_s')} {v:.2f}" for k, v in d.items())
+
+    def growth(d: dict[str, float]) -> str:
+        kind = [
+            "near-linear" if v <= 1.3 else "super-linear" if v <= 1.7 else "near quadratic"
+            for v in d.values()
+        ]
+        return ", ".join(f"{k.removesuffix('_s')} {c}" for k, c in zip(d, kind, strict=True))
+
+    def who(rs: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{r['hosts']}/{r['instances']}" for r in rs) or "none"
+
+    return (
+        f"Every plan passed the independent validator ({bad} violations). Speed at {size}: "
+        f"drain {big['drain_s']:.3f} s (target < 1 s: {_ok(big['drain_s'] < 1)}), consolidate "
+        f"{big['consolidate_s']:.2f} s and spread {big['spread_s']:.2f} s (target < 5 s: "
+        f"{_ok(max(big['consolidate_s'], big['spread_s']) < 5)}); peak memory {peak:.0f} MB "
+        f"(target < 500 MB: {_ok(peak < 500)}). Growth (log-log slope of seconds against "
+        f"instances; 1 is linear, 2 quadratic): over the whole range {slopes(whole)}; on the "
+        f"last step ({rows[-2]['instances']:,} to {big['instances']:,}) {slopes(top)}; near-"
+        f"linear growth (every last-step slope <= 1.3; 1.3-1.7 counts as super-linear, above as "
+        f"near quadratic): {_ok(linear)} ({growth(top)}). Drain plans 5% of the hosts, so its "
+        f"moves grow with the host count too: per move it costs "
+        f"{', '.join(f'{u:.0f}' for u in per_move)} us across the sizes; its "
+        f"{rows[-2]['instances']:,}-instance "
+        f"plan takes {1e3 * rows[-2]['drain_s']:.0f} ms, so its last-step slope moves by a few "
+        f"tenths between runs. On the last step instances grow {n_x:.1f}x but consolidate "
+        f"moves {c_x:.1f}x and spread moves {s_x:.1f}x (the larger generated cloud leaves more "
+        f"hosts to empty and to level); per move consolidate costs "
+        f"{', '.join(f'{u:.0f}' for u in per_cons)} us and spread "
+        f"{', '.join(f'{u:.0f}' for u in per_spread)} us, so {why_growth}. "
+        f"Consolidate (unlimited budget), "
+        f"hosts in use <= 1.05x the bin-packing lower bound LB: met at {who(lb_ok)}, "
+        f"{'missed at ' + who(lb_miss) if lb_miss else 'missed nowhere'}"
+        + (
+            " ("
+            + "; ".join(
+                f"{r['hosts']}/{r['instances']}: {r['in_use_after']} in use vs LB "
+                f"{r['lower_bound']}, {r['vs_lower_bound']:.2f}x, and LB* "
+                f"{r['lower_bound_constrained']}"
+                for r in lb_miss
+            )
+            + "). LB ignores what no packing can avoid: hosts holding instances that cannot "
+            "move, and one host per member of the largest hard anti-affinity group (LB*); on a "
+            "small cloud those and a single host over LB weigh more than 5%"
+            if lb_miss
+            else ""
+        )
+        + f". Fewer migrations than a first-fit-decreasing repack from scratch over every host "
+        f"(not forced to empty exactly as many hosts): "
+        f"{_ok(fewer)} at every size ("
+        + ", ".join(f"{r['consolidate_moves']} vs {r['ffd_moves']}" for r in rows)
+        + ")"
+        + (
+            f"; note FFD, which ignores server groups and zones, ends with fewer hosts in use at "
+            f"{who(ffd_fewer_hosts)}"
+            if ffd_fewer_hosts
+            else ""
+        )
+        + f". Spread: hottest host after <= 1.10x the mean where the cloud allows it (hosts "
+        f"without unmovable instances): {_ok(spread_ok)} (max/mean "
+        + ", ".join(f"{r['unpinned_max_over_mean']:.2f}" for r in rows)
+        + "); the hottest host overall stays above 1.10x the mean at "
+        + who(pinned_bound)
+        + " because instances that cannot move keep it at the 'pinned floor' column; standard "
+        "deviation of load before/after: "
+        + ", ".join(f"{r['load_std_before']:.3f}/{r['load_std_after']:.3f}" for r in rows)
+        + ".\n"
+    )
+
+
+def snapshot_reading(rows: list[dict[str, Any]]) -> str:
+    big = rows[-1]
+    others = {r["other_calls"] for r in rows}
+    paging = all(r["servers_pages"] == r["instances"] // 1000 + 1 for r in rows)
+    return (
+        f"At {big['hosts']}/{big['instances']:,} one `snapshot()` took {big['snapshot_s']:.2f} s "
+        f"(target < 3 s: {_ok(big['snapshot_s'] < 3)}; the time includes the sim serving the "
+        f"requests on the same CPU) and {big['api_calls']} API calls. Constant number of calls: "
+        f"{_ok(len(others) == 1 and paging)} — the other lists are {', '.join(map(str, others))} "
+        f"at every size, and the servers list grows only by Nova's paging (1,000 per page plus "
+        f"the page a full page links to: {', '.join(str(r['servers_pages']) for r in rows)} "
+        f"pages), never one call per host or instance.\n"
+    )
+
+
+def observation_reading(rows: list[dict[str, Any]]) -> str:
+    per = [r["calls_per_cycle"] for r in rows]
+    nova = [r["nova_per_cycle"] for r in rows]
+    flat = max(per) <= 2 and max(nova) <= 2
+    done = all(r["resolved"] == r["moves"] == r["landed"] for r in rows)
+    inflight = all(r["in_flight"] == r["moves"] for r in rows)
+    parsed = ", ".join(f"{r['rows_per_cycle']:.0f}" for r in rows)
+    listing = ", ".join(f"{r['list_s_per_cycle']:.3f}" for r in rows)
+    return (
+        f"List calls per poll cycle with {', '.join(str(r['moves']) for r in rows)} moves in "
+        f"flight: {', '.join(f'{p:.2f}' for p in per)}; all Nova requests during the wait per "
+        f"cycle: {', '.join(f'{p:.2f}' for p in nova)}. Flat and <= 2 list calls per cycle: "
+        f"{_ok(flat)}. Every migration was in flight when the wait began: "
+        f"{'yes' if inflight else 'no'}; every wait resolved with the instance on its target: "
+        f"{'yes' if done else 'no'}. What does grow with N is the client's work per cycle: "
+        f"the changed rows it parses ({parsed} "
+        f"per cycle) and the seconds the two listings take "
+        f"({listing}), mostly openstacksdk "
+        f"building a `Server` resource per row (the cost the snapshot avoids by reading JSON, "
+        f"which would close this gap here too); "
+        f"so with hundreds of moves a cycle lasts seconds and completions are seen later, "
+        f"although the API cost stays flat. Fewer cycles at large N follow from that, and from "
+        f"the observer's backoff (0.05 s doubling to 2 s while nothing changes).\n"
+    )
+
+
+BENCHES = (
+    ("Planner: speed, memory and plan quality", planner, planner_reading, planner.SEED),
+    ("Snapshot: seconds and API calls", snapshot, snapshot_reading, snapshot.SEED),
+    ("Observation: API cost per poll cycle", observation, observation_reading, observation.SEED),
+)
+
+
+def main() -> None:
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    sections = []
+    for title, module, reading, seed in BENCHES:
+        t0 = time.perf_counter()
+        rows = module.run()
+        took = time.perf_counter() - t0
+        table = module.markdown(rows)
+        text = reading(rows)
+        print(f"## {title} (seed {seed}, {took:.0f} s)\n\n{table}\n{text}", flush=True)
+        doc = (module.__doc__ or "").split("\n\n", 2)[-1].strip()
+        sections.append(
+            f"## {title}\n\n`python -m {module.__name__}`, seed {seed}, {took:.0f} s.\n\n"
+            f"{doc}\n\n{table}\n{text}"
+        )
+    total = time.perf_counter() - started
+    head = (
+        "# novaflow benchmarks\n\n"
+        "Generated by `make bench` (which runs `.venv/bin/python -m bench`); do not edit by "
+        "hand. Benchmarks are not tests: they measure, and the readings say which targets of "
+        "issues 3 and 7 are met and which are missed.\n\n"
+        f"- Date: {now:%Y-%m-%d %H:%M} UTC\n"
+        f"- Machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs\n"
+        f"- Python: {platform.python_implementation()} {platform.python_version()}\n"
+        f"- Load average at start (1, 5, 15 min): {load}; planner and snapshot times are the "
+        f"best of 3 runs on this machine, which other work may share\n"
+        f"- Command: `make bench`\n"
+        f"- Seeds: planner {planner.SEED}, snapshot {snapshot.SEED}, "
+        f"observation {observation.SEED}\n"
+        f"- Total run time: {total:.0f} s\n"
+    )
+    RESULTS.write_text(head + "\n" + "\n".join(sections))
+    print(f"wrote {RESULTS} ({total:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
