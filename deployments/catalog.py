@@ -89,8 +89,11 @@ def catalog(cloud: str = "sim") -> list[Entry]:
         Entry(
             rebalance,
             "nightly-rebalance-plan",
-            "Every night: a spread plan posted for approval (plan only, nothing moves).",
-            {"strategy": "spread", "settings": {**settings, "dry_run": True}},
+            "Every night: a spread plan waits 8 h for approval; nothing moves unless approved.",
+            {
+                "strategy": "spread",
+                "settings": {**settings, "approval": {"timeout_s": 28800, "on_timeout": "reject"}},
+            },
             [Cron("30 1 * * *", timezone=WINDOW_TZ)],
             paused=True,
         ),
