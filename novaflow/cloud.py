@@ -207,7 +207,8 @@ class Counters:
             setattr(self, name, getattr(self, name) + n)
 
 
-def _parse_time(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
+    """A Nova timestamp (with or without zone, 'Z' or offset) as an aware UTC datetime."""
     if not value:
         return None
     try:
@@ -658,8 +659,8 @@ class Cloud:
             migration_type=m.migration_type,
             source=m.source_compute,
             dest=m.dest_compute,
-            created_at=_parse_time(m.created_at),
-            updated_at=_parse_time(m.updated_at),
+            created_at=parse_time(m.created_at),
+            updated_at=parse_time(m.updated_at),
         )
 
     def latest_migration(self, instance_id: str) -> Migration | None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from novaflow.cloud import NOVAFLOW_LOCK_PREFIX, Cloud, ServerState
+from novaflow.cloud import NOVAFLOW_LOCK_PREFIX, Cloud, ServerState, parse_time
 from novaflow.errors import CloudError, NovaflowError
 from novaflow.models import Instance, Method, Move, Outcome
 from novaflow.observer import View
@@ -76,7 +76,7 @@ class _Ctx:
             self.move.instance_id,
             lambda v: until(fresh(v)),
             timeout_s=timeout_s or self.timeout_s,
-            since=_parse(self.before.updated),
+            since=parse_time(self.before.updated),
             initial=self.latest or self.before,
         )
         if view.gone:
@@ -90,16 +90,6 @@ class _Ctx:
         """Call before each new action: the migration we knew of so far is not the next one's."""
         if self.migration_id:
             self.seen_migrations.add(self.migration_id)
-
-
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _now() -> datetime:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from novaflow.cloud import Cloud, Migration, ServerState
+from novaflow.cloud import Cloud, Migration, ServerState, parse_time
 from novaflow.errors import NovaflowError
 
 MARGIN = timedelta(seconds=2)
@@ -131,7 +131,7 @@ class Observer:
         Each was read before its action, so every change the action causes is stamped later
         (in the cloud's clock): the first cycle needs no full list of a large cloud.
         """
-        seed = _parse(initial.updated) if initial is not None else None
+        seed = parse_time(initial.updated) if initial is not None else None
         if seed is None:
             self._owe_full_list()
             return
@@ -146,7 +146,11 @@ class Observer:
     def _remember(self, state: ServerState, *, polled: bool = False) -> None:
         """A polled state is the truth now; a caller's `initial` only fills a gap or is newer."""
         old = self._recent.get(state.id)
-        if polled or old is None or (_parse(state.updated) or _MIN) > (_parse(old.updated) or _MIN):
+        if (
+            polled
+            or old is None
+            or (parse_time(state.updated) or _MIN) > (parse_time(old.updated) or _MIN)
+        ):
             self._recent[state.id] = state
 
     def view(self, instance_id: str, since: datetime | None = None) -> View:
@@ -248,7 +252,7 @@ class Observer:
 
     def _advance(self, servers: list[ServerState], migrations: list[Migration]) -> None:
         """Move the marks to the newest timestamps seen and forget what is too old to matter."""
-        newest = max((_parse(s.updated) or _MIN for s in servers), default=_MIN)
+        newest = max((parse_time(s.updated) or _MIN for s in servers), default=_MIN)
         if newest > _MIN:
             self._server_mark = max(self._server_mark or _MIN, newest)
         elif self._server_mark is None and servers is not None:
@@ -260,7 +264,7 @@ class Observer:
             horizon = self._server_mark - self.retention
             watched = {w.instance_id for w in self._waiters}
             for key, s in list(self._recent.items()):
-                if key not in watched and (_parse(s.updated) or _MIN) < horizon:
+                if key not in watched and (parse_time(s.updated) or _MIN) < horizon:
                     del self._recent[key]
             for key, m in list(self._migrations.items()):
                 if key not in watched and (m.updated_at or _MIN) < horizon:
@@ -291,16 +295,6 @@ class Observer:
 
 
 _MIN = datetime.min.replace(tzinfo=UTC)
-
-
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _back(mark: datetime | None) -> datetime | None:
