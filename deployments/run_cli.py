@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from novaflow.errors import BadRequest
 from novaflow.models import RunReport
 
 console = Console(stderr=True)
@@ -157,6 +158,9 @@ def report_of(state) -> RunReport | None:
     report = getattr(result, "report", None)
     if isinstance(report, RunReport):
         return report
+    if isinstance(result, BadRequest):  # refused before anything moved
+        console.print(f"[red]novaflow: {result}[/red]")
+        raise typer.Exit(2)
     console.print(f"[red]{state.name}: {state.message or result}[/red]")
     return None
 

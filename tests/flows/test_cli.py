@@ -29,11 +29,14 @@ def test_run_maintenance_with_yes_moves_everything_and_exits_0(cloud_of, prefect
     assert "approved by" in done.stderr and "moved" in done.stderr
 
 
-def test_run_with_an_unknown_host_exits_2_with_a_suggestion(cloud_of, prefect_server):
+def test_bad_input_exits_2_with_a_clear_message_and_moves_nothing(cloud_of, prefect_server):
     sim = cloud_of(two_hosts(1))
     env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(sim.clouds_yaml)}
     done = novaflow("run", "evacuate", "--host", "cmp-a", "--host", "cmp-b", "--yes", env=env)
     assert done.returncode == 2 and "exactly one --host" in done.stderr
+    typo = novaflow("run", "maintenance", "--host", "cmp-x", "--yes", env=env)
+    assert typo.returncode == 2 and "did you mean" in typo.stderr, typo.stderr
+    assert where(sim, "web-0") == ("cmp-a", "ACTIVE")
 
 
 def test_snapshot_then_offline_plan(cloud_of, tmp_path):
