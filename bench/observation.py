@@ -26,6 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from bench import table
 from novaflow.cloud import Cloud
 from novaflow.sim.spec import ClusterSpec
 from novaflow.sim.testing import running_sim
@@ -165,10 +166,7 @@ COLUMNS = (
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The rows as a Markdown table (for bench/RESULTS.md)."""
-    head = "| " + " | ".join(c[1] for c in COLUMNS) + " |"
-    sep = "|" + "---:|" * len(COLUMNS)
-    body = ["| " + " | ".join(f.format(r[k]) for k, _, f in COLUMNS) + " |" for r in rows]
-    return "\n".join([head, sep, *body]) + "\n"
+    return table.markdown(COLUMNS, rows)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,6 +26,7 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from bench import table
 from novaflow.models import DrainRequest, Plan, RebalanceRequest, Snapshot
 from novaflow.planner import plan, violations
 from novaflow.planner.constraints import Choice, choose_method
@@ -206,10 +207,7 @@ COLUMNS = (
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The rows as a Markdown table (for bench/RESULTS.md)."""
-    head = "| " + " | ".join(c[1] for c in COLUMNS) + " |"
-    sep = "|" + "---:|" * len(COLUMNS)
-    body = ["| " + " | ".join(f.format(r[k]) for k, _, f in COLUMNS) + " |" for r in rows]
-    return "\n".join([head, sep, *body]) + "\n"
+    return table.markdown(COLUMNS, rows)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,6 +22,7 @@ import gc
 import time
 from typing import Any
 
+from bench import table
 from novaflow.cloud import Cloud
 from novaflow.sim.testing import running_sim
 
@@ -99,10 +100,7 @@ def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The rows as a Markdown table (for bench/RESULTS.md)."""
-    head = "| " + " | ".join(c[1] for c in COLUMNS) + " |"
-    sep = "|" + "---:|" * len(COLUMNS)
-    body = ["| " + " | ".join(_cell(r, k, f) for k, _, f in COLUMNS) + " |" for r in rows]
-    return "\n".join([head, sep, *body]) + "\n"
+    return table.markdown(COLUMNS, rows, _cell)
 
 
 def main(argv: list[str] | None = None) -> None:
