@@ -15,6 +15,7 @@ from novaflow.planner.assemble import build_plan
 from novaflow.planner.common import Methods, moves_from_state, universe, unmovable_summary
 from novaflow.planner.constraints import Choice
 from novaflow.planner.drain import big_first, cluster_avg_usable, make_units
+from novaflow.planner.eject import Hopeless, Journal, make_room, undo
 from novaflow.planner.inputs import check_rebalance
 from novaflow.planner.place import find_host, unit_demand, unit_zone
 from novaflow.planner.state import EPS, Cluster, FitIndex
@@ -47,6 +48,7 @@ def consolidate(snapshot: Snapshot, req: RebalanceRequest) -> Plan:
     over_budget = False
     emptied: list[int] = []
     blocked: list[int] = []
+    hopeless = Hopeless()
     for h in sorted(in_use, key=lambda h: (held(h)[1], held(h)[0], held(h)[2])):
         ids = list(cluster.on_host[h])
         if not all(methods.movable(i) for i in ids):
@@ -56,7 +58,7 @@ def consolidate(snapshot: Snapshot, req: RebalanceRequest) -> Plan:
         if budget is not None and migrations + new > budget:
             over_budget = True
             continue
-        if _try_empty(cluster, index, h, ids):
+        if _try_empty(cluster, index, h, ids, hopeless):
             emptied.append(h)
             migrations += new
     warnings: list[str] = []
@@ -85,33 +87,34 @@ def consolidate(snapshot: Snapshot, req: RebalanceRequest) -> Plan:
     return build_plan(cluster, req, moves, [], warnings, emptied=names)
 
 
-def _try_empty(cluster: Cluster, index: FitIndex, h: int, ids: list[str]) -> bool:
+def _try_empty(
+    cluster: Cluster, index: FitIndex, h: int, ids: list[str], hopeless: Hopeless
+) -> bool:
     """Move everything off `h` onto the other open hosts, or change nothing and say False."""
     index.close(h)
     if not index.could_take(unit_demand(cluster, ids)):
         index.open(h)
         return False
     units = make_units(cluster, ids, {h})
+    journal: Journal = []
     for unit in units:
         for iid in unit:
+            journal.append((iid, h))
             cluster.lift(iid)
-    placed: list[str] = []
-    ok = True
     for unit in big_first(cluster, units):
         need = unit_demand(cluster, unit)
         consistent, zone = unit_zone(cluster, unit)
-        t = find_host(cluster, index, unit, need, zone) if consistent else None
+        if not consistent:
+            break
+        t = find_host(cluster, index, unit, need, zone)
         if t is None:
-            ok = False
+            t = make_room(cluster, index, unit, need, zone, journal, hopeless)
+        if t is None:
             break
         for iid in unit:
             cluster.put(iid, t)
-            placed.append(iid)
-    if ok:
+    else:
         return True
-    for iid in placed:
-        cluster.lift(iid)
-    for iid in ids:
-        cluster.put(iid, h)
+    undo(cluster, journal, 0)
     index.open(h)
     return False

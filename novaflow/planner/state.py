@@ -62,6 +62,8 @@ class Cluster:
             if h is not None:
                 self.on_host[h][inst.id] = None
         self.where: dict[str, int | None] = dict(self.origin)
+        self.arrived: list[list[float]] = [[0.0, 0.0, 0.0] for _ in self.names]
+        """Per host, the room taken by instances the plan brought there (kept incrementally)."""
         self._demand: dict[str, Demand] = {}
         self.policy: dict[str, str] = {}
         self.group_name: dict[str, str] = {}
@@ -139,6 +141,11 @@ class Cluster:
         self.free_c[h] += d[0]
         self.free_r[h] += d[1]
         self.free_d[h] += d[2]
+        if self.origin[iid] != h:
+            a = self.arrived[h]
+            a[0] -= d[0]
+            a[1] -= d[1]
+            a[2] -= d[2]
         del self.on_host[h][iid]
         for gid in self.groups_of.get(iid, ()):
             c = self.count[gid]
@@ -156,6 +163,11 @@ class Cluster:
         self.free_c[h] -= d[0]
         self.free_r[h] -= d[1]
         self.free_d[h] -= d[2]
+        if self.origin[iid] != h:
+            a = self.arrived[h]
+            a[0] += d[0]
+            a[1] += d[1]
+            a[2] += d[2]
         self.on_host[h][iid] = None
         for gid in self.groups_of.get(iid, ()):
             c = self.count[gid]

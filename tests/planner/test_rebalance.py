@@ -78,6 +78,54 @@ def test_consolidate_skips_excluded_hosts():
     assert p.moves == []
 
 
+def _room_by_moving_on(y_from: str = "d", c_ram: int = 64):
+    """x (zoned az1) fits in az1 only where y sits; y reaches a only if the plan moves it."""
+    g = {gb: flavor(f"r{gb}", vcpus=1, ram_gb=gb, disk_gb=10) for gb in (8, 14, 16, 40, 46)}
+    return snap(
+        [
+            host("a", ram_gb=64, zone="az1"),
+            host("c", ram_gb=c_ram, zone="az2"),
+            host("d", ram_gb=16, zone="az2"),
+            host("e", ram_gb=32, zone="az1"),
+        ],
+        [
+            inst("a1", "a", g[46]),
+            inst("c1", "c", g[40]),
+            inst("y", y_from, g[8]),
+            inst("x", "e", g[16], zone="az1"),
+            inst("x2", "e", g[14]),
+        ],
+    )
+
+
+def test_consolidate_moves_an_instance_on_to_make_room_for_another():
+    # Emptying d puts y on a (the tightest fit); x, which must stay in az1, then finds no
+    # host with room until y moves on to c. y still migrates once: from d straight to c.
+    s = _room_by_moving_on()
+    p = rebalance(s, "consolidate")
+    assert sorted(p.emptied_hosts) == ["d", "e"]
+    assert where(p) == {"y": "c", "x": "a", "x2": "c"}
+    assert len(p.moves) == 3
+
+
+def test_consolidate_never_makes_room_by_moving_an_instance_that_was_there():
+    # Same cloud, but y is on a from the start: moving it off a host that also receives
+    # instances could overfill a while moves run, so e cannot be emptied and stays as it is.
+    s = _room_by_moving_on(y_from="a")
+    p = rebalance(s, "consolidate")
+    assert "e" not in p.emptied_hosts
+    assert "x" not in where(p) and "y" not in where(p)
+
+
+def test_consolidate_undoes_making_room_when_the_instance_moved_on_finds_none():
+    # c is too full to take y: making room on a fails, e keeps x, and y stays where the
+    # first step put it (moved once, off d).
+    s = _room_by_moving_on(c_ram=44)
+    p = rebalance(s, "consolidate")
+    assert p.emptied_hosts == ["d"]
+    assert where(p) == {"y": "a"}
+
+
 def _hot_cold():
     hosts = [host(f"h{i}") for i in range(4)]
     insts = [inst(f"i{n}", "h0", MEDIUM) for n in range(7)] + [inst("j", "h1", MEDIUM)]
