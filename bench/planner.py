@@ -15,6 +15,10 @@ then the fullest), reporting the hosts FFD leaves in use and the migrations it n
 Spread reports load max / mean / standard deviation before and after, the floor that
 instances which cannot move put under the hottest host, and max / mean over the hosts
 holding no such instance (the 1.10 target applies where the cloud allows it).
+
+A second table consolidates the same clouds generated with `movable_only=True` (same seed,
+hosts, flavors and placements; every instance free to move, hard server groups relaxed to
+soft): there nothing forces a host to stay in use, so the plain bound LB is the yardstick.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from novaflow.planner.metrics import (
     load_stats,
     lower_bound_hosts,
 )
-from novaflow.synthetic import generate
+from novaflow.synthetic import HARD, generate
 
 SIZES = ((10, 100), (50, 1_000), (200, 5_000), (1_000, 20_000))
 SEED = 1
@@ -118,6 +122,9 @@ def bench_cloud(n_hosts: int, n_instances: int, seed: int = SEED) -> dict[str, A
         _peak_mb(lambda: plan(snapshot, spread_req)),
     )
     bad = sum(len(violations(snapshot, p)) for p in (drain_plan, cons_plan, spread_plan))
+    largest_anti = max(
+        (len(g.members) for g in snapshot.server_groups if g.policy == "anti-affinity"), default=0
+    )
 
     pinned = _pinned(snapshot, cons_req.policy)
     in_use_before = hosts_in_use(snapshot, None, act)
@@ -155,6 +162,9 @@ def bench_cloud(n_hosts: int, n_instances: int, seed: int = SEED) -> dict[str, A
         "lower_bound": lb,
         "vs_lower_bound": in_use_after / lb if lb else 1.0,
         "lower_bound_constrained": lb_star,
+        "held_hosts": _held_hosts(snapshot, pinned, act),
+        "largest_anti_affinity": largest_anti,
+        "over_constrained": in_use_after - lb_star,
         "vs_constrained": in_use_after / lb_star if lb_star else 1.0,
         "consolidate_moves": len(cons_plan.moves),
         "ffd_hosts": ffd.hosts_used,
@@ -172,9 +182,51 @@ def bench_cloud(n_hosts: int, n_instances: int, seed: int = SEED) -> dict[str, A
     }
 
 
+def bench_packing(n_hosts: int, n_instances: int, seed: int = SEED) -> dict[str, Any]:
+    """Consolidate on the same cloud with every instance movable and no hard groups."""
+    snapshot = generate(n_hosts, n_instances, seed, movable_only=True)
+    act = active_hosts(snapshot)
+    req = RebalanceRequest(strategy="consolidate")
+    cons_plan, cons_s = _timed(lambda: plan(snapshot, req))
+    lb = lower_bound_hosts(snapshot, act)
+    in_use = hosts_in_use(snapshot, cons_plan, act)
+    usage = host_usage(snapshot)
+    models = {h.name: h for h in snapshot.hosts}
+    bins = sorted(act, key=lambda h: (-models[h].usable.ram_mb, -usage[h][1]))
+    ffd = ffd_repack(snapshot, act, bins)
+    return {
+        "hosts": n_hosts,
+        "instances": len(snapshot.instances),
+        "unmovable": len(_pinned(snapshot, req.policy)),
+        "hard_groups": sum(1 for g in snapshot.server_groups if g.policy in HARD),
+        "consolidate_s": cons_s,
+        "violations": len(violations(snapshot, cons_plan)),
+        "in_use_before": hosts_in_use(snapshot, None, act),
+        "in_use_after": in_use,
+        "lower_bound": lb,
+        "vs_lower_bound": in_use / lb if lb else 1.0,
+        "consolidate_moves": len(cons_plan.moves),
+        "ffd_hosts": ffd.hosts_used,
+        "ffd_moves": ffd.migrations,
+    }
+
+
+def _held_hosts(snapshot: Snapshot, pinned: list[str], hosts: list[str]) -> int:
+    """Hosts holding at least one instance that cannot move (they stay in use)."""
+    names = set(hosts)
+    ids = set(pinned)
+    return len({i.host for i in snapshot.instances if i.id in ids and i.host in names})
+
+
 def run(sizes: tuple[tuple[int, int], ...] = SIZES, seed: int = SEED) -> list[dict[str, Any]]:
-    """One row per cloud size (see bench_cloud for the columns)."""
-    return [bench_cloud(h, n, seed) for h, n in sizes]
+    """One row per cloud size (see bench_cloud for the columns); each row carries the
+    movable-only consolidation of the same cloud under "movable_only"."""
+    rows = []
+    for h, n in sizes:
+        row = bench_cloud(h, n, seed)
+        row["movable_only"] = bench_packing(h, n, seed)
+        rows.append(row)
+    return rows
 
 
 COLUMNS = (
@@ -205,9 +257,35 @@ COLUMNS = (
 )
 
 
+PACKING_COLUMNS = (
+    ("hosts", "hosts", "{}"),
+    ("instances", "inst", "{}"),
+    ("unmovable", "unmovable", "{}"),
+    ("hard_groups", "hard groups", "{}"),
+    ("consolidate_s", "consol. s", "{:.3f}"),
+    ("violations", "viol.", "{}"),
+    ("in_use_before", "in use before", "{}"),
+    ("in_use_after", "in use", "{}"),
+    ("lower_bound", "LB", "{}"),
+    ("vs_lower_bound", "/LB", "{:.3f}"),
+    ("consolidate_moves", "cons. moves", "{}"),
+    ("ffd_hosts", "FFD in use", "{}"),
+    ("ffd_moves", "FFD moves", "{}"),
+)
+PACKING_TITLE = (
+    "Consolidate on the same clouds with every instance movable and no hard server groups "
+    "(`generate(hosts, instances, seed, movable_only=True)`): LB is the yardstick"
+)
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
-    """The rows as a Markdown table (for bench/RESULTS.md)."""
-    return table.markdown(COLUMNS, rows)
+    """The rows as Markdown tables (for bench/RESULTS.md): the standard clouds, then the
+    movable-only ones."""
+    packing = [r["movable_only"] for r in rows if "movable_only" in r]
+    out = table.markdown(COLUMNS, rows)
+    if packing:
+        out += f"\n{PACKING_TITLE}:\n\n" + table.markdown(PACKING_COLUMNS, packing)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -224,12 +302,17 @@ def main(argv: list[str] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"novaflow planner benchmark (seed {args.seed})")
-    for _, label, _ in COLUMNS:
-        table.add_column(label, justify="right")
-    for r in rows:
-        table.add_row(*(f.format(r[k]) for k, _, f in COLUMNS))
-    Console(width=250).print(table)
+    console = Console(width=250)
+    for title, columns, data in (
+        (f"novaflow planner benchmark (seed {args.seed})", COLUMNS, rows),
+        (PACKING_TITLE, PACKING_COLUMNS, [r["movable_only"] for r in rows]),
+    ):
+        out = Table(title=title)
+        for _, label, _ in columns:
+            out.add_column(label, justify="right")
+        for r in data:
+            out.add_row(*(f.format(r[k]) for k, _, f in columns))
+        console.print(out)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,8 @@ PINNED_FLAVOR = Flavor(
     disk_gb=40,
     extra_specs={"hw:cpu_policy": "dedicated", "hw:numa_nodes": "1"},
 )
+HARD = ("affinity", "anti-affinity")
+UNMOVABLE_KINDS = ("error", "task", "suspended", "pci", "shelved")
 PROJECTS = tuple(f"project-{i:02d}" for i in range(12))
 TAKEN_AT = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -109,13 +111,16 @@ def generate(
     disabled_hosts: int = 0,
     down_hosts: int = 0,
     numa_live_migration: bool = True,
+    movable_only: bool = False,
 ) -> Snapshot:
     """A reproducible cloud of `hosts` compute nodes carrying up to `instances` servers.
 
     `skew` is the sigma of the log-normal host popularity (0: even load). Instances that
     would not fit anywhere are dropped, so a tiny cloud asked for many instances is full,
     not invalid. Disabled and down hosts keep their instances (they are the interesting
-    ones to drain or evacuate).
+    ones to drain or evacuate). `movable_only` draws the same random numbers, then makes
+    every instance ACTIVE or SHUTOFF/PAUSED with no task and no PCI device, and labels
+    affinity / anti-affinity groups soft-affinity / soft-anti-affinity.
     """
     rng = random.Random(seed)
     zone_names = [f"az{z + 1}" for z in range(max(1, zones))]
@@ -217,11 +222,12 @@ def generate(
         n_grouped -= size
         budget -= len(members)
         if members:
+            label = f"soft-{policy}" if movable_only and policy in HARD else policy
             groups.append(
                 ServerGroup(
                     id=gid,
-                    name=f"{policy}-{len(groups):03d}",
-                    policy=policy,
+                    name=f"{label}-{len(groups):03d}",
+                    policy=label,
                     members=members,
                     project_id=project,
                 )
@@ -280,6 +286,12 @@ def generate(
             status = "SUSPENDED"
         elif kind == "shelved":
             status = "SHELVED"
+        if movable_only and kind in UNMOVABLE_KINDS:
+            # Same draws, same placement; only what would pin the instance is left out.
+            status, row["task_state"] = "ACTIVE", None
+            row["flavor"] = row["flavor"].model_copy(update={"extra_specs": {}})
+        elif movable_only and kind in ("vtpm", "pinned") and status == "PAUSED":
+            status = "ACTIVE"  # paused, it could only live-migrate, which its flavor rules out
         row["status"] = status
         rows.append(row)
         budget -= 1

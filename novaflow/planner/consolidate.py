@@ -1,11 +1,13 @@
 """consolidate: empty as many hosts as possible with as few moves as possible.
 
-Hosts are tried from the least loaded (what they hold, relative to an average host; the
-smaller host first on a tie, so big hosts are kept). A try lifts every instance of the
-host and places them best-fit, biggest first, on the other hosts still in use; if one does
-not fit, the try is rolled back and the host stays. Best fit fills the fullest hosts,
-which are the last ones anybody would try to empty, so few instances move twice; when one
-does, the plan still migrates it once, from where it is now to where it ends.
+Hosts are tried smallest first (capacity relative to an average host), the least loaded
+first among equal sizes, so the big hosts are the ones kept. A try lifts every instance of
+the host and places them best-fit, biggest first, on the other hosts still in use; when
+one finds no room, room is made where the plan itself brought instances that can move on
+(planner/eject.py); if that fails too, the try is rolled back and the host stays. Best fit
+fills the fullest hosts, which are the last ones anybody would try to empty, so few
+instances move twice; when one does, the plan still migrates it once, from where it is now
+to where it ends.
 """
 
 from __future__ import annotations

@@ -42,3 +42,24 @@ def test_small_cloud_asked_for_too_much_is_full_not_invalid():
     assert len(s.instances) < 2000
     for h in s.hosts:
         assert h.used.fits_in(h.usable)
+
+
+def test_movable_only_is_the_same_cloud_with_nothing_pinned():
+    from novaflow.models import MethodPolicy
+    from novaflow.planner.constraints import Choice, choose_method
+
+    full = generate(60, 1500, seed=4, unmovable_fraction=0.05)
+    free = generate(60, 1500, seed=4, unmovable_fraction=0.05, movable_only=True)
+    assert [h.model_dump() for h in free.hosts] == [h.model_dump() for h in full.hosts]
+    assert [(i.id, i.host, i.flavor.ram_mb) for i in free.instances] == [
+        (i.id, i.host, i.flavor.ram_mb) for i in full.instances
+    ]
+    for i in free.instances:
+        c = choose_method(i, MethodPolicy.LIVE_THEN_COLD, free.features)
+        assert isinstance(c, Choice) and not c.scheduler_picks, i.name
+    assert {g.policy for g in free.server_groups} <= {"soft-affinity", "soft-anti-affinity"}
+    assert [g.members for g in free.server_groups] == [g.members for g in full.server_groups]
+    assert any(
+        not isinstance(choose_method(i, MethodPolicy.LIVE_THEN_COLD, full.features), Choice)
+        for i in full.instances
+    )
