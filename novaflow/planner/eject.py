@@ -17,9 +17,9 @@ from novaflow.planner.state import EPS, Cluster, Demand, FitIndex
 Journal = list[tuple[str, int]]
 """(instance, host it was on) for every lift, in order, so a try can be undone."""
 
-ROOM_HOSTS = 24
+ROOM_HOSTS = 4
 """Hosts where room is tried per unit; each try scans the host's instances and re-places some."""
-ROOM_SCAN = 256
+ROOM_SCAN = 64
 """Hosts looked at per unit (a constant-time check each) while choosing those to try."""
 
 
