@@ -28,6 +28,7 @@ from novaflow.planner.drain import drain
 from novaflow.planner.evacuate import evacuate
 from novaflow.planner.metrics import ffd_repack, host_loads, lower_bound_hosts
 from novaflow.planner.order import estimate_seconds, makespan, order_moves
+from novaflow.planner.quiet_gc import collector_paused
 from novaflow.planner.rebalance import rebalance
 from novaflow.planner.validate import violations
 
@@ -55,10 +56,11 @@ __all__ = [
 
 def plan(snapshot: Snapshot, request: PlanRequest) -> Plan:
     """The plan for `request` on `snapshot`; raises BadRequest on input it cannot act on."""
-    if isinstance(request, DrainRequest):
-        return drain(snapshot, request)
-    if isinstance(request, EvacuateRequest):
-        return evacuate(snapshot, request)
-    if isinstance(request, RebalanceRequest):
+    if not isinstance(request, DrainRequest | EvacuateRequest | RebalanceRequest):
+        raise TypeError(f"not a plan request: {type(request).__name__}")
+    with collector_paused():  # see quiet_gc: planning makes no cycles, the snapshot is big
+        if isinstance(request, DrainRequest):
+            return drain(snapshot, request)
+        if isinstance(request, EvacuateRequest):
+            return evacuate(snapshot, request)
         return rebalance(snapshot, request)
-    raise TypeError(f"not a plan request: {type(request).__name__}")

@@ -8,6 +8,7 @@ tentative placement back by putting instances where they were.
 
 from __future__ import annotations
 
+import weakref
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 
@@ -249,7 +250,10 @@ class SortedHosts:
     """
 
     def __init__(self, cluster: Cluster, hosts: Iterable[int]) -> None:
-        self.cluster = cluster
+        # A weak reference: the cluster holds its indexes (to tell them about moves), and a
+        # strong one back would make a cycle that only the cycle collector could free.
+        self.cluster: Cluster = weakref.proxy(cluster)
+        self._zone = cluster.zone
         self.key: dict[int, float] = {}
         self.all: list[tuple[float, int]] = []
         self.by_zone: dict[str, list[tuple[float, int]]] = {}
@@ -272,14 +276,14 @@ class SortedHosts:
         k = self.sort_key(h)
         self.key[h] = k
         insort(self.all, (k, h))
-        insort(self.by_zone.setdefault(self.cluster.zone[h], []), (k, h))
+        insort(self.by_zone.setdefault(self._zone[h], []), (k, h))
 
     def close(self, h: int) -> None:
         k = self.key.pop(h, None)
         if k is None:
             return
         _remove(self.all, (k, h))
-        _remove(self.by_zone[self.cluster.zone[h]], (k, h))
+        _remove(self.by_zone[self._zone[h]], (k, h))
 
     def touch(self, h: int) -> None:
         if h in self.key:
@@ -306,6 +310,7 @@ class FitIndex(SortedHosts):
         self.room = [0.0, 0.0, 0.0]
         """Free room summed over the open hosts (overcommitted hosts count as zero)."""
         self._share: dict[int, Demand] = {}
+        self._frees = (cluster.free_c, cluster.free_r, cluster.free_d)
         super().__init__(cluster, hosts)
 
     def sort_key(self, h: int) -> float:
@@ -315,8 +320,8 @@ class FitIndex(SortedHosts):
         if h in self.key:
             return
         super().open(h)
-        c = self.cluster
-        share = (max(0.0, c.free_c[h]), max(0.0, c.free_r[h]), max(0.0, c.free_d[h]))
+        fc, fr, fd = self._frees
+        share = (max(0.0, fc[h]), max(0.0, fr[h]), max(0.0, fd[h]))
         self._share[h] = share
         room = self.room
         room[0] += share[0]
