@@ -5,7 +5,9 @@
 
 For each cloud (hosts / instances) it times a drain of 5% of the hosts, a consolidate and a
 spread (best of `REPEAT` runs, so a busy machine inflates less), measures peak memory with
-tracemalloc in a separate run, and checks every plan with the independent validator.
+tracemalloc in a separate run, counts the Python function calls of one consolidate and one
+spread (cProfile: the work done, which a busy machine does not inflate), and checks every
+plan with the independent validator.
 Consolidate is compared with the bin-packing lower bound (LB: max over resources of the
 fewest biggest hosts holding the total demand), with LB* (LB that also keeps every host
 holding an instance that cannot move, and one host per member of the largest hard
@@ -24,7 +26,9 @@ soft): there nothing forces a host to stay in use, so the plain bound LB is the 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
+import pstats
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -62,6 +66,17 @@ def _timed(fn: Callable[[], Plan]) -> tuple[Plan, float]:
         best = min(best, time.perf_counter() - t0)
     assert result is not None
     return result, best
+
+
+def _calls(fn: Callable[[], Plan]) -> int:
+    """Python function calls one plan makes (cProfile): the work, whatever the machine's load."""
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        fn()
+    finally:
+        profile.disable()
+    return pstats.Stats(profile).total_calls
 
 
 def _peak_mb(fn: Callable[[], Plan]) -> float:
@@ -121,6 +136,8 @@ def bench_cloud(n_hosts: int, n_instances: int, seed: int = SEED) -> dict[str, A
         _peak_mb(lambda: plan(snapshot, cons_req)),
         _peak_mb(lambda: plan(snapshot, spread_req)),
     )
+    cons_calls = _calls(lambda: plan(snapshot, cons_req))
+    spread_calls = _calls(lambda: plan(snapshot, spread_req))
     bad = sum(len(violations(snapshot, p)) for p in (drain_plan, cons_plan, spread_plan))
     largest_anti = max(
         (len(g.members) for g in snapshot.server_groups if g.policy == "anti-affinity"), default=0
@@ -179,6 +196,8 @@ def bench_cloud(n_hosts: int, n_instances: int, seed: int = SEED) -> dict[str, A
         "unpinned_max_over_mean": free_max / after.mean if after.mean else 0.0,
         "pinned_floor": _floor(snapshot, set(pinned), act),
         "spread_moves": len(spread_plan.moves),
+        "consolidate_calls": cons_calls,
+        "spread_calls": spread_calls,
     }
 
 
@@ -257,6 +276,47 @@ COLUMNS = (
 )
 
 
+GROWTH_COLUMNS = (
+    ("hosts", "hosts", "{}"),
+    ("instances", "inst", "{}"),
+    ("consolidate_s", "consol. s", "{:.3f}"),
+    ("consolidate_moves", "consol. moves", "{}"),
+    ("cons_moves_per_inst", "moves/inst", "{:.2f}"),
+    ("cons_us_per_inst", "us/inst", "{:.1f}"),
+    ("cons_us_per_move", "us/move", "{:.0f}"),
+    ("cons_calls_per_move", "calls/move", "{:.0f}"),
+    ("spread_s", "spread s", "{:.3f}"),
+    ("spread_moves", "spread moves", "{}"),
+    ("spread_us_per_inst", "us/inst", "{:.1f}"),
+    ("spread_us_per_move", "us/move", "{:.0f}"),
+    ("spread_calls_per_move", "calls/move", "{:.0f}"),
+)
+GROWTH_TITLE = (
+    "Growth of consolidate and spread, per instance and per move (calls: Python function "
+    "calls of one plan, counted by cProfile, which machine load does not change)"
+)
+
+
+def growth_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per size: seconds and work per instance and per move, for consolidate and spread."""
+    out = []
+    for r in rows:
+        n, cm, sm = r["instances"], max(1, r["consolidate_moves"]), max(1, r["spread_moves"])
+        out.append(
+            {
+                **r,
+                "cons_moves_per_inst": cm / n,
+                "cons_us_per_inst": 1e6 * r["consolidate_s"] / n,
+                "cons_us_per_move": 1e6 * r["consolidate_s"] / cm,
+                "cons_calls_per_move": r["consolidate_calls"] / cm,
+                "spread_us_per_inst": 1e6 * r["spread_s"] / n,
+                "spread_us_per_move": 1e6 * r["spread_s"] / sm,
+                "spread_calls_per_move": r["spread_calls"] / sm,
+            }
+        )
+    return out
+
+
 PACKING_COLUMNS = (
     ("hosts", "hosts", "{}"),
     ("instances", "inst", "{}"),
@@ -283,6 +343,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     movable-only ones."""
     packing = [r["movable_only"] for r in rows if "movable_only" in r]
     out = table.markdown(COLUMNS, rows)
+    out += f"\n{GROWTH_TITLE}:\n\n" + table.markdown(GROWTH_COLUMNS, growth_rows(rows))
     if packing:
         out += f"\n{PACKING_TITLE}:\n\n" + table.markdown(PACKING_COLUMNS, packing)
     return out
@@ -305,6 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     console = Console(width=250)
     for title, columns, data in (
         (f"novaflow planner benchmark (seed {args.seed})", COLUMNS, rows),
+        (GROWTH_TITLE, GROWTH_COLUMNS, growth_rows(rows)),
         (PACKING_TITLE, PACKING_COLUMNS, [r["movable_only"] for r in rows]),
     ):
         out = Table(title=title)
