@@ -35,8 +35,10 @@ def undo(cluster: Cluster, journal: Journal, mark: int) -> None:
 class Hopeless:
     """Needs for which making room failed: a bigger need in the same zone is not tried again.
 
-    Consolidation only ever fills the hosts it keeps, so room that could not be made once
-    will not appear later in the same plan; this keeps failures from being paid twice.
+    As consolidation goes on, the hosts it keeps only fill up, so room that could not be
+    made once is unlikely to appear later in the same plan; not trying again keeps a long
+    tail of hopeless tries from costing more on bigger clouds. It is a heuristic: instances
+    brought to a host later might have made room by moving on.
     """
 
     def __init__(self) -> None:
@@ -94,7 +96,7 @@ def make_room(
             cluster.lift(iid)
         if cluster.fits(need, t):
             index.close(t)  # the instances moving on must go elsewhere
-            ok = all(_replace(cluster, index, iid, journal) for iid in picked)
+            ok = all(_replace(cluster, index, iid) for iid in picked)
             index.open(t)
             if ok:
                 return t
@@ -152,8 +154,9 @@ def _movers(cluster: Cluster, t: int, need: Demand, dim: int, hole: float) -> li
     return picked if picked and all(short[j] <= EPS for j in range(3)) else None
 
 
-def _replace(cluster: Cluster, index: FitIndex, iid: str, journal: Journal) -> bool:
-    """Best fit for one lifted instance that moves on; False if no open host takes it."""
+def _replace(cluster: Cluster, index: FitIndex, iid: str) -> bool:
+    """Best fit for one lifted instance that moves on; False if no open host takes it (the
+    caller's undo of the journal then puts it back, wherever it is)."""
     consistent, zone = unit_zone(cluster, [iid])
     t = find_host(cluster, index, [iid], cluster.demand(iid), zone) if consistent else None
     if t is None:
