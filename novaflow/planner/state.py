@@ -66,6 +66,7 @@ class Cluster:
         self.arrived: list[list[float]] = [[0.0, 0.0, 0.0] for _ in self.names]
         """Per host, the room taken by instances the plan brought there (kept incrementally)."""
         self._demand: dict[str, Demand] = {}
+        self._smallest: Demand | None = None
         self.policy: dict[str, str] = {}
         self.group_name: dict[str, str] = {}
         self.members: dict[str, list[str]] = {}
@@ -106,6 +107,19 @@ class Cluster:
         if d is None:
             d = self._demand[iid] = demand(self.instances[iid])
         return d
+
+    def smallest_demand(self) -> Demand:
+        """Per resource, the least any instance of the cloud takes: a host with less free
+        room than this in some resource can take no instance at all."""
+        if self._smallest is None:
+            lo = [float("inf")] * 3
+            for iid in self.instances:
+                d = self.demand(iid)
+                for k in range(3):
+                    if d[k] < lo[k]:
+                        lo[k] = d[k]
+            self._smallest = (lo[0], lo[1], lo[2]) if self.instances else (0.0, 0.0, 0.0)
+        return self._smallest
 
     def free(self, h: int) -> Demand:
         return (self.free_c[h], self.free_r[h], self.free_d[h])
@@ -301,7 +315,11 @@ class FitIndex(SortedHosts):
     """Hosts open for new instances, sorted by free room in the cluster's scarcest resource.
 
     Bisecting on that resource skips every host that cannot take an instance at once; the
-    next few hosts are the tightest fits, which is what best-fit packing wants.
+    next few hosts are the tightest fits, which is what best-fit packing wants. Searches
+    walk a second pair of lists that leaves out hosts too full, in some resource, for even
+    the smallest instance of the cloud (a host out of vCPUs with RAM to spare, say): on a
+    big cloud packed tight there are hundreds of those, and every search would step over
+    them all.
     """
 
     def __init__(self, cluster: Cluster, hosts: Iterable[int], dim: int | None = None) -> None:
@@ -311,6 +329,10 @@ class FitIndex(SortedHosts):
         """Free room summed over the open hosts (overcommitted hosts count as zero)."""
         self._share: dict[int, Demand] = {}
         self._frees = (cluster.free_c, cluster.free_r, cluster.free_d)
+        self._floor = cluster.smallest_demand()
+        self._takers: list[tuple[float, int]] = []
+        self._takers_by_zone: dict[str, list[tuple[float, int]]] = {}
+        self._taking: set[int] = set()
         super().__init__(cluster, hosts)
 
     def sort_key(self, h: int) -> float:
@@ -327,11 +349,22 @@ class FitIndex(SortedHosts):
         room[0] += share[0]
         room[1] += share[1]
         room[2] += share[2]
+        f = self._floor
+        if f[0] <= fc[h] + EPS and f[1] <= fr[h] + EPS and f[2] <= fd[h] + EPS:
+            item = (self.key[h], h)
+            insort(self._takers, item)
+            insort(self._takers_by_zone.setdefault(self._zone[h], []), item)
+            self._taking.add(h)
 
     def close(self, h: int) -> None:
         share = self._share.pop(h, None)
         if share is None:
             return
+        if h in self._taking:
+            item = (self.key[h], h)
+            _remove(self._takers, item)
+            _remove(self._takers_by_zone[self._zone[h]], item)
+            self._taking.discard(h)
         super().close(h)
         room = self.room
         room[0] -= share[0]
@@ -344,8 +377,9 @@ class FitIndex(SortedHosts):
         return need[0] <= room[0] + EPS and need[1] <= room[1] + EPS and need[2] <= room[2] + EPS
 
     def candidates(self, need: Demand, zone: str | None) -> Iterator[int]:
-        """Open hosts with at least `need` room in the indexed resource, tightest first."""
-        lst = self.ascending(zone)
+        """Open hosts with at least `need` room in the indexed resource, tightest first
+        (hosts with no room for the cloud's smallest instance left out)."""
+        lst = self._takers if zone is None else self._takers_by_zone.get(zone, [])
         i = bisect_left(lst, (need[self.dim] - EPS, -1))
         n = len(lst)
         while i < n:
