@@ -94,7 +94,7 @@ def _try_empty(
 ) -> bool:
     """Move everything off `h` onto the other open hosts, or change nothing and say False."""
     index.close(h)
-    if not index.could_take(unit_demand(cluster, ids)):
+    if not index.could_fill(unit_demand(cluster, ids)):  # cheap: most failed tries end here
         index.open(h)
         return False
     units = make_units(cluster, ids, {h})

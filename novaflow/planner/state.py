@@ -333,6 +333,8 @@ class FitIndex(SortedHosts):
         self._takers: list[tuple[float, int]] = []
         self._takers_by_zone: dict[str, list[tuple[float, int]]] = {}
         self._taking: set[int] = set()
+        self.taker_room = [0.0, 0.0, 0.0]
+        """Free room summed over the open hosts with room for the cloud's smallest instance."""
         super().__init__(cluster, hosts)
 
     def sort_key(self, h: int) -> float:
@@ -355,6 +357,10 @@ class FitIndex(SortedHosts):
             insort(self._takers, item)
             insort(self._takers_by_zone.setdefault(self._zone[h], []), item)
             self._taking.add(h)
+            tr = self.taker_room
+            tr[0] += share[0]
+            tr[1] += share[1]
+            tr[2] += share[2]
 
     def close(self, h: int) -> None:
         share = self._share.pop(h, None)
@@ -365,6 +371,10 @@ class FitIndex(SortedHosts):
             _remove(self._takers, item)
             _remove(self._takers_by_zone[self._zone[h]], item)
             self._taking.discard(h)
+            tr = self.taker_room
+            tr[0] -= share[0]
+            tr[1] -= share[1]
+            tr[2] -= share[2]
         super().close(h)
         room = self.room
         room[0] -= share[0]
@@ -374,6 +384,16 @@ class FitIndex(SortedHosts):
     def could_take(self, need: Demand) -> bool:
         """False when the open hosts together lack the room: no placement can succeed."""
         room = self.room
+        return need[0] <= room[0] + EPS and need[1] <= room[1] + EPS and need[2] <= room[2] + EPS
+
+    def could_fill(self, need: Demand) -> bool:
+        """False when the open hosts that can take an instance at all lack the room together:
+        room stranded on hosts out of some resource (RAM free, no vCPU left) does not count.
+
+        Stricter than could_take, and a heuristic once room can be made by moving instances
+        on (that can free the missing resource on a stranded host); it saves lifting a whole
+        host only to find it cannot be emptied."""
+        room = self.taker_room
         return need[0] <= room[0] + EPS and need[1] <= room[1] + EPS and need[2] <= room[2] + EPS
 
     def candidates(self, need: Demand, zone: str | None) -> Iterator[int]:
