@@ -41,6 +41,16 @@ def test_best_fit_prefers_the_tightest_host():
     assert "tightest fit" in p.moves[0].reason
 
 
+def test_a_host_out_of_vcpus_is_passed_over_although_it_has_the_tightest_ram():
+    busy = flavor("cpu-heavy", vcpus=16, ram_gb=4)  # 4:1 CPU ratio: four fill 16 cores
+    s = snap(
+        [host("src"), host("no-cpu", ram_gb=32), host("roomy", ram_gb=64)],
+        [inst("m", "src", MEDIUM)] + [inst(f"b{n}", "no-cpu", busy) for n in range(4)],
+    )
+    p = drain(s, "src")
+    assert where(p) == {"m": "roomy"} and not p.skips
+
+
 def test_empty_host_gives_an_empty_plan_and_says_so():
     p = drain(snap([host("h1"), host("h2")], []), "h1")
     assert p.moves == [] and p.skips == []
