@@ -59,7 +59,8 @@ def planner_reading(rows: list[dict[str, Any]]) -> str:
         f"the cost per move grows at most {per_move_x:.2f}x"
         + (", so most of the super-linear step is more moves per instance" if super_linear else "")
         if per_move_x <= 1.5
-        else f"the cost per move itself grows up to {per_move_x:.2f}x: the search gets costlier"
+        else f"the seconds per move grow up to {per_move_x:.2f}x (see the work per move below "
+        f"for whether the search does more)"
     )
     calls_flat = calls_x <= 1.15
     calls_text = (
