@@ -338,9 +338,30 @@ def socket_mode_client(listener: ApprovalListener, settings: SlackSettings) -> S
     return client
 
 
+class ReplayGuard:
+    """Refuses a signed request seen before: the signature covers timestamp and body, and
+    Slack's verifier accepts a request for 5 minutes, so a captured request could otherwise
+    be sent again within that window. Signatures are kept for twice that window."""
+
+    def __init__(self, window_s: float = 600) -> None:
+        self.window_s = window_s
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def first_use(self, signature: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            self._seen = {s: t for s, t in self._seen.items() if now - t < self.window_s}
+            if signature in self._seen:
+                return False
+            self._seen[signature] = now
+            return True
+
+
 def http_app(listener: ApprovalListener, settings: SlackSettings) -> FastAPI:
     """POST /slack/actions: verify the signature, answer 200 at once, handle in background."""
     verifier = SignatureVerifier(settings.secret("signing_secret"))
+    replays = ReplayGuard()
     app = FastAPI(title="novaflow Slack approvals", docs_url=None, redoc_url=None)
 
     @app.get("/healthz")
@@ -353,6 +374,9 @@ def http_app(listener: ApprovalListener, settings: SlackSettings) -> FastAPI:
         if not verifier.is_valid_request(body, dict(request.headers)):
             log.warning("rejected an interactivity request: bad or stale signature")
             return Response("invalid signature", status_code=401)
+        if not replays.first_use(request.headers.get("x-slack-signature", "")):
+            log.warning("rejected an interactivity request: replayed signature")
+            return Response("replayed request", status_code=401)
         try:
             payload = json.loads(parse_qs(body.decode())["payload"][0])
         except (KeyError, ValueError, UnicodeDecodeError):
