@@ -53,12 +53,14 @@ def describe_invalid(exc: ValidationError) -> str:
     Input should be greater than or equal to 1'."""
     parts = []
     for error in exc.errors():
-        field = str(error["loc"][-1]) if error["loc"] else ""
-        name = OPTION_OF.get(field, field or "value")
         msg = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:  # a rule over several options (e.g. hosts named twice)
+            parts.append(msg)
+            continue
+        field = str(error["loc"][-1])
         given = error.get("input")
         shown = "" if isinstance(given, dict) or given is None else f" {given}"
-        parts.append(f"{name}{shown}: {msg}")
+        parts.append(f"{OPTION_OF.get(field, field)}{shown}: {msg}")
     return "; ".join(parts)
 
 

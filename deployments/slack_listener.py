@@ -162,8 +162,10 @@ class ApprovalListener:
         approvers: Approvers,
         runs: RunControl | None = None,
         name_of: Callable[[str], str] | None = None,
+        pause_grace_s: float = 5.0,
     ) -> None:
         self.gate = gate
+        self.pause_grace_s = pause_grace_s
         self.approvers = approvers
         self.runs = runs or PrefectRuns()
         self._name_of = name_of or self._slack_name
@@ -245,11 +247,26 @@ class ApprovalListener:
             self._mark(payload, decision)
         return result
 
+    def _wait_for_pause(self, run_id: UUID, gate: str) -> None:
+        """A run posts its gate message just before it pauses, so a quick click can arrive
+        while it is still Running: give it a moment to reach the gate rather than call the
+        click stale."""
+        deadline = time.monotonic() + self.pause_grace_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if (str(run_id), gate) in self._decided:
+                    return
+            state = self.runs.gate_state(run_id)
+            if state is None or state.paused or state.state_name not in ("Running", "Pending"):
+                return
+            time.sleep(0.2)
+
     def _resume(
         self, payload: dict[str, Any], ref: GateRef, decision: ApprovalDecision
     ) -> ActionResult:
         """Resume only a run paused at this very gate; serialised so racing clicks resume once."""
         run_id = UUID(ref.run)
+        self._wait_for_pause(run_id, ref.gate)
         with self._lock:
             state = None if (ref.run, ref.gate) in self._decided else self.runs.gate_state(run_id)
             if state is None or not state.paused or state.pause_key != ref.gate:
