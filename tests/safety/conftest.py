@@ -76,9 +76,11 @@ def unchanged(sim, clouds_yaml: Path | None = None) -> Iterator[None]:
 
 
 @pytest.fixture
-def safe_cloud(cloud_of, tmp_path: Path) -> Callable[..., Any]:  # noqa: F811
+def safe_cloud(cloud_of, tmp_path: Path) -> Iterator[Callable[..., Any]]:  # noqa: F811
     """Start the safety cluster with a distinctive password; its clouds.yaml also holds
     'sim-wrong' (same cloud, wrong password) for the wrong-credentials cases."""
+    written: list[Path] = []
+    prior = os.environ.get("OS_CLIENT_CONFIG_FILE")
 
     def start(**kwargs: Any):
         kwargs.setdefault("password", SIM_PASSWORD)
@@ -87,9 +89,18 @@ def safe_cloud(cloud_of, tmp_path: Path) -> Callable[..., Any]:  # noqa: F811
         both["clouds"].update(clouds_config(sim.url, WRONG_PASSWORD, "sim-wrong")["clouds"])
         path = tmp_path / f"clouds-{sim.port}.yaml"
         path.write_text(json.dumps(both, indent=1))
+        written.append(path)
         os.environ["OS_CLIENT_CONFIG_FILE"] = str(path)
         forget_clouds()
         sim.clouds_yaml = path
         return sim
 
-    return start
+    yield start
+    # openstacksdk reads OS_CLIENT_CONFIG_FILE before any file a later test names, so a file
+    # left behind pointing at a stopped sim would shadow that test's own cloud 'sim'.
+    for path in written:
+        path.unlink(missing_ok=True)
+    if prior is None:
+        os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
+    else:
+        os.environ["OS_CLIENT_CONFIG_FILE"] = prior
