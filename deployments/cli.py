@@ -33,6 +33,41 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+# Settings fields as the operator typed them on this command line.
+OPTION_OF = {
+    "max_parallel": "--max-parallel",
+    "live_migration_slots": "--slots",
+    "move_timeout_s": "--move-timeout",
+    "window_end": "--window-end",
+    "exclude_hosts": "--exclude",
+    "timeout_s": "--approval-timeout",
+    "on_timeout": "--on-timeout",
+    "mode": "--approval",
+    "cloud": "--cloud",
+    "method": "--method",
+}
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """Each rejected option with its value and pydantic's rule, e.g. '--max-parallel 0:
+    Input should be greater than or equal to 1'."""
+    parts = []
+    for error in exc.errors():
+        msg = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:  # a rule over several options (e.g. hosts named twice)
+            parts.append(msg)
+            continue
+        field = str(error["loc"][-1])
+        given = error.get("input")
+        shown = "" if isinstance(given, dict) or given is None else f" {given}"
+        parts.append(f"{OPTION_OF.get(field, field)}{shown}: {msg}")
+    return "; ".join(parts)
+
+
+def _given(value, default):
+    return default if value is None else value
+
+
 def _flow_and_params(scenario: Scenario, o: dict) -> tuple:
     """The flow for `scenario` and its parameters from the command-line options."""
     from flows.evacuation import evacuate_failed_node
@@ -45,16 +80,17 @@ def _flow_and_params(scenario: Scenario, o: dict) -> tuple:
     base = URGENT if scenario is Scenario.failing else RunSettings()
     approval = ApprovalSettings(
         mode=o["approval"],
-        timeout_s=o["approval_timeout"] or base.approval.timeout_s,
+        timeout_s=_given(o["approval_timeout"], base.approval.timeout_s),
         on_timeout=o["on_timeout"] or base.approval.on_timeout,
     )
     settings = RunSettings(
         cloud=o["cloud"],
         dry_run=o["dry_run"],
         method=o["method"] or base.method,
-        max_parallel=o["max_parallel"] or base.max_parallel,
+        # `is None`, not `or`: a 0 the operator typed must be refused, not replaced.
+        max_parallel=_given(o["max_parallel"], base.max_parallel),
         live_migration_slots=o["slots"],
-        move_timeout_s=o["move_timeout"] or base.move_timeout_s,
+        move_timeout_s=_given(o["move_timeout"], base.move_timeout_s),
         let_scheduler_choose=o["scheduler"],
         exclude_hosts=o["exclude"],
         window_end=o["window_end"],
@@ -62,8 +98,19 @@ def _flow_and_params(scenario: Scenario, o: dict) -> tuple:
     )
     hosts = o["host"]
     one_host = scenario in (Scenario.maintenance, Scenario.failing, Scenario.evacuate)
+    if one_host and len(hosts) > 1 and len(set(hosts)) == 1:
+        _fail(f"host {hosts[0]} given more than once; '{scenario.value}' takes one --host")
     if one_host and len(hosts) != 1:
-        _fail(f"'{scenario.value}' takes exactly one --host (got {len(hosts)})")
+        _fail(
+            f"'{scenario.value}' takes exactly one --host (got {len(hosts)}): "
+            f"run it once per host, or use 'novaflow run rolling' for several"
+        )
+    if scenario is Scenario.evacuate and o["yes"] and not o["fenced"]:
+        _fail(
+            "--yes approves the evacuation gate, but the node's fencing is not confirmed: "
+            "evacuating a node that still runs its instances corrupts them. Power the node "
+            "off, then add --fenced (or leave out --yes and answer the prompt)"
+        )
     if scenario is Scenario.maintenance:
         return node_maintenance, dict(
             host=hosts[0],
@@ -148,7 +195,8 @@ def run(
     try:
         flow, params = _flow_and_params(scenario, options)
     except (ValidationError, NovaflowError) as exc:
-        _fail(f"bad parameters: {exc}")
+        detail = describe_invalid(exc) if isinstance(exc, ValidationError) else str(exc)
+        _fail(f"bad parameters: {detail}")
     report = run_foreground(flow, params, prompt_answer(yes, fenced))
     if report is None:
         raise typer.Exit(1)

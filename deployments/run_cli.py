@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from novaflow.errors import BadRequest
+from novaflow.errors import REFUSALS
 from novaflow.models import RunReport
 
 console = Console(stderr=True)
@@ -158,8 +158,14 @@ def report_of(state) -> RunReport | None:
     report = getattr(result, "report", None)
     if isinstance(report, RunReport):
         return report
-    if isinstance(result, BadRequest):  # refused before anything moved
-        console.print(f"[red]novaflow: {result}[/red]")
+    if isinstance(result, REFUSALS):  # refused before anything moved
+        # No markup (a message may hold brackets) and no wrapping (one line per refusal).
+        console.print(
+            f"novaflow: refused, nothing was changed: {result}",
+            style="red",
+            markup=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(2)
     console.print(f"[red]{state.name}: {state.message or result}[/red]")
     return None

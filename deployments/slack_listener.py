@@ -162,8 +162,10 @@ class ApprovalListener:
         approvers: Approvers,
         runs: RunControl | None = None,
         name_of: Callable[[str], str] | None = None,
+        pause_grace_s: float = 5.0,
     ) -> None:
         self.gate = gate
+        self.pause_grace_s = pause_grace_s
         self.approvers = approvers
         self.runs = runs or PrefectRuns()
         self._name_of = name_of or self._slack_name
@@ -245,11 +247,26 @@ class ApprovalListener:
             self._mark(payload, decision)
         return result
 
+    def _wait_for_pause(self, run_id: UUID, gate: str) -> None:
+        """A run posts its gate message just before it pauses, so a quick click can arrive
+        while it is still Running: give it a moment to reach the gate rather than call the
+        click stale."""
+        deadline = time.monotonic() + self.pause_grace_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if (str(run_id), gate) in self._decided:
+                    return
+            state = self.runs.gate_state(run_id)
+            if state is None or state.paused or state.state_name not in ("Running", "Pending"):
+                return
+            time.sleep(0.2)
+
     def _resume(
         self, payload: dict[str, Any], ref: GateRef, decision: ApprovalDecision
     ) -> ActionResult:
         """Resume only a run paused at this very gate; serialised so racing clicks resume once."""
         run_id = UUID(ref.run)
+        self._wait_for_pause(run_id, ref.gate)
         with self._lock:
             state = None if (ref.run, ref.gate) in self._decided else self.runs.gate_state(run_id)
             if state is None or not state.paused or state.pause_key != ref.gate:
@@ -338,9 +355,30 @@ def socket_mode_client(listener: ApprovalListener, settings: SlackSettings) -> S
     return client
 
 
+class ReplayGuard:
+    """Refuses a signed request seen before: the signature covers timestamp and body, and
+    Slack's verifier accepts a request for 5 minutes, so a captured request could otherwise
+    be sent again within that window. Signatures are kept for twice that window."""
+
+    def __init__(self, window_s: float = 600) -> None:
+        self.window_s = window_s
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def first_use(self, signature: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            self._seen = {s: t for s, t in self._seen.items() if now - t < self.window_s}
+            if signature in self._seen:
+                return False
+            self._seen[signature] = now
+            return True
+
+
 def http_app(listener: ApprovalListener, settings: SlackSettings) -> FastAPI:
     """POST /slack/actions: verify the signature, answer 200 at once, handle in background."""
     verifier = SignatureVerifier(settings.secret("signing_secret"))
+    replays = ReplayGuard()
     app = FastAPI(title="novaflow Slack approvals", docs_url=None, redoc_url=None)
 
     @app.get("/healthz")
@@ -353,6 +391,9 @@ def http_app(listener: ApprovalListener, settings: SlackSettings) -> FastAPI:
         if not verifier.is_valid_request(body, dict(request.headers)):
             log.warning("rejected an interactivity request: bad or stale signature")
             return Response("invalid signature", status_code=401)
+        if not replays.first_use(request.headers.get("x-slack-signature", "")):
+            log.warning("rejected an interactivity request: replayed signature")
+            return Response("replayed request", status_code=401)
         try:
             payload = json.loads(parse_qs(body.decode())["payload"][0])
         except (KeyError, ValueError, UnicodeDecodeError):

@@ -70,7 +70,7 @@ def evacuate_failed_node(
     """
     runbook = Runbook("evacuate-failed-node", [host], settings)
     snapshot = runbook.snapshot()
-    check_evacuable(snapshot, host)
+    check_evacuable(snapshot, host, settings.approval.mode)
     request = EvacuateRequest(
         host=host,
         reserved_hosts=reserved_hosts or [],

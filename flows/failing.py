@@ -14,7 +14,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.common import Runbook
 from flows.maintenance import drain_and_report, drain_request
 from flows.params import ApprovalSettings, RunSettings
-from flows.preflight import check_drainable
+from flows.preflight import check_drainable, check_supported
 from novaflow.models import MethodPolicy, RunReport
 from tasks.locks import hosts_claimed
 
@@ -42,6 +42,9 @@ def failing_node(
     snapshot = runbook.snapshot()
     check_drainable(snapshot, [host])
     plan = runbook.make_plan(snapshot, drain_request([host], settings))
+    check_supported(snapshot, plan)
+    if not plan.moves and not plan.skips:
+        runbook.notes.append(f"{host} holds no instance: nothing to move")
     if not plan.feasible:
         runbook.notes.append("the cloud cannot take every instance: moving what fits first")
     if settings.dry_run:

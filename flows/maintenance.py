@@ -13,7 +13,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import Runbook
 from flows.params import RunSettings
-from flows.preflight import check_drainable
+from flows.preflight import check_drainable, check_supported
 from novaflow.models import DrainRequest, Method, Move, RunReport, Snapshot
 from tasks.locks import hosts_claimed
 from tasks.services import disable_service, enable_service
@@ -81,6 +81,11 @@ def node_maintenance(
     check_drainable(snapshot, [host])
     plan = runbook.make_plan(snapshot, drain_request([host], settings))
     runbook.require_feasible(plan)
+    check_supported(snapshot, plan)
+    if not plan.moves and not plan.skips:
+        # Not an error: the host may need the work all the same; it is still taken out of
+        # scheduling for it, so nothing lands there meanwhile.
+        runbook.notes.append(f"{host} holds no instance: nothing to move")
     if settings.dry_run:
         runbook.notes.append("dry run: nothing was changed")
         return runbook.report(dry_run=True)

@@ -109,5 +109,7 @@ class RunSettings(BaseModel):
     def _exclusions_unique(self) -> RunSettings:
         twice = sorted({h for h in self.exclude_hosts if self.exclude_hosts.count(h) > 1})
         if twice:
-            raise ValueError(f"excluded host given more than once: {', '.join(twice)}")
+            raise ValueError(
+                f"excluded host given more than once: {', '.join(twice)}; name each one once"
+            )
         return self

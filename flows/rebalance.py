@@ -13,6 +13,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import Runbook
 from flows.params import RunSettings
+from flows.preflight import check_supported
 from novaflow.models import Host, RebalanceRequest, RunReport, Snapshot
 from tasks.locks import hosts_claimed
 from tasks.services import disable_service
@@ -87,6 +88,7 @@ def rebalance(
         target_zone=target_zone,
     )
     plan = runbook.make_plan(snapshot, request)
+    check_supported(snapshot, plan)
     runbook.notes.append(f"load before: {load_summary(snapshot)}")
     if settings.dry_run or not plan.moves:
         runbook.notes.append(

@@ -14,7 +14,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.common import Runbook
 from flows.maintenance import drain_request
 from flows.params import RunSettings
-from flows.preflight import check_drainable, find_host
+from flows.preflight import check_drainable, check_supported, find_host
 from novaflow.errors import BadRequest
 from novaflow.models import Resources, RunReport, Snapshot
 from tasks.locks import hosts_claimed
@@ -108,9 +108,15 @@ def rolling_maintenance(
             when off, each batch is enabled again as soon as it is empty.
         settings: Cloud, dry run, method policy, limits, timeouts, window and approval.
     """
-    if batch_size < 1 or not 0 <= min_free_fraction < 1:
+    if batch_size < 1:
         raise BadRequest(
-            "batch_size must be >= 1 and min_free_fraction in [0, 1)", "fix the parameters"
+            f"batch_size is {batch_size}: a batch must hold at least one host",
+            "give batch_size 1 or more (1 drains one host at a time)",
+        )
+    if not 0 <= min_free_fraction < 1:
+        raise BadRequest(
+            f"min_free_fraction is {min_free_fraction}: it is a share of capacity",
+            "give a value from 0 (no margin) up to, but not including, 1 (0.10 keeps 10% free)",
         )
     runbook = Runbook("rolling-maintenance", [], settings)
     snapshot = runbook.snapshot()
@@ -120,6 +126,7 @@ def rolling_maintenance(
     batches = [selected[i : i + batch_size] for i in range(0, len(selected), batch_size)]
     first = runbook.make_plan(snapshot, drain_request(batches[0], settings))
     runbook.require_feasible(first)
+    check_supported(snapshot, first)
     if settings.dry_run:
         runbook.notes.append(f"dry run: {len(batches)} batch(es): {batches}")
         return runbook.report(dry_run=True)

@@ -40,17 +40,36 @@ class Format(StrEnum):
 
 
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]novaflow: {message}[/red]")
+    err.print(f"novaflow: {message}", style="red", markup=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def snapshot_problems(exc: ValidationError, shown: int = 3) -> str:
+    """The first few things wrong with a snapshot file, each with where it is."""
+    errors = exc.errors()
+    parts = []
+    for e in errors[:shown]:
+        where = ".".join(str(x) for x in e["loc"]) or "the file"
+        parts.append(f"{where}: {e['msg']}")
+    more = f" (and {len(errors) - shown} more)" if len(errors) > shown else ""
+    return "; ".join(parts) + more
 
 
 def load_snapshot(snapshot_file: Path | None, os_cloud: str | None) -> Snapshot:
     """From a snapshot file (offline what-if) or by reading the cloud."""
     if snapshot_file is not None:
+        retake = "take a new one: novaflow snapshot --os-cloud NAME > FILE"
         try:
-            return Snapshot.model_validate_json(snapshot_file.read_text())
-        except (OSError, ValidationError) as exc:
-            fail(f"{snapshot_file} is not a novaflow snapshot (schema version 1): {exc}")
+            text = snapshot_file.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read the snapshot file {snapshot_file}: {exc} -> {retake}")
+        try:
+            return Snapshot.model_validate_json(text)
+        except ValidationError as exc:
+            fail(
+                f"{snapshot_file} is not a novaflow snapshot (schema version 1): "
+                f"{snapshot_problems(exc)} -> {retake}"
+            )
     from novaflow.cloud import Cloud
 
     try:

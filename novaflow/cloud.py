@@ -36,6 +36,7 @@ from openstack.compute.v2 import service as sdk_service
 
 from novaflow.errors import (
     BadRequest,
+    CannotConnect,
     CloudError,
     TransientCloudError,
     UnsupportedByCloud,
@@ -297,17 +298,18 @@ class Cloud:
             conn = openstack.connection.Connection(config=region)
             conn.session.get_token()
         except ks_exc.Unauthorized as exc:
-            raise CloudError(
+            raise CannotConnect(
                 f"authentication failed for cloud {label!r}",
                 "check the username, password, project and domain in clouds.yaml",
             ) from exc
         except (ks_exc.ConnectionError, ks_exc.DiscoveryFailure) as exc:
+            # Not a refusal: an unreachable endpoint may answer on the next try.
             raise CloudError(
                 f"cannot reach the identity service of cloud {label!r}: {type(exc).__name__}",
                 "check auth_url in clouds.yaml and that the cloud is reachable",
             ) from exc
         except (ks_exc.ClientException, openstack.exceptions.SDKException) as exc:
-            raise CloudError(
+            raise CannotConnect(
                 f"cannot open cloud {label!r}: {type(exc).__name__}",
                 "check the entry in clouds.yaml",
             ) from exc

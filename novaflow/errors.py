@@ -20,6 +20,10 @@ class CloudError(NovaflowError):
     """The cloud refused or failed an action permanently (400, 403, 404, NoValidHost)."""
 
 
+class CannotConnect(CloudError):
+    """The clouds.yaml entry does not open the cloud (credentials, auth_url): nothing was done."""
+
+
 class TransientCloudError(NovaflowError):
     """The cloud failed in a way worth retrying (connection, 5xx, 409 task in progress)."""
 
@@ -30,3 +34,8 @@ class UnsupportedByCloud(NovaflowError):
 
 class MoveTimeout(NovaflowError):
     """A move did not finish within its timeout."""
+
+
+REFUSALS: tuple[type[NovaflowError], ...] = (BadRequest, CannotConnect, UnsupportedByCloud)
+"""Errors a run raises only before its first cloud action: the operator fixes the input and
+runs again (`novaflow run` exits 2 on them; retrying the same call cannot help)."""

@@ -6,6 +6,7 @@ from prefect import task
 from prefect.cache_policies import INPUTS, NO_CACHE, RUN_ID
 
 from novaflow import planner
+from novaflow.errors import REFUSALS
 from novaflow.models import AllocationRatios, Plan, PlanRequest, Snapshot
 from tasks.connect import cloud_for
 
@@ -14,7 +15,20 @@ from tasks.connect import cloud_for
 _PER_RUN = INPUTS + RUN_ID
 
 
-@task(name="snapshot", retries=2, retry_delay_seconds=3, cache_policy=_PER_RUN, persist_result=True)
+def worth_retrying(_task, _task_run, state) -> bool:
+    """Retry what may pass next time; a refusal (unknown cloud, wrong credentials, too old an
+    API) fails the same way again, and repeated bad logins can lock the account."""
+    return not isinstance(state.data, REFUSALS)
+
+
+@task(
+    name="snapshot",
+    retries=2,
+    retry_delay_seconds=3,
+    retry_condition_fn=worth_retrying,
+    cache_policy=_PER_RUN,
+    persist_result=True,
+)
 def take_snapshot(cloud: str, live_migration_slots: int, purpose: str = "plan") -> Snapshot:
     """Read the whole cloud with a constant number of list calls."""
     return cloud_for(cloud).snapshot(
@@ -22,7 +36,13 @@ def take_snapshot(cloud: str, live_migration_slots: int, purpose: str = "plan") 
     )
 
 
-@task(name="fresh-snapshot", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+@task(
+    name="fresh-snapshot",
+    retries=2,
+    retry_delay_seconds=3,
+    retry_condition_fn=worth_retrying,
+    cache_policy=NO_CACHE,
+)
 def read_cloud(cloud: str, live_migration_slots: int) -> Snapshot:
     """A snapshot that is never cached: for verifying what the moves did."""
     return cloud_for(cloud).snapshot(

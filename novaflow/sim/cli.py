@@ -36,6 +36,10 @@ def serve(
         Path | None, typer.Option(help="A ClusterSpec JSON file instead of a seeded cluster.")
     ] = None,
     password: Annotated[str, typer.Option(help="Password of user 'admin'.")] = "secret",
+    max_microversion: Annotated[
+        str | None,
+        typer.Option(help="Play an older Nova: advertise and accept compute up to 2.N only."),
+    ] = None,
 ) -> None:
     """Serve a simulated cloud on 127.0.0.1 and write a clouds.yaml for it."""
     from novaflow.sim.clouds_yaml import write_clouds_yaml
@@ -54,12 +58,19 @@ def serve(
         cluster = ClusterSpec.model_validate_json(spec.read_text())
     else:
         cluster = ClusterSpec.generated(hosts=hosts, instances=instances, seed=seed)
-    cloud = SimCloud(cluster, time_scale=time_scale, faults=plan, password=password)
+    cloud = SimCloud(
+        cluster,
+        time_scale=time_scale,
+        faults=plan,
+        password=password,
+        max_microversion=max_microversion,
+    )
     url = f"http://127.0.0.1:{port}"
     path = write_clouds_yaml(clouds_yaml, url, password)
     typer.echo(
         f"simulated cloud: {len(cloud.hosts)} hosts, {len(cloud.instances)} instances, "
-        f"seed {cluster.seed}, time_scale {time_scale}\n"
+        f"seed {cluster.seed}, time_scale {time_scale}, "
+        f"compute API up to {cloud.compute_max[0]}.{cloud.compute_max[1]}\n"
         f"  identity:  {url}/identity/v3\n"
         f"  control:   {url}/sim/stats  {url}/sim/summary  POST {url}/sim/faults\n"
         f"  clouds.yaml: {path.resolve()} (cloud 'sim')\n"

@@ -39,9 +39,30 @@ def _parse(text: str, lo: Version, hi: Version) -> Version:
     return v
 
 
-def requested(headers: Mapping[str, str], service: str) -> Version:
-    """The version a request asks for (the service minimum when it asks for none)."""
-    lo, hi = (COMPUTE_MIN, COMPUTE_MAX) if service == "compute" else (PLACEMENT_MIN, PLACEMENT_MAX)
+def parse_cap(text: str | None) -> Version:
+    """The compute maximum a sim advertises: `text` ("2.55") or, when None, COMPUTE_MAX."""
+    if text is None:
+        return COMPUTE_MAX
+    major, _, minor = str(text).strip().partition(".")
+    try:
+        cap = (int(major), int(minor))
+    except ValueError:
+        raise ValueError(f"max microversion {text!r} is not of the form 2.N") from None
+    if not COMPUTE_MIN <= cap <= COMPUTE_MAX:
+        raise ValueError(
+            f"max microversion {text} is outside {fmt(COMPUTE_MIN)}-{fmt(COMPUTE_MAX)}"
+        )
+    return cap
+
+
+def requested(
+    headers: Mapping[str, str], service: str, compute_max: Version = COMPUTE_MAX
+) -> Version:
+    """The version a request asks for (the service minimum when it asks for none).
+
+    `compute_max` is the sim's advertised maximum (an older Nova when capped below 2.96).
+    """
+    lo, hi = (COMPUTE_MIN, compute_max) if service == "compute" else (PLACEMENT_MIN, PLACEMENT_MAX)
     generic = headers.get("openstack-api-version")
     if generic:
         for part in generic.split(","):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from novaflow.sim import microversion
 from novaflow.sim.clock import EventQueue, SimClock
 from novaflow.sim.errors import not_found
 from novaflow.sim.faults import FaultInjector, FaultPlan
@@ -63,6 +64,7 @@ class SimCloud:
         faults: FaultPlan | None = None,
         password: str = "secret",
         epoch: datetime | None = None,
+        max_microversion: str | None = None,
     ) -> None:
         spec = ClusterSpec.model_validate(spec.model_dump())
         self.lock = threading.RLock()
@@ -73,6 +75,8 @@ class SimCloud:
         self.seed = spec.seed
         self.rng = random.Random(f"runtime:{spec.seed}")
         self.password = password
+        # The compute maximum advertised and accepted: below 2.96 the sim plays an older Nova.
+        self.compute_max = microversion.parse_cap(max_microversion)
         self.tokens: set[str] = set()
         self.requests: Counter[str] = Counter()
         self.injected_errors = 0

@@ -164,6 +164,7 @@ def running_sim(
     password: str = "secret",
     directory: Path | None = None,
     port: int = 0,
+    max_microversion: str | None = None,
 ) -> Iterator[SimHandle]:
     """Start a sim (given `spec`, or a seeded one) and stop it on exit.
 
@@ -173,7 +174,13 @@ def running_sim(
     if spec is None:
         spec = ClusterSpec.generated(hosts=hosts, instances=instances, seed=seed)
     plan = FaultPlan.model_validate(faults) if isinstance(faults, dict) else faults
-    cloud = SimCloud(spec, time_scale=time_scale, faults=plan, password=password)
+    cloud = SimCloud(
+        spec,
+        time_scale=time_scale,
+        faults=plan,
+        password=password,
+        max_microversion=max_microversion,
+    )
     server = BackgroundServer(cloud, port=port)
     with contextlib.ExitStack() as stack:
         if directory is None:

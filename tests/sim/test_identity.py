@@ -90,6 +90,18 @@ def test_out_of_range_microversion_is_406(sim: SimHandle) -> None:
     assert "Minimum is 2.1 and maximum is 2.96" in message
 
 
+def test_a_capped_sim_plays_an_older_nova(make_sim: Callable[..., SimHandle]) -> None:
+    sim = make_sim(hosts=2, instances=2, max_microversion="2.55")
+    root = requests.get(f"{sim.url}/compute/", timeout=5).json()["versions"][0]
+    assert root["version"] == "2.55"
+    conn = sim.connect()
+    assert call(conn, "GET", "/flavors", "latest").headers["OpenStack-API-Version"] == (
+        "compute 2.55"
+    )
+    status, _, message = error(call(conn, "GET", "/servers", "2.56"))
+    assert status == 406 and "maximum is 2.55" in message
+
+
 def test_date_header_is_the_simulated_clock(make_sim: Callable[..., SimHandle]) -> None:
     sim = make_sim(hosts=2, instances=2, time_scale=0)
     conn = sim.connect()

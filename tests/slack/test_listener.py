@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from urllib.parse import urlencode
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -209,6 +211,34 @@ def test_http_rejects_bad_and_stale_signatures(
     )
     assert response.status_code == 401
     assert not fake.calls_to("users.info") and not fake.calls_to("chat.postEphemeral")
+
+
+def test_http_refuses_a_replayed_or_tampered_signed_request(
+    http_listener: str, fake: FakeSlack, gate: SlackGate, runs: CountingRuns
+) -> None:
+    """Someone who captured Alice's signed click can neither send it again (same timestamp and
+    body, so a valid signature within Slack's 5 minutes) nor re-sign another user's click."""
+    run = GatedRun(["approval"])
+    run.wait_paused("approval")
+    ts = _post(gate, run)
+    value = fake.button_value(ts)
+    payload = fake.block_actions_payload(ALICE, APPROVE_ACTION, value, ts)
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **fake.sign(body)}
+
+    assert httpx.post(http_listener, content=body, headers=headers).status_code == 200
+    assert run.finish()[0]["approver"].startswith(ALICE)
+    _decided(fake, ts)  # the listener's own Slack calls for the click are done
+    calls = len(fake.calls)
+    replay = httpx.post(http_listener, content=body, headers=headers)
+    assert (replay.status_code, replay.text) == (401, "replayed request")
+
+    mallory = fake.block_actions_payload(MALLORY, APPROVE_ACTION, value, ts)
+    signed = fake.sign(urlencode({"payload": json.dumps(mallory)}).encode())
+    forged = urlencode({"payload": json.dumps(payload).replace(ALICE, BOB)}).encode()
+    tampered = httpx.post(http_listener, content=forged, headers={**headers, **signed})
+    assert tampered.status_code == 401
+    assert runs.resumed == [run.id] and len(fake.calls) == calls
 
 
 def _env(fake: FakeSlack, **overrides: str) -> dict[str, str]:

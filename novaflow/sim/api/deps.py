@@ -80,7 +80,9 @@ async def api_guard(request: Request) -> None:
         service = ""
     if service:
         request.state.microversion_service = service
-        request.state.microversion = microversion.requested(request.headers, service)
+        request.state.microversion = microversion.requested(
+            request.headers, service, cloud.compute_max
+        )
     with cloud.lock:
         cloud.advance()
 

@@ -6,16 +6,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from novaflow.sim import microversion
-from novaflow.sim.api.deps import base_url, count
+from novaflow.sim.api.deps import base_url, cloud_of, count
 
 router = APIRouter()
 
 
-def compute_version(base: str) -> dict[str, object]:
+def compute_version(base: str, compute_max: microversion.Version) -> dict[str, object]:
     return {
         "id": "v2.1",
         "status": "CURRENT",
-        "version": microversion.fmt(microversion.COMPUTE_MAX),
+        "version": microversion.fmt(compute_max),
         "min_version": microversion.fmt(microversion.COMPUTE_MIN),
         "updated": "2013-07-23T11:33:21Z",
         "links": [
@@ -35,14 +35,18 @@ def compute_version(base: str) -> dict[str, object]:
 @router.get("/compute/")
 async def compute_versions(request: Request) -> object:
     count(request)
-    return JSONResponse({"versions": [compute_version(base_url(request))]})
+    return JSONResponse(
+        {"versions": [compute_version(base_url(request), cloud_of(request).compute_max)]}
+    )
 
 
 @router.get("/compute/v2.1")
 @router.get("/compute/v2.1/")
 async def compute_v21(request: Request) -> object:
     count(request)
-    return JSONResponse({"version": compute_version(base_url(request))})
+    return JSONResponse(
+        {"version": compute_version(base_url(request), cloud_of(request).compute_max)}
+    )
 
 
 @router.get("/placement")
