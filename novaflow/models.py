@@ -291,6 +291,13 @@ class EvacuateRequest(_Model):
     shared_storage: bool = Field(
         False, description="Instance disks live on shared storage, so local disks survive."
     )
+    pack_targets: bool = Field(
+        False,
+        description=(
+            "Fill reserved hosts one at a time, keeping others free for the next failure, "
+            "at the cost of a slower recovery."
+        ),
+    )
 
 
 class RebalanceRequest(_Model):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from novaflow.models import DrainRequest, Move, Plan, Skip, Snapshot
 from novaflow.planner.assemble import build_plan, capacity, free_total, move, skip
 from novaflow.planner.constraints import Choice, Refusal, choose_method
@@ -65,8 +67,10 @@ def place_units(
     index: FitIndex,
     units: list[list[str]],
     fallback_index: FitIndex | None = None,
+    find: Callable[[Cluster, FitIndex, list[str], Demand, str | None], int | None] = find_host,
 ) -> tuple[dict[str, int], dict[str, tuple[str, str]]]:
-    """Place lifted units in the given order; failures go back to their origin host.
+    """Place lifted units in the given order with `find` choosing each target (best fit by
+    default); failures go back to their origin host.
 
     Returns (instance -> target host, instance -> (reason, remedy) for those left behind).
     """
@@ -75,9 +79,9 @@ def place_units(
     for unit in units:
         need = unit_demand(cluster, unit)
         ok, zone = unit_zone(cluster, unit)
-        h = find_host(cluster, index, unit, need, zone) if ok else None
+        h = find(cluster, index, unit, need, zone) if ok else None
         if h is None and ok and fallback_index is not None:
-            h = find_host(cluster, fallback_index, unit, need, zone)
+            h = find(cluster, fallback_index, unit, need, zone)
         if h is None:
             if ok:
                 why = explain_no_room(cluster, fallback_index or index, unit, need, zone)

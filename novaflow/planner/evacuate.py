@@ -13,7 +13,8 @@ from novaflow.planner.drain import (
     shortfall_text,
 )
 from novaflow.planner.inputs import check_evacuate
-from novaflow.planner.place import fmt_demand, unit_demand
+from novaflow.planner.place import find_host, fmt_demand, unit_demand
+from novaflow.planner.recovery import RebuildSpreader
 from novaflow.planner.state import EPS, Cluster, FitIndex
 
 NAMES_SHOWN = 5
@@ -35,7 +36,8 @@ def _names(names: list[str]) -> str:
 
 
 def evacuate(snapshot: Snapshot, req: EvacuateRequest) -> Plan:
-    """Targets for every evacuable instance on `req.host`: reserved hosts first, by priority."""
+    """Targets for every evacuable instance on `req.host`: reserved hosts first, by priority,
+    rebuilds shared out across the targets (or packed onto them with `req.pack_targets`)."""
     warnings = check_evacuate(snapshot, req)
     cluster = Cluster(snapshot)
     src = cluster.index[req.host]
@@ -91,7 +93,11 @@ def evacuate(snapshot: Snapshot, req: EvacuateRequest) -> Plan:
     # Highest priority first so it gets the room (and the reserved hosts); big first within.
     units = big_first(cluster, units)
     units.sort(key=lambda u: -max(prio[i] for i in u))
-    placed, failed = place_units(cluster, res_index, units, fallback_index=gen_index)
+    # Share the rebuilds out unless asked to pack: a target runs only so many at once.
+    spreader = None if req.pack_targets else RebuildSpreader()
+    placed, failed = place_units(
+        cluster, res_index, units, fallback_index=gen_index, find=spreader or find_host
+    )
     needed = unit_demand(cluster, movable)
     # Everything placed was lifted back out of the free room; add it back for the total.
     free_after = free_total(cluster, reserved + general)
@@ -125,6 +131,12 @@ def evacuate(snapshot: Snapshot, req: EvacuateRequest) -> Plan:
             hide = req.let_scheduler_choose or ev.scheduler_picks
             if hide:
                 where = "Nova's scheduler picks the host, room checked"
+            elif spreader is not None:
+                kind = "reserved host " if h in reserved_set else ""
+                where = (
+                    f"to {kind}{cluster.names[h]}, one of {spreader.planned[h]} rebuilds there "
+                    "(shared out across targets for a fast recovery)"
+                )
             elif h in reserved_set:
                 where = f"to reserved host {cluster.names[h]}"
             else:

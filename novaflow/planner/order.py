@@ -15,7 +15,8 @@ the same budget so a source is not flooded), every move holds one of ``per_targe
 on its target and one of ``global_cap`` slots overall. Whenever a slot frees, the source
 with the highest-priority head and the most remaining work starts its next move whose
 target has room; within a source, moves run longest first (LPT keeps the makespan short).
-Evacuations have no source slot: their host is dead.
+Evacuations have no source slot: their host is dead; their queue takes the targets in turn
+(priority first, longest first per target) so every target rebuilds from the start.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def order_moves(
     for src, q in queues.items():
         q.sort(key=lambda i: (-moves[i].priority, -dur[i], moves[i].instance_name))
         evac = all(moves[i].method is Method.EVACUATE for i in q)
+        if evac:
+            q[:] = _targets_in_turn(q, moves, tgt)
         host = hosts.get(src)
         limit[src] = global_cap if evac or host is None else host.max_concurrent_live_migrations
         remaining[src] = sum(dur[i] for i in q)
@@ -179,6 +182,19 @@ def order_moves(
             )
         )
     return out, timeline
+
+
+def _targets_in_turn(q: list[int], moves: list[Move], tgt: list[str | None]) -> list[int]:
+    """Rebuilds of one failed host, priority first and then each target in turn, longest
+    first per target: every target's build slots fill at once instead of one target after
+    another (a dispatcher with a global cap starts moves in this order)."""
+    turn: dict[tuple[int, str | None], int] = {}
+    rank: dict[int, int] = {}
+    for i in q:  # q is already sorted by priority, then longest first
+        key = (moves[i].priority, tgt[i])
+        rank[i] = turn.get(key, 0)
+        turn[key] = rank[i] + 1
+    return sorted(q, key=lambda i: (-moves[i].priority, rank[i]))
 
 
 def makespan(timeline: list[TimelineEntry]) -> float:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from novaflow.errors import BadRequest
-from novaflow.models import EvacuateRequest, Method
+from novaflow.models import AllocationRatios, EvacuateRequest, Method
 from novaflow.planner import plan, violations
 
 from .util import LARGE, flavor, group, host, inst, skipped, snap, where
@@ -160,3 +162,83 @@ def test_failed_host_cannot_be_its_own_reserve():
     s = snap([host("dead", **DEAD)], [])
     with pytest.raises(BadRequest, match="both the failed host and a reserved host"):
         plan(s, EvacuateRequest(host="dead", reserved_hosts=["dead"]))
+
+
+def _forty():
+    """A failed host with 40 instances, priorities 0-3; two reserved hosts with room for all,
+    and another host that must stay untouched."""
+    names = ("dead", "spare-1", "spare-2", "other")
+    hosts = [host(n, ram_gb=128, vcpus=64, **(DEAD if n == "dead" else {})) for n in names]
+    prio = [{"evacuation_priority": str(n % 4)} for n in range(40)]
+    return snap(hosts, [inst(f"vm{n:02d}", "dead", metadata=prio[n]) for n in range(40)])
+
+
+def test_rebuilds_are_shared_out_across_reserved_hosts_for_a_fast_recovery():
+    p = evacuate(_forty(), reserved_hosts=["spare-1", "spare-2"])
+    per_target = Counter(where(p).values())
+    assert per_target == {"spare-1": 20, "spare-2": 20}
+    assert "one of 20 rebuilds there" in p.moves[0].reason
+
+
+def test_rebuilds_start_priority_first_and_on_every_target_at_once():
+    p = evacuate(_forty(), reserved_hosts=["spare-1", "spare-2"])
+    prios = [m.priority for m in p.moves]
+    assert prios == sorted(prios, reverse=True)
+    # Each priority band takes the targets in turn: no target waits for the other to finish.
+    for i in range(0, len(p.moves) - 1, 2):
+        assert {p.moves[i].target, p.moves[i + 1].target} == {"spare-1", "spare-2"}
+
+
+def test_pack_targets_fills_one_reserved_host_first():
+    p = evacuate(_forty(), reserved_hosts=["spare-1", "spare-2"], pack_targets=True)
+    assert len(set(where(p).values())) == 1
+    assert "one of" not in p.moves[0].reason
+
+
+def test_spreading_respects_room_with_allocation_ratios():
+    # 2 vCPU x 2.0 ratio = 4 vCPU each: a reserved host takes four 1-vCPU instances, then
+    # the rest overflow to the general hosts, themselves shared out.
+    tight = AllocationRatios(cpu=2.0, ram=1.0, disk=1.0)
+    s = snap(
+        [
+            host("dead", **DEAD),
+            host("spare-1", vcpus=2, ratios=tight),
+            host("spare-2", vcpus=2, ratios=tight),
+            host("g1"),
+            host("g2"),
+        ],
+        [inst(f"vm{n}", "dead") for n in range(16)],
+    )
+    per_target = Counter(where(evacuate(s, reserved_hosts=["spare-1", "spare-2"])).values())
+    assert per_target == {"spare-1": 4, "spare-2": 4, "g1": 4, "g2": 4}
+
+
+def test_spreading_keeps_priorities_first_when_room_is_short():
+    s = snap(
+        [host("dead", **DEAD), host("h2", ram_gb=10), host("h3", ram_gb=10)],
+        [inst(f"p{n}", "dead", LARGE, metadata={"evacuation_priority": str(n)}) for n in range(4)],
+    )
+    p = evacuate(s)
+    assert set(where(p)) == {"p3", "p2"} and set(where(p).values()) == {"h2", "h3"}
+    assert set(skipped(p)) == {"p1", "p0"}
+
+
+def test_spreading_keeps_server_groups_and_zones():
+    together = [inst(f"db{n}", "dead") for n in range(3)]
+    apart = [inst(f"web{n}", "dead") for n in range(3)]
+    zoned = [inst(f"az2-{n}", "dead", zone="az2") for n in range(2)]
+    s = snap(
+        [
+            host("dead", **DEAD),
+            host("a"),
+            host("b"),
+            host("c"),
+            host("z", zone="az2"),
+        ],
+        [*together, *apart, *zoned],
+        [group("db", "affinity", *together), group("web", "anti-affinity", *apart)],
+    )
+    w = where(evacuate(s))  # evacuate() also runs the plan validator
+    assert len({w[i.name] for i in together}) == 1
+    assert len({w[i.name] for i in apart}) == 3
+    assert {w[i.name] for i in zoned} == {"z"}

@@ -125,3 +125,16 @@ def test_timeline_never_exceeds_any_limit_on_a_big_plan():
         1 for t in first_half if sum(1 for e in p.timeline if e.start <= t < e.end) >= GLOBAL_CAP
     )
     assert full >= 0.9 * len(first_half)
+
+
+def test_rebuilds_of_a_failed_host_take_the_targets_in_turn_priority_first():
+    # Names sort every a-move before every b-move; with slots to spare the order must still
+    # alternate targets, so a dispatcher with a global cap starts rebuilds on both at once.
+    ev = Method.EVACUATE
+    moves = [mv(f"a{n}", "dead", "A", method=ev) for n in range(4)]
+    moves += [mv(f"b{n}", "dead", "B", method=ev) for n in range(4)]
+    moves.append(mv("urgent", "dead", "B", method=ev, priority=9))
+    out, _ = order_moves(moves, hosts(dead=1, A=10, B=10), per_target=10, global_cap=20)
+    names = [m.instance_name for m in out]
+    assert names[0] == "urgent"
+    assert [m.target for m in out[1:]] == ["A", "B"] * 4
