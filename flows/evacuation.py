@@ -57,6 +57,7 @@ def evacuate_failed_node(
     reserved_hosts: list[str] | None = None,
     priority_key: str = "evacuation_priority",
     shared_storage: bool = False,
+    pack_targets: bool = False,
     settings: RunSettings = RunSettings(),
 ) -> RunReport:
     """Rebuild every instance of a failed compute node on other nodes.
@@ -66,6 +67,8 @@ def evacuate_failed_node(
         reserved_hosts: Spare hosts to fill first.
         priority_key: Instance metadata key; higher values are evacuated first.
         shared_storage: Instance disks are on shared storage (local disks survive).
+        pack_targets: Fill reserved hosts one at a time, keeping others free for the next
+            failure, at the cost of a slower recovery.
         settings: Cloud, dry run, limits, timeouts and approval (fencing is always asked).
     """
     runbook = Runbook("evacuate-failed-node", [host], settings)
@@ -78,6 +81,7 @@ def evacuate_failed_node(
         let_scheduler_choose=settings.let_scheduler_choose,
         exclude_hosts=settings.exclude_hosts,
         shared_storage=shared_storage,
+        pack_targets=pack_targets,
     )
     plan = runbook.make_plan(snapshot, request)
     if settings.dry_run:
