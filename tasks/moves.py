@@ -2,14 +2,15 @@
 
 The dispatcher starts a move the moment its host has room (not in lock-step waves), caps
 the run at `max_parallel`, and stops starting moves when the maintenance window ends.
-A host's budget depends on the kind of move: live migrations get its
-`max_concurrent_live_migrations` slots plus as many again handed to Nova ahead of time
-(Nova queues them and starts the next the moment a slot frees, so no slot waits for this
-run to notice a finished migration and send the next request); cold migrations, which Nova
-does not count against those slots, get their own budget of the same size, so a source is
-never copying more than that many disks at once; rebuilds (evacuations) get
-`rebuild_slots` per target, Nova's build concurrency. Each move task also holds a slot of the
-matching Prefect global concurrency limit, so two runs that share a host together stay
+A host's budget depends on the kind of move. Moves Nova itself queues get the host's
+slots plus as many again handed over ahead of time (Nova keeps them waiting and starts the
+next the moment a slot frees, so no slot waits for this run to notice a finished move and
+send the next request): live migrations, behind the source's
+`max_concurrent_live_migrations`, and rebuilds (evacuations), behind the target's build
+concurrency `rebuild_slots` (Nova's max_concurrent_builds). Cold migrations, which Nova does
+not count against the live slots, get their own budget of the source's live slots, so a
+source never copies more than that many disks at once. Each move task also holds a slot of
+the matching Prefect global concurrency limit, so two runs that share a host together stay
 within the same budget.
 """
 
@@ -38,10 +39,10 @@ server frees the slot within this (plus its repossessor interval), so a resumed 
 not blocked by a dead run's slots."""
 
 QUEUE_AHEAD = 1
-"""Live migrations per slot handed to Nova beyond the ones it runs: Nova keeps them
-`queued` and starts one the moment a slot frees. The cost is that a queued migration's
-target holds its claim while it waits, and up to this many per slot still start after a
-maintenance window ends (they were requested before it)."""
+"""Moves per slot handed to Nova beyond the ones it runs (live migrations wait `queued`,
+rebuilds `accepted`) and started the moment a slot frees. The cost: a waiting move's target
+holds its claim meanwhile, and up to this many per slot still start after a maintenance
+window ends (they were requested before it)."""
 
 _PREFIX = {"live": "novaflow-slots-", "cold": "novaflow-cold-", "rebuild": "novaflow-rebuilds-"}
 
@@ -80,7 +81,7 @@ def budget(kind: str, live_slots: int, rebuild_slots: int) -> int:
         return live_slots * (1 + QUEUE_AHEAD)
     if kind == "cold":
         return live_slots
-    return rebuild_slots
+    return rebuild_slots * (1 + QUEUE_AHEAD)
 
 
 @task(
