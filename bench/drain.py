@@ -45,18 +45,20 @@ import argparse
 import os
 import random
 import re
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import baselines, table
+from bench.prefect_server import shared_prefect_server
 from novaflow.sim.moves.common import CONDUCTOR_DELAY, live_blocker, move_seconds
 from novaflow.sim.spec import ClusterSpec
 from novaflow.sim.testing import SimHandle, running_sim
 
 SEED = 1
+NEEDS_PREFECT = True  # bench/__main__.py starts one server for the flow benchmarks
+HAS_QUICK = True
 SIZES = (50, 200)
 SLOTS = (1, 2)
 TIME_SCALE = 0.005  # 1 simulated second = 5 ms: a 60 s live migration takes 0.3 real s
@@ -155,6 +157,7 @@ def _novaflow(sim: SimHandle, slots: int) -> dict[str, Any]:
     settings = RunSettings(
         cloud="sim", live_migration_slots=slots, approval=ApprovalSettings(mode="none")
     )
+    anchor = (sim.state.now, datetime.now(UTC))
     state = node_maintenance(
         host=SOURCE, reason="bench", settings=settings, wait_for_done=False, return_state=True
     )
@@ -165,7 +168,36 @@ def _novaflow(sim: SimHandle, slots: int) -> dict[str, Any]:
             why.update({s.instance_name: s.reason for s in report.plan.skips})
         why.update({o.instance_name: o.error or o.result for o in report.unfinished})
     forget_clouds()
-    return {"why": why}
+    return {"why": why, "task_to_request_s": _task_to_request(sim, state, anchor)}
+
+
+def _task_to_request(sim: SimHandle, state: Any, anchor: tuple[float, datetime]) -> float:
+    """Median real seconds from a move task's start (Prefect's record) to its first request
+    reaching Nova (the sim's migration record): the task's own start-up cost."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter
+
+    runs = []
+    with get_client(sync_client=True) as client:
+        flow = FlowRunFilter(id={"any_": [state.state_details.flow_run_id]})
+        while batch := client.read_task_runs(flow_run_filter=flow, limit=200, offset=len(runs)):
+            runs.extend(batch)
+    started = {
+        r.name.split("-", 1)[1]: r.start_time
+        for r in runs
+        if r.name.split("-")[0] in ("live", "cold") and r.start_time
+    }
+    names = {i.id: i.name for i in sim.state.instances.values()}
+    first: dict[str, float] = {}
+    for m in sim.migrations():
+        first.setdefault(names[m.instance_id], m.created)
+    sim0, wall0 = anchor
+    delays = sorted(
+        (wall0 + timedelta(seconds=(t - sim0) * TIME_SCALE) - started[name]).total_seconds()
+        for name, t in first.items()
+        if name in started
+    )
+    return delays[len(delays) // 2] if delays else float("nan")
 
 
 def _baseline(fn: Callable[..., baselines.Run]) -> Callable[[SimHandle, int], dict[str, Any]]:
@@ -229,6 +261,7 @@ def bench_row(tool: str, instances: int, slots: int, seed: int = SEED) -> dict[s
         "per_move": requests / moved if moved else float("nan"),
         "left": len(left),
         "why_left": _reasons(extra["why"], left) or "-",
+        "task_to_request_s": extra.get("task_to_request_s"),
     }
 
 
@@ -247,37 +280,39 @@ def _same_run(row: dict[str, Any], slots: int, seed: int) -> dict[str, Any]:
 
 
 def run(
-    sizes: tuple[int, ...] = SIZES, slots: tuple[int, ...] = SLOTS, seed: int = SEED
+    sizes: tuple[int, ...] = SIZES,
+    slots: tuple[int, ...] = SLOTS,
+    seed: int = SEED,
+    quick: bool = False,
 ) -> list[dict[str, Any]]:
-    """Every tool at every size and slot count, on one real Prefect server."""
-    from tests.prefect_server import running_prefect_server
-
+    """Every tool at every size (`quick`: the smallest) and slot count, on one real Prefect
+    server."""
+    sizes = sizes[:1] if quick else sizes
     rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-drain-") as home:
-        prior = os.environ.get("OS_CLIENT_CONFIG_FILE")
-        with running_prefect_server(Path(home)):
-            for n in sizes:
-                for k in slots:
-                    for tool in TOOLS:
-                        serial = next(
-                            (r for r in rows if r["tool"] == tool and r["instances"] == n), None
-                        )
-                        if tool == "one-at-a-time" and serial is not None:
-                            # One migration at a time never uses a second slot: the same run.
-                            rows.append(_same_run(serial, k, seed))
-                        else:
-                            rows.append(bench_row(tool, n, k, seed))
-                        r = rows[-1]
-                        print(
-                            f"  drain {n} x {k} slot(s) {tool}: {r['makespan']:.0f} s "
-                            f"({r['vs_lb']:.3f} x LB), {r['per_move']:.1f} req/move, "
-                            f"{r['left']} left, {r['wall_s']:.0f} s real",
-                            flush=True,
-                        )
-        if prior is None:
-            os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
-        else:
-            os.environ["OS_CLIENT_CONFIG_FILE"] = prior
+    prior = os.environ.get("OS_CLIENT_CONFIG_FILE")
+    with shared_prefect_server():
+        for n in sizes:
+            for k in slots:
+                for tool in TOOLS:
+                    serial = next(
+                        (r for r in rows if r["tool"] == tool and r["instances"] == n), None
+                    )
+                    if tool == "one-at-a-time" and serial is not None:
+                        # One migration at a time never uses a second slot: the same run.
+                        rows.append(_same_run(serial, k, seed))
+                    else:
+                        rows.append(bench_row(tool, n, k, seed))
+                    r = rows[-1]
+                    print(
+                        f"  drain {n} x {k} slot(s) {tool}: {r['makespan']:.0f} s "
+                        f"({r['vs_lb']:.3f} x LB), {r['per_move']:.1f} req/move, "
+                        f"{r['left']} left, {r['wall_s']:.0f} s real",
+                        flush=True,
+                    )
+    if prior is None:
+        os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
+    else:
+        os.environ["OS_CLIENT_CONFIG_FILE"] = prior
     return rows
 
 
@@ -295,6 +330,7 @@ COLUMNS = (
     ("moved", "moved", "{}"),
     ("left", "left behind", "{}"),
     ("why_left", "why left", "{}"),
+    ("task_to_request_s", "move task start to request s (real, median)", "{:.2f}"),
     ("setup_s", "setup s (real)", "{:.1f}"),
     ("wall_s", "run s (real)", "{:.0f}"),
 )
@@ -303,6 +339,8 @@ COLUMNS = (
 def _cell(r: dict[str, Any], key: str, fmt: str) -> str:
     if key == "live_moves":
         return f"{r['live_moves']} / {r['cold_moves']}"
+    if r.get(key) is None:
+        return "-"
     return fmt.format(r[key])
 
 
@@ -317,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="50 instances only")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args(argv)
-    rows = run(SIZES[:1] if args.quick else SIZES, SLOTS, args.seed)
+    rows = run(SIZES, SLOTS, args.seed, quick=args.quick)
     print(markdown(rows))
 
 

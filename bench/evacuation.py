@@ -33,18 +33,18 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from bench import baselines, table
+from bench.prefect_server import shared_prefect_server
 from novaflow.sim.moves.common import CONDUCTOR_DELAY, move_seconds
 from novaflow.sim.spec import ClusterSpec
 from novaflow.sim.testing import SimHandle, running_sim
 
 SEED = 1
+NEEDS_PREFECT = True  # bench/__main__.py starts one server for the flow benchmarks
 INSTANCES = 40
 SPARES = 2
 BUILD_SLOTS = 10  # Nova's max_concurrent_builds default
@@ -216,14 +216,9 @@ def bench_row(tool: str, seed: int = SEED) -> dict[str, Any]:
 
 def run(seed: int = SEED) -> list[dict[str, Any]]:
     """Both rows, the flow on one real Prefect server."""
-    from tests.prefect_server import running_prefect_server
-
     rows = []
     prior = os.environ.get("OS_CLIENT_CONFIG_FILE")
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-evacuation-") as home,
-        running_prefect_server(Path(home)),
-    ):
+    with shared_prefect_server():
         for tool in TOOLS:
             rows.append(bench_row(tool, seed))
             r = rows[-1]
