@@ -17,7 +17,7 @@ from novaflow.models import ApprovalDecision, GateRecord, Move, Outcome, Plan, R
 from tasks.gates import approval_gate
 from tasks.inventory import make_plan, read_cloud, take_snapshot
 from tasks.leftovers import find_leftovers
-from tasks.moves import Dispatcher, ensure_slot_limits, slot_host
+from tasks.moves import Dispatcher, ensure_slot_limits
 from tasks.notify import Notifier
 from tasks.reporting import Progress, plan_summary, publish_plan, publish_report
 
@@ -123,19 +123,19 @@ class Runbook:
 
     def run_moves(self, snapshot: Snapshot, moves: list[Move]) -> list[Outcome]:
         slots = {h.name: h.max_concurrent_live_migrations for h in snapshot.hosts}
-        used = {slot_host(m) for m in moves} - {None}
-        ensure_slot_limits(
-            self.settings.cloud, {h: slots.get(h, 1) for h in used}, self.settings.max_parallel
-        )
         progress = Progress(len(moves), self.scenario) if moves else None
         dispatcher = Dispatcher(
             self.settings.cloud,
             slots,
             self.settings.max_parallel,
             self.settings.move_timeout_s,
+            rebuild_slots=self.settings.rebuild_slots,
             window_end=self.settings.window_end,
             progress=progress,
             on_outcome=self.notifier.move_finished,
+        )
+        ensure_slot_limits(
+            self.settings.cloud, dispatcher.limits(moves), self.settings.max_parallel
         )
         outcomes = dispatcher.run(moves)
         self.outcomes.extend(outcomes)

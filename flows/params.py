@@ -57,6 +57,15 @@ class RunSettings(BaseModel):
             "novaflow:max_concurrent_live_migrations overrides it per host."
         ),
     )
+    rebuild_slots: int = Field(
+        10,
+        ge=1,
+        le=64,
+        description=(
+            "Evacuations one compute node rebuilds at once (Nova's max_concurrent_builds, "
+            "default 10)."
+        ),
+    )
     move_timeout_s: int = Field(
         1800, ge=1, description="A move still running after this is aborted and reported."
     )

@@ -294,7 +294,9 @@ def _left_or_failed(view: View, source: str) -> bool:
     s = view.server
     if s is None or not s.settled:
         return False
-    return s.host != source or (view.migration is not None and not view.migration.in_progress)
+    # A finished migration beside a server still shown on its source is a read from before
+    # the move (servers and migrations are listed one after the other): wait for the next.
+    return s.host != source or (view.migration is not None and view.migration.failed)
 
 
 def _abort(ctx: _Ctx, view: View, where: str, abort_s: float | None) -> None:
@@ -353,7 +355,7 @@ def _cold(ctx: _Ctx, state: ServerState, target: str | None) -> ServerState:
             and v.server.task_state is None
             and (
                 v.server.status in ("VERIFY_RESIZE", "ERROR")
-                or (v.migration is not None and not v.migration.in_progress)
+                or (v.migration is not None and v.migration.failed)
             )
         )
     )
@@ -421,7 +423,7 @@ def _evacuate(ctx: _Ctx, state: ServerState) -> ServerState:
             and (
                 v.server.host != move.source
                 or v.server.status == "ERROR"
-                or (v.migration is not None and not v.migration.in_progress)
+                or (v.migration is not None and v.migration.failed)
             )
         )
     )

@@ -1,9 +1,17 @@
 """Moving instances: one Prefect task per move, dispatched so every host's slots stay busy.
 
-The dispatcher starts a move the moment its host has a free slot (not in lock-step
-waves), caps the run at `max_parallel`, and stops starting moves when the maintenance
-window ends. Each move task also holds a slot of the host's Prefect global concurrency
-limit, so two runs that share a host together never exceed its live-migration slots.
+The dispatcher starts a move the moment its host has room (not in lock-step waves), caps
+the run at `max_parallel`, and stops starting moves when the maintenance window ends.
+A host's budget depends on the kind of move. Moves Nova itself queues get the host's
+slots plus as many again handed over ahead of time (Nova keeps them waiting and starts the
+next the moment a slot frees, so no slot waits for this run to notice a finished move and
+send the next request): live migrations, behind the source's
+`max_concurrent_live_migrations`, and rebuilds (evacuations), behind the target's build
+concurrency `rebuild_slots` (Nova's max_concurrent_builds). Cold migrations, which Nova does
+not count against the live slots, get their own budget of the source's live slots, so a
+source never copies more than that many disks at once. Each move task also holds a slot of
+the matching Prefect global concurrency limit, so two runs that share a host together stay
+within the same budget.
 """
 
 from __future__ import annotations
@@ -30,22 +38,50 @@ SLOT_LEASE_S = 60  # the Prefect server refuses shorter leases
 server frees the slot within this (plus its repossessor interval), so a resumed run is
 not blocked by a dead run's slots."""
 
+QUEUE_AHEAD = 1
+"""Moves per slot handed to Nova beyond the ones it runs (live migrations wait `queued`,
+rebuilds `accepted`) and started the moment a slot frees. The cost: a waiting move's target
+holds its claim meanwhile, and up to this many per slot still start after a maintenance
+window ends (they were requested before it)."""
 
-def slot_limit_name(host: str) -> str:
-    """The Prefect global concurrency limit guarding `host`'s migration slots."""
-    return "novaflow-slots-" + re.sub(r"[^a-z0-9-]+", "-", host.lower())
+_PREFIX = {"live": "novaflow-slots-", "cold": "novaflow-cold-", "rebuild": "novaflow-rebuilds-"}
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower())
+
+
+def slot_limit_name(host: str, kind: str = "live") -> str:
+    """The Prefect global concurrency limit guarding `host`'s budget for `kind` moves."""
+    return _PREFIX[kind] + _safe(host)
 
 
 def cloud_limit_name(cloud: str) -> str:
     """The Prefect global concurrency limit capping moves in flight on one cloud."""
-    return "novaflow-moves-" + re.sub(r"[^a-z0-9-]+", "-", cloud.lower())
+    return "novaflow-moves-" + _safe(cloud)
+
+
+def slot_of(move: Move) -> tuple[str, str] | None:
+    """Whose budget a move uses, as (kind, host): the source's for migrations (live or
+    cold), the target's for rebuilds; None when the scheduler picks a rebuild's target."""
+    if move.method is Method.EVACUATE:
+        return ("rebuild", move.target) if move.target else None
+    return ("cold" if move.method is Method.COLD else "live", move.source)
 
 
 def slot_host(move: Move) -> str | None:
-    """Whose slots a move uses: the source's for migrations, the target's for rebuilds."""
-    if move.method is Method.EVACUATE:
-        return move.target
-    return move.source
+    """The host whose budget a move uses (see slot_of)."""
+    slot = slot_of(move)
+    return slot[1] if slot else None
+
+
+def budget(kind: str, live_slots: int, rebuild_slots: int) -> int:
+    """Moves of `kind` one host may have in flight (see the module docstring)."""
+    if kind == "live":
+        return live_slots * (1 + QUEUE_AHEAD)
+    if kind == "cold":
+        return live_slots
+    return rebuild_slots * (1 + QUEUE_AHEAD)
 
 
 @task(
@@ -58,8 +94,8 @@ def slot_host(move: Move) -> str | None:
 def move_instance(move: Move, cloud: str, timeout_s: int, guard_slot: bool = True) -> Outcome:
     """Move one instance, idempotently: a re-run finds it moved or in flight and never
     migrates it twice (novaflow.mover.run_move)."""
-    host = slot_host(move) if guard_slot else None
-    names = [cloud_limit_name(cloud)] + ([slot_limit_name(host)] if host else [])
+    slot = slot_of(move) if guard_slot else None
+    names = [cloud_limit_name(cloud)] + ([slot_limit_name(slot[1], slot[0])] if slot else [])
     guard = (
         concurrency(names, occupy=1, lease_duration=SLOT_LEASE_S) if guard_slot else nullcontext()
     )
@@ -78,13 +114,13 @@ def move_instance(move: Move, cloud: str, timeout_s: int, guard_slot: bool = Tru
     return outcome
 
 
-def ensure_slot_limits(cloud: str, slots: dict[str, int], max_parallel: int) -> None:
-    """Create or resize each host's limit to its slot count, and the cloud's to the run's
-    `max_parallel` (the cap then holds across every run on that cloud)."""
+def ensure_slot_limits(cloud: str, limits: dict[str, int], max_parallel: int) -> None:
+    """Create or resize each named host limit (slot_limit_name) to its budget, and the
+    cloud's to the run's `max_parallel` (the cap then holds across every run on that cloud)."""
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(cloud_limit_name(cloud), max_parallel)
-        for host, n in slots.items():
-            client.upsert_global_concurrency_limit_by_name(slot_limit_name(host), n)
+        for name, n in limits.items():
+            client.upsert_global_concurrency_limit_by_name(name, n)
 
 
 def _not_started(move: Move, why: str, remedy: str) -> Outcome:
@@ -124,6 +160,7 @@ class Dispatcher:
         slots: dict[str, int],
         max_parallel: int,
         timeout_s: int,
+        rebuild_slots: int = 10,
         window_end: datetime | None = None,
         progress: Progress | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
@@ -132,22 +169,31 @@ class Dispatcher:
         self.slots = slots
         self.max_parallel = max_parallel
         self.timeout_s = timeout_s
+        self.rebuild_slots = rebuild_slots
         self.window_end = window_end
         self.progress = progress
         self.on_outcome = on_outcome
-        self.busy: Counter[str | None] = Counter()
+        self.busy: Counter[tuple[str, str] | None] = Counter()
         self.finished: queue.Queue[PrefectFuture] = queue.Queue()
 
     def _window_closed(self) -> bool:
         return self.window_end is not None and datetime.now(UTC) >= self.window_end
 
+    def limits(self, moves: list[Move]) -> dict[str, int]:
+        """The Prefect limit (by name) and size for every host budget these moves use."""
+        used = {slot_of(m) for m in moves} - {None}
+        return {slot_limit_name(host, kind): self._cap(kind, host) for kind, host in used}
+
+    def _cap(self, kind: str, host: str) -> int:
+        return budget(kind, self.slots.get(host, 1), self.rebuild_slots)
+
     def _has_room(self, move: Move, inflight: int) -> bool:
-        host = slot_host(move)
-        cap = self.slots.get(host, 1) if host else self.max_parallel
-        return inflight < self.max_parallel and self.busy[host] < cap
+        slot = slot_of(move)
+        cap = self._cap(*slot) if slot else self.max_parallel
+        return inflight < self.max_parallel and self.busy[slot] < cap
 
     def _start(self, move: Move) -> PrefectFuture:
-        self.busy[slot_host(move)] += 1
+        self.busy[slot_of(move)] += 1
         future = move_instance.submit(move, self.cloud, self.timeout_s)
         future.add_done_callback(self.finished.put)
         return future
@@ -182,7 +228,7 @@ class Dispatcher:
             except queue.Empty:
                 continue
             move = inflight.pop(future)
-            self.busy[slot_host(move)] -= 1
+            self.busy[slot_of(move)] -= 1
             try:
                 outcomes[move.instance_id] = future.result()
             except Exception as exc:  # the task itself failed after its retries

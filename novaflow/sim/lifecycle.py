@@ -5,6 +5,7 @@ from __future__ import annotations
 from novaflow.sim.errors import bad_request, invalid_state
 from novaflow.sim.model import NOSTATE, RUNNING, SHUTDOWN, Host, Instance
 from novaflow.sim.moves import cold_failed, evacuation_failed, fail_live, start_queued_live
+from novaflow.sim.moves.evacuation import start_queued_rebuilds
 from novaflow.sim.scheduler import select_destination
 from novaflow.sim.state import SimCloud
 
@@ -103,6 +104,8 @@ def delete_server(cloud: SimCloud, inst: Instance) -> None:
     cloud.deleted[inst.id] = inst
     for host in {m.source_compute for m in cloud.migrations_of(inst.id)}:
         start_queued_live(cloud, host)
+    for host in {m.dest_compute for m in cloud.migrations_of(inst.id)} & set(cloud.hosts):
+        start_queued_rebuilds(cloud, host)
 
 
 def stop(cloud: SimCloud, inst: Instance) -> None:

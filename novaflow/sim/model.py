@@ -62,6 +62,8 @@ class Host:
     alive: bool = True
     last_heartbeat: float = 0.0
     booted_at: float = 0.0
+    # Nova's max_concurrent_builds: rebuilds (evacuations) this node runs at once.
+    max_concurrent_builds: int = 10
 
     @property
     def is_up(self) -> bool:

@@ -21,6 +21,7 @@ class HostSpec(BaseModel):
     disk_allocation_ratio: float = Field(1.0, gt=0)
     reserved_host_memory_mb: int = Field(512, ge=0)
     max_concurrent_live_migrations: int = Field(1, ge=1)
+    max_concurrent_builds: int = Field(10, ge=1)
     disabled: bool = False
     disabled_reason: str | None = None
     forced_down: bool = False

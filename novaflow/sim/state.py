@@ -96,6 +96,8 @@ class SimCloud:
         self.aggregates: dict[int, Aggregate] = {}
         # Live migrations waiting for a slot on their source host, in arrival order.
         self.live_queues: dict[str, list[int]] = {}
+        # Evacuations waiting for a build slot on their target host, in arrival order.
+        self.build_queues: dict[str, list[int]] = {}
         self.actions: dict[str, list[InstanceAction]] = {}
         self.actions_by_request: dict[str, InstanceAction] = {}
         self._instance_seq = 0
@@ -132,6 +134,7 @@ class SimCloud:
                 disk_allocation_ratio=hs.disk_allocation_ratio,
                 reserved_host_memory_mb=hs.reserved_host_memory_mb,
                 max_concurrent_live_migrations=hs.max_concurrent_live_migrations,
+                max_concurrent_builds=hs.max_concurrent_builds,
                 service_id=i + 10,
                 service_uuid=uid(),
                 hypervisor_id=i + 1,

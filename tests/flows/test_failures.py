@@ -17,7 +17,9 @@ def settings(**kw) -> RunSettings:
 
 
 def test_a_failed_migration_is_reported_and_the_instance_stays_healthy(cloud_of):
-    sim = cloud_of(two_hosts(3), faults={"fail_nth_migrations": [1, 2]})
+    # Two live migrations are in flight at once (one running, one queued in Nova), so the
+    # first four fail: each of the first two instances fails its attempt and its retry.
+    sim = cloud_of(two_hosts(3), faults={"fail_nth_migrations": [1, 2, 3, 4]})
     report = drive(
         node_maintenance,
         {"approve-plan": APPROVE},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from novaflow.sim.spec import ClusterSpec
 from novaflow.sim.testing import SimHandle
 from tests.sim.conftest import action, call, error
 
@@ -106,3 +107,43 @@ def test_host_back_up_finds_its_crashed_guests_shut_off(frozen: Callable[..., Si
     sim.revive_host("a")
     assert conn.compute.get_server(sid).status == "SHUTOFF"
     assert next(s for s in conn.compute.services() if s.host == "a").state == "up"
+
+
+def test_a_target_rebuilds_at_most_max_concurrent_builds_at_once(
+    frozen: Callable[..., SimHandle],
+) -> None:
+    spec = ClusterSpec().host("dead").host("spare", max_concurrent_builds=2)
+    for n in range(5):
+        spec.instance(f"vm-{n}", host="dead", flavor="m1.tiny")
+    sim = frozen(spec)
+    conn = sim.connect()
+    sim.kill_host("dead")
+    ids = [sim.server_id(f"vm-{n}") for n in range(5)]
+    for sid in ids:
+        assert action(conn, sid, {"evacuate": {}}).status_code == 200
+    sim.advance(2)  # past the conductor: every rebuild is scheduled onto the spare
+    statuses = sorted(m.status for m in sim.migrations())
+    assert statuses == ["accepted"] * 3 + ["pre-migrating"] * 2
+    waiting = [sid for sid in ids if sim.host_of(sid) == "dead"]
+    assert len(waiting) == 3 and all(sim.status_of(sid) == "REBUILD" for sid in waiting)
+    sim.advance(1000)  # each freed slot starts the next in line, until all are rebuilt
+    assert all(sim.host_of(sid) == "spare" for sid in ids)
+    assert {m.status for m in sim.migrations()} == {"done"}
+
+
+def test_a_move_lasts_as_long_whatever_order_it_is_requested_in(
+    frozen: Callable[..., SimHandle],
+) -> None:
+    def durations(order: list[int]) -> dict[str, float]:
+        spec = ClusterSpec(seed=7).host("dead").host("spare")
+        for n in range(3):
+            spec.instance(f"vm-{n}", host="dead", flavor="m1.large")
+        sim = frozen(spec)
+        conn = sim.connect()
+        sim.kill_host("dead")
+        for n in order:
+            action(conn, sim.server_id(f"vm-{n}"), {"evacuate": {}})
+        sim.advance(500)
+        return {sim.instance(m.instance_id).name: m.updated - m.created for m in sim.migrations()}
+
+    assert durations([0, 1, 2]) == durations([2, 0, 1])

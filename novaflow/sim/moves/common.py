@@ -21,8 +21,23 @@ _BOUNDS = {"live": (20.0, 180.0), "cold": (30.0, 240.0), "evacuation": (30.0, 12
 
 
 def duration(cloud: SimCloud, m: Migration, inst: Instance, kind: str) -> float:
-    """Seeded simulated seconds a move takes, growing with the flavor's RAM and disk."""
-    rng = random.Random(f"{cloud.seed}:{m.id}:{kind}")
+    """Seeded simulated seconds a move takes, growing with the flavor's RAM and disk.
+
+    The seed is the instance and how many moves of this type it had before, not the
+    migration's id: the same instance takes as long whatever order the moves are requested
+    in, so two tools draining the same cloud face the same durations.
+    """
+    attempt = sum(
+        1
+        for other in cloud.migrations_of(inst.id)
+        if other.migration_type == m.migration_type and other.id < m.id
+    )
+    return move_seconds(cloud.seed, inst, kind, attempt)
+
+
+def move_seconds(seed: int, inst: Instance, kind: str, attempt: int = 0) -> float:
+    """The duration model: `kind` live, cold or evacuation; `attempt` 0 for the first move."""
+    rng = random.Random(f"{seed}:{inst.id}:{kind}:{attempt}")
     ram_gb = inst.flavor.ram / 1024
     disk = 0 if inst.image_id is None else inst.flavor.disk + inst.flavor.ephemeral
     base = {

@@ -1,4 +1,5 @@
-"""Evacuation off a down host: REBUILD on a new host, ending ACTIVE (<2.95) or SHUTOFF."""
+"""Evacuation off a down host: REBUILD on a new host (at most max_concurrent_builds at once
+per target), ending ACTIVE (<2.95) or SHUTOFF."""
 
 from __future__ import annotations
 
@@ -47,6 +48,37 @@ def _evac_scheduled(cloud: SimCloud, m: Migration) -> None:
     dest = destination(cloud, m, inst, "conductor_rebuild_server")
     if dest is None:
         return
+    # The target claims its resources now but rebuilds only when a build slot is free.
+    cloud.build_queues.setdefault(dest, []).append(m.id)
+    start_queued_rebuilds(cloud, dest)
+
+
+def rebuilding_on(cloud: SimCloud, host: str) -> int:
+    """Evacuations the target is rebuilding now (each holds one of its build slots)."""
+    return sum(
+        1
+        for m in cloud.migrations.values()
+        if m.migration_type == "evacuation"
+        and m.dest_compute == host
+        and m.status == "pre-migrating"
+    )
+
+
+def start_queued_rebuilds(cloud: SimCloud, host: str) -> None:
+    """Fill free build slots on `host` (Nova's max_concurrent_builds) in arrival order."""
+    queue = cloud.build_queues.setdefault(host, [])
+    busy = rebuilding_on(cloud, host)
+    target = cloud.hosts[host]
+    while queue and busy < target.max_concurrent_builds and target.alive:
+        m = cloud.migrations.get(queue.pop(0))
+        if m is None or m.status != "accepted" or m.instance_id not in cloud.instances:
+            continue
+        busy += 1
+        _rebuild(cloud, m, host)
+
+
+def _rebuild(cloud: SimCloud, m: Migration, dest: str) -> None:
+    inst = cloud.instances[m.instance_id]
     set_status(cloud, m, "pre-migrating")
     inst.host = dest
     inst.zone = cloud.hosts[dest].zone
@@ -72,6 +104,7 @@ def _evac_done(cloud: SimCloud, m: Migration) -> None:
     inst.fault = None
     inst.launched_at = cloud.now
     set_task(cloud, inst, None)
+    start_queued_rebuilds(cloud, m.dest_compute)
 
 
 def evacuation_failed(cloud: SimCloud, m: Migration, reason: str | None = None) -> None:
@@ -97,3 +130,5 @@ def evacuation_failed(cloud: SimCloud, m: Migration, reason: str | None = None) 
         "message": reason or f"Rebuild of instance on {m.dest_compute} failed.",
     }
     set_task(cloud, inst, None)
+    if m.dest_compute in cloud.hosts:
+        start_queued_rebuilds(cloud, m.dest_compute)

@@ -1,0 +1,265 @@
+"""Evacuation benchmark: time from approval to every instance of a failed host back elsewhere.
+
+    .venv/bin/python -m bench.evacuation              # both rows
+    .venv/bin/python -m bench.evacuation --markdown   # the table for bench/RESULTS.md
+
+A failed host holds 40 instances (mixed flavors, ~10% SHUTOFF, a quarter booted from volume,
+some with an `evacuation_priority`); two empty spare hosts take them, each rebuilding at most
+`max_concurrent_builds` (Nova's default, 10) at once — the sim queues further rebuilds on the
+target until a build slot frees. The host is killed (its service down) before either row
+starts; each row runs on a fresh cloud from the same `ClusterSpec` (same instances, same
+durations). Rows:
+
+* `novaflow`: the real `evacuate_failed_node` flow on a real `prefect server start`; its gate
+  is answered through Prefect's API (approved, fenced=True) and the clock starts at that
+  answer. Settings: `max_parallel` 40 (every instance may be handed to Nova at once; novaflow
+  hands each target its 10 build slots' worth plus as many again to queue), `rebuild_slots`
+  10, other settings at their defaults (planner-chosen targets).
+* `novaflow, scheduler picks`: the same with `let_scheduler_choose` (Nova's scheduler picks
+  each target; novaflow then bounds only the moves in flight, by `max_parallel`).
+* `evacuate-all`: `nova host-evacuate` with openstacksdk — evacuate every server at once (the
+  scheduler picks each target), then wait on each (GET every 2 simulated seconds); the clock
+  starts when the script starts.
+
+Time to recover runs to the last instance back in its prior power state (ACTIVE, or SHUTOFF
+for those that were) on another host, as recorded by a watcher that reads the sim's state in
+process every `WATCH_S` real seconds (no API requests). Lower bound: 1 s conductor delay +
+max(the longest single rebuild, the sum of every rebuild / (spares x build slots)), from the
+sim's own duration model (`move_seconds(..., "evacuation")`). Simulated seconds throughout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import threading
+import time
+from typing import Any
+
+from bench import baselines, table
+from bench.prefect_server import shared_prefect_server
+from novaflow.sim.moves.common import CONDUCTOR_DELAY, move_seconds
+from novaflow.sim.spec import ClusterSpec
+from novaflow.sim.testing import SimHandle, running_sim
+
+SEED = 1
+NEEDS_PREFECT = True  # bench/__main__.py starts one server for the flow benchmarks
+INSTANCES = 40
+SPARES = 2
+BUILD_SLOTS = 10  # Nova's max_concurrent_builds default
+TIME_SCALE = 0.1  # a 60 s rebuild takes 6 real seconds
+POLL_SIM_S = 2.0
+WATCH_S = 0.01
+FAILED = "failed-0"
+FLAVORS = (
+    ("m1.tiny", 10),
+    ("m1.small", 30),
+    ("m1.medium", 30),
+    ("m1.large", 20),
+    ("m1.xlarge", 10),
+)
+
+
+def cluster(instances: int = INSTANCES, seed: int = SEED) -> ClusterSpec:
+    rng = random.Random(f"evacuation:{seed}:{instances}")
+    spec = ClusterSpec(seed=seed)
+    spec.host(FAILED, vcpus=256, memory_mb=2 * 1024 * 1024, disk_gb=20000)
+    for s in range(SPARES):
+        spec.host(
+            f"spare-{s}",
+            vcpus=128,
+            memory_mb=1024 * 1024,
+            disk_gb=10000,
+            max_concurrent_builds=BUILD_SLOTS,
+        )
+    names, weights = zip(*FLAVORS, strict=True)
+    for n in range(instances):
+        priority = {"evacuation_priority": str(rng.randint(1, 9))} if rng.random() < 0.3 else {}
+        spec.instance(
+            f"vm-{n:03d}",
+            host=FAILED,
+            flavor=rng.choices(names, weights)[0],
+            status="SHUTOFF" if rng.random() < 0.10 else "ACTIVE",
+            boot_from_volume=rng.random() < 0.25,
+            metadata=priority,
+            project=f"tenant-{rng.randrange(4)}",
+        )
+    return spec
+
+
+def lower_bound(sim: SimHandle) -> float:
+    cloud = sim.state
+    with cloud.lock:
+        rebuilds = [
+            move_seconds(cloud.seed, i, "evacuation")
+            for i in cloud.instances.values()
+            if i.host == FAILED
+        ]
+    return CONDUCTOR_DELAY + max(max(rebuilds), sum(rebuilds) / (SPARES * BUILD_SLOTS))
+
+
+class Watcher:
+    """Records, in simulated seconds, when each instance is back in its prior state elsewhere."""
+
+    def __init__(self, sim: SimHandle) -> None:
+        self.sim = sim
+        with sim.state.lock:
+            self.prior = {i.id: i.status for i in sim.state.instances.values() if i.host == FAILED}
+        self.back: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            cloud = self.sim.cloud
+            with cloud.lock:
+                cloud.advance()
+                for iid, status in self.prior.items():
+                    inst = cloud.instances.get(iid)
+                    if (
+                        iid not in self.back
+                        and inst is not None
+                        and inst.host not in (None, FAILED)
+                        and inst.task_state is None
+                        and inst.status == status
+                    ):
+                        self.back[iid] = cloud.now
+            time.sleep(WATCH_S)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _now(sim: SimHandle) -> float:
+    return sim.state.now
+
+
+def _novaflow(sim: SimHandle, scheduler: bool = False) -> float:
+    """Run the flow, approve its gate (fenced); returns the simulated time of the approval."""
+    from deployments.run_cli import run_foreground
+    from flows.evacuation import evacuate_failed_node
+    from flows.params import ApprovalSettings, RunSettings
+    from tasks.connect import forget_clouds
+
+    os.environ["OS_CLIENT_CONFIG_FILE"] = str(sim.clouds_yaml)
+    forget_clouds()
+    approved: list[float] = []
+
+    def answer(gate: str) -> dict[str, Any]:
+        approved.append(_now(sim))
+        return {"approved": True, "fenced": True, "approver": "bench", "via": "ui"}
+
+    settings = RunSettings(
+        cloud="sim",
+        max_parallel=INSTANCES,
+        rebuild_slots=BUILD_SLOTS,
+        let_scheduler_choose=scheduler,
+        approval=ApprovalSettings(mode="ui", timeout_s=600),
+    )
+    run_foreground(evacuate_failed_node, {"host": FAILED, "settings": settings}, answer, show=False)
+    forget_clouds()
+    return approved[0]
+
+
+def _evacuate_all(sim: SimHandle) -> float:
+    began = _now(sim)
+    conn = sim.connect()
+    try:
+        baselines.evacuate_all(conn, FAILED, POLL_SIM_S * TIME_SCALE)
+    finally:
+        conn.close()
+    return began
+
+
+TOOLS = {
+    "novaflow": _novaflow,
+    "novaflow, scheduler picks": lambda sim: _novaflow(sim, scheduler=True),
+    "evacuate-all": _evacuate_all,
+}
+
+
+def bench_row(tool: str, seed: int = SEED) -> dict[str, Any]:
+    with running_sim(cluster(INSTANCES, seed), time_scale=TIME_SCALE) as sim:
+        sim.kill_host(FAILED)
+        bound = lower_bound(sim)
+        sim.reset_stats()
+        watcher = Watcher(sim)
+        t0 = time.perf_counter()
+        began = TOOLS[tool](sim)
+        wall = time.perf_counter() - t0
+        time.sleep(0.05)
+        watcher.stop()
+        requests = sim.stats()["total_requests"]
+        targets = {}
+        with sim.state.lock:
+            for iid in watcher.prior:
+                host = sim.state.instances[iid].host
+                targets[host] = targets.get(host, 0) + 1
+    back = watcher.back
+    recovered = max(back.values()) - began if len(back) == len(watcher.prior) else float("nan")
+    return {
+        "tool": tool,
+        "instances": len(watcher.prior),
+        "back": len(back),
+        "recover_s": recovered,
+        "lower_bound": bound,
+        "vs_lb": recovered / bound,
+        "first_back_s": min(back.values()) - began if back else float("nan"),
+        "per_instance": requests / max(1, len(back)),
+        "targets": ", ".join(f"{h} {n}" for h, n in sorted(targets.items(), key=str)),
+        "wall_s": wall,
+    }
+
+
+def run(seed: int = SEED) -> list[dict[str, Any]]:
+    """Both rows, the flow on one real Prefect server."""
+    rows = []
+    prior = os.environ.get("OS_CLIENT_CONFIG_FILE")
+    with shared_prefect_server():
+        for tool in TOOLS:
+            rows.append(bench_row(tool, seed))
+            r = rows[-1]
+            print(
+                f"  evacuation {tool}: {r['recover_s']:.0f} s ({r['vs_lb']:.3f} x LB), "
+                f"{r['back']}/{r['instances']} back, {r['wall_s']:.0f} s real",
+                flush=True,
+            )
+    if prior is None:
+        os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
+    else:
+        os.environ["OS_CLIENT_CONFIG_FILE"] = prior
+    return rows
+
+
+COLUMNS = (
+    ("tool", "tool", "{}"),
+    ("instances", "instances", "{}"),
+    ("back", "back in prior state", "{}"),
+    ("recover_s", "approval to last back s", "{:.0f}"),
+    ("lower_bound", "LB s", "{:.0f}"),
+    ("vs_lb", "time / LB", "{:.3f}"),
+    ("first_back_s", "first back s", "{:.0f}"),
+    ("per_instance", "API requests / instance", "{:.1f}"),
+    ("targets", "where they went", "{}"),
+    ("wall_s", "run s (real)", "{:.0f}"),
+)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The rows as a Markdown table (for bench/RESULTS.md)."""
+    return table.markdown(COLUMNS, rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = parser.parse_args(argv)
+    print(markdown(run(args.seed)))
+
+
+if __name__ == "__main__":
+    main()
