@@ -1,6 +1,6 @@
 """One batched poller per cloud that resolves every thread waiting on a move.
 
-Each poll cycle costs one servers-detail list and one os-migrations list, both narrowed by
+Each poll cycle costs one os-migrations list and one servers-detail list, both narrowed by
 `changes-since` (in the cloud's own clock, from the newest `updated` seen), however many moves
 are being watched: the API cost of watching N moves does not grow with N. Nova lists deleted
 instances with status DELETED in `changes-since` listings, so a deletion ends its waiters at
@@ -193,7 +193,7 @@ class Observer:
         return max(0.0, min(self._interval, soonest - time.monotonic()))
 
     def _poll_once(self) -> bool:
-        """One cycle: a servers list and a migrations list; True if a watched thing changed."""
+        """One cycle: a migrations list and a servers list; True if a watched thing changed."""
         with self._cond:
             server_since, migration_since = self._server_mark, self._migration_mark
             watched = {w.instance_id for w in self._waiters}
@@ -201,8 +201,11 @@ class Observer:
         before = self.cloud.thread_api_calls()
         full = _back(server_since) is None
         try:
-            servers = self.cloud.list_servers(changes_since=_back(server_since))
+            # Migrations first: a migration seen finished then has its instance's final host
+            # and status in the servers list that follows. The other way round, one finishing
+            # between the two lists looks finished while its instance still sits on the source.
             migrations = self.cloud.list_migrations(changes_since=_back(migration_since))
+            servers = self.cloud.list_servers(changes_since=_back(server_since))
             self.last_error = None
         except NovaflowError as exc:
             self.last_error = str(exc)

@@ -104,23 +104,86 @@ def test_snapshot_of_5000_instances_costs_the_calls_of_a_small_one_plus_pages(co
     assert set(routes[0].values()) == {1}
 
 
-def test_snapshot_reads_instances_as_the_sdk_does(connect) -> None:
-    """The snapshot parses Nova's JSON itself (speed); it must agree with the sdk's Server."""
+def _as_the_sdk_reads_it(server) -> dict:
+    """What openstacksdk's `Server` resource makes of a server: the reference for our JSON."""
+    f = server.flavor
+    return {
+        "id": server.id,
+        "name": server.name,
+        "project_id": server.project_id,
+        "host": server.compute_host,
+        "status": server.status,
+        "task_state": server.task_state,
+        "vm_state": server.vm_state,
+        "zone": server.availability_zone or None,
+        "flavor": (f.original_name, f.vcpus, f.ram, f.disk, f.ephemeral, f.swap),
+        "extra_specs": {k: str(v) for k, v in (f.extra_specs or {}).items()},
+        "image_id": (server.image or {}).get("id") or None,
+        "volumes": [v.id for v in server.attached_volumes or []],
+        "metadata": server.metadata or {},
+        "addresses": {n: [a["addr"] for a in e] for n, e in (server.addresses or {}).items()},
+        "locked": bool(server.is_locked),
+        "locked_reason": server.locked_reason,
+        "power_state": server.power_state,
+        "fault": (server.fault or {}).get("message"),
+        "updated": server.updated_at,
+    }
+
+
+def _as_we_read_it(state) -> dict:
+    i = state.instance
+    f = i.flavor
+    return {
+        "id": i.id,
+        "name": i.name,
+        "project_id": i.project_id,
+        "host": i.host,
+        "status": i.status,
+        "task_state": i.task_state,
+        "vm_state": i.vm_state,
+        "zone": i.zone,
+        "flavor": (f.name, f.vcpus, f.ram_mb, f.disk_gb, f.ephemeral_gb, f.swap_mb),
+        "extra_specs": f.extra_specs,
+        "image_id": i.image_id,
+        "volumes": i.volumes,
+        "metadata": i.metadata,
+        "addresses": i.addresses,
+        "locked": i.locked,
+        "locked_reason": state.locked_reason,
+        "power_state": state.power_state,
+        "fault": state.fault,
+        "updated": state.updated,
+    }
+
+
+def test_servers_are_read_as_the_sdk_reads_them(connect) -> None:
+    """Snapshot, listings and single reads parse Nova's JSON themselves (speed); they must agree
+    with openstacksdk's `Server` on every field, for every kind of instance."""
     sim, cloud = connect(ClusterSpec.generated(hosts=6, instances=80, seed=2))
     with sim.state.lock:
         some = next(iter(sim.state.instances.values()))
         some.locked, some.locked_reason = True, "owner's freeze"
+        broken = list(sim.state.instances.values())[1]
+        broken.vm_state = "error"
+        broken.fault = {"code": 500, "created": broken.updated, "message": "disk on fire"}
     snap = cloud.snapshot()
     assert cloud.label(some.id) == f"{some.name} ({some.id[:8]})"  # names learnt for messages
-    by_sdk = {s.id: s.instance for s in cloud.list_servers()}
-    assert len(by_sdk) == len(snap.instances) == 80
+    conn = sim.connect()
+    by_sdk = {s.id: _as_the_sdk_reads_it(s) for s in conn.compute.servers(all_projects=True)}
+    listed = {s.id: _as_we_read_it(s) for s in cloud.list_servers()}
+    assert len(by_sdk) == len(listed) == len(snap.instances) == 80
+    assert listed == by_sdk
     for inst in snap.instances:
-        assert inst.model_copy(update={"server_groups": []}) == by_sdk[inst.id]
+        assert inst.model_copy(update={"server_groups": []}) == cloud.server(inst.id)
+        assert _as_we_read_it(cloud.server_state(inst.id)) == by_sdk[inst.id]
+    assert listed[broken.id]["fault"] == "disk on fire"
+    assert listed[some.id]["locked_reason"] == "owner's freeze"
     assert any(i.server_groups for i in snap.instances)
     assert any(i.boot_from_volume and i.volumes for i in snap.instances)
     assert any(i.flavor.extra_specs for i in snap.instances)
     assert any(i.status == "SHUTOFF" for i in snap.instances)
     assert next(i for i in snap.instances if i.id == some.id).locked
+    assert cloud.server_state("00000000-0000-0000-0000-000000000000") is None
 
 
 def test_unknown_cloud_name_lists_the_known_ones(connect) -> None:
