@@ -84,7 +84,9 @@ class Observer:
         self._migrations: dict[str, Migration] = {}
         self._server_mark: datetime | None = None
         self._migration_mark: datetime | None = None
-        self._polled = False
+        # Earlier starts asked for by new waiters, for the next cycle only (see `_rewind`).
+        self._server_rewind: datetime | None = None
+        self._migration_rewind: datetime | None = None
         self._list_all = False  # a waiter's instance is unknown: owe it one full list
         self._list_all_asks = 0
         self._thread: threading.Thread | None = None
@@ -110,13 +112,14 @@ class Observer:
         """
         waiter = _Waiter(instance_id, until, time.monotonic() + timeout_s, since)
         with self._cond:
+            known = instance_id in self._recent
             if initial is not None:
                 self._remember(initial)
             if instance_id not in self._recent:
                 # Nothing known about it: the next cycle lists everything once.
                 self._owe_full_list()
-            elif not self._polled and not self._list_all:
-                self._seed(initial)
+            elif not known:
+                self._rewind(initial)
             self._waiters.append(waiter)
             self._interval = self.min_interval
             self._ensure_thread()
@@ -125,18 +128,20 @@ class Observer:
         assert waiter.result is not None
         return waiter.result
 
-    def _seed(self, initial: ServerState | None) -> None:
-        """Before the first cycle, start from the oldest `updated` of the instances watched.
+    def _rewind(self, initial: ServerState | None) -> None:
+        """List from `initial`'s `updated` next cycle, for an instance not (or no longer) held.
 
-        Each was read before its action, so every change the action causes is stamped later
-        (in the cloud's clock): the first cycle needs no full list of a large cloud.
+        It was read before its action, so every change the action causes is stamped later (in
+        the cloud's clock). Before the first cycle this spares a full list of a large cloud;
+        later it recovers a change an earlier cycle fetched and then forgot (`retention`)
+        before anyone watched the instance, which a list from the current mark would miss.
         """
         seed = parse_time(initial.updated) if initial is not None else None
         if seed is None:
             self._owe_full_list()
             return
-        self._server_mark = min(self._server_mark or seed, seed)
-        self._migration_mark = min(self._migration_mark or seed, seed)
+        self._server_rewind = _earliest(self._server_rewind, seed)
+        self._migration_rewind = _earliest(self._migration_rewind, seed)
 
     def _owe_full_list(self) -> None:
         self._server_mark = None
@@ -195,7 +200,10 @@ class Observer:
     def _poll_once(self) -> bool:
         """One cycle: a migrations list and a servers list; True if a watched thing changed."""
         with self._cond:
-            server_since, migration_since = self._server_mark, self._migration_mark
+            rewinds = self._server_rewind, self._migration_rewind
+            self._server_rewind = self._migration_rewind = None
+            server_since = None if self._list_all else _earliest(self._server_mark, rewinds[0])
+            migration_since = _earliest(self._migration_mark, rewinds[1])
             watched = {w.instance_id for w in self._waiters}
             asks = self._list_all_asks
         before = self.cloud.thread_api_calls()
@@ -209,6 +217,9 @@ class Observer:
             self.last_error = None
         except NovaflowError as exc:
             self.last_error = str(exc)
+            with self._cond:  # asked for, not served: keep them for the next cycle
+                self._server_rewind = _earliest(self._server_rewind, rewinds[0])
+                self._migration_rewind = _earliest(self._migration_rewind, rewinds[1])
             return False
         finally:
             self.stats.cycles += 1
@@ -218,7 +229,6 @@ class Observer:
             if full:
                 changed = self._missing_are_gone(servers, watched) or changed
             self._advance(servers, migrations)
-            self._polled = True
             if self._list_all_asks != asks:
                 # A waiter came in during this cycle, knowing nothing yet: list everything next.
                 self._server_mark = None
@@ -298,6 +308,13 @@ class Observer:
 
 
 _MIN = datetime.min.replace(tzinfo=UTC)
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The earlier of two optional times (None only when both are)."""
+    if a is None or b is None:
+        return a or b
+    return min(a, b)
 
 
 def _back(mark: datetime | None) -> datetime | None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from novaflow.cloud import Cloud
 from novaflow.errors import BadRequest, CloudError, UnsupportedByCloud
+from novaflow.observer import Observer
 from novaflow.sim.api.paging import MAX_LIMIT
 from novaflow.sim.faults import FaultPlan
 from novaflow.sim.spec import AggregateSpec, ClusterSpec
@@ -325,3 +327,39 @@ def test_observer_full_listing_without_a_watched_instance_means_it_was_deleted(c
     sim.connect().compute.delete_server(vm.id)
     view = observer.wait(vm.id, lambda v: v.server.host == "b", timeout_s=60, initial=state)
     assert view.gone and not view.timed_out
+
+
+def test_observer_sees_a_move_it_listed_and_forgot_before_the_wait_began(connect) -> None:
+    """A move can finish, be listed by a cycle and leave the observer's memory (`retention`)
+    before its mover starts waiting (a starved thread, a fast cloud); the wait must still see
+    the instance on its target rather than time out on the state read before the move."""
+    spec = ClusterSpec().host("a", max_concurrent_live_migrations=4).host("b")
+    for name in ("fast", "other", "third"):
+        spec.instance(name, host="a", flavor="m1.tiny")
+    sim, cloud = connect(spec)
+    fast, other, third = (find(cloud, n) for n in ("fast", "other", "third"))
+    observer = Observer(cloud, min_interval=0.01, max_interval=0.05, retention=timedelta(0))
+    before = cloud.server_state(fast.id)
+    # Something else is being watched, so the observer keeps cycling meanwhile.
+    busy = threading.Thread(
+        target=observer.wait,
+        args=(other.id, lambda v: v.server.host == "b" and v.server.settled),
+        kwargs={"timeout_s": 60, "initial": cloud.server_state(other.id)},
+    )
+    busy.start()
+    cloud.live_migrate(fast.id, "b")
+    sim.wait_for(lambda: sim.host_of(fast.id) == "b" and sim.status_of(fast.id) == "ACTIVE")
+    sim.advance(10)
+    cloud.live_migrate(third.id, "b")  # a later change: the observer's marks move past `fast`
+    sim.wait_for(lambda: sim.host_of(third.id) == "b" and sim.status_of(third.id) == "ACTIVE")
+    cycles = observer.stats.cycles
+    sim.wait_for(lambda: observer.stats.cycles >= cycles + 2, what="two more poll cycles")
+    with observer._cond:
+        assert fast.id not in observer._recent  # the scenario: listed, then forgotten
+    view = observer.wait(
+        fast.id, lambda v: v.server.host == "b" and v.server.settled, timeout_s=10, initial=before
+    )
+    assert not view.timed_out and view.server.host == "b"
+    cloud.live_migrate(other.id, "b")
+    busy.join()
+    assert not observer._waiters
