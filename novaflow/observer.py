@@ -60,9 +60,11 @@ class Observer:
     """Threads call `wait()`; a single background poller lists and wakes them.
 
     `changes-since` is taken from the data itself (the newest `updated` seen, in the cloud's
-    own clock), never from this machine's clock. Servers that changed recently are kept for
-    `retention` so a waiter registering just after its action still sees a change that an
-    earlier cycle fetched before anyone watched that instance.
+    own clock), never from this machine's clock. What a cycle fetched is kept for `retention`
+    (this machine's time: it is about how late a thread starts waiting after its action, which a
+    fast cloud's clock says nothing about) so a waiter registering just after its action still
+    sees a change that an earlier cycle fetched before anyone watched that instance; a waiter for
+    an instance forgotten since then makes the next cycle list from its own timestamp.
     """
 
     def __init__(
@@ -88,6 +90,9 @@ class Observer:
         self._server_rewind: datetime | None = None
         self._migration_rewind: datetime | None = None
         self._list_all = False  # a waiter's instance is unknown: owe it one full list
+        self._polled = False
+        self._learnt_at: dict[str, float] = {}  # when each held server / migration was fetched
+        self._forgotten: set[str] = set()  # dropped after `retention`, not listed again since
         self._list_all_asks = 0
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -118,7 +123,7 @@ class Observer:
             if instance_id not in self._recent:
                 # Nothing known about it: the next cycle lists everything once.
                 self._owe_full_list()
-            elif not known:
+            elif not known and (not self._polled or instance_id in self._forgotten):
                 self._rewind(initial)
             self._waiters.append(waiter)
             self._interval = self.min_interval
@@ -157,6 +162,9 @@ class Observer:
             or (parse_time(state.updated) or _MIN) > (parse_time(old.updated) or _MIN)
         ):
             self._recent[state.id] = state
+            self._learnt_at[state.id] = time.monotonic()
+            if polled:
+                self._forgotten.discard(state.id)
 
     def view(self, instance_id: str, since: datetime | None = None) -> View:
         mig = self._migrations.get(instance_id)
@@ -229,6 +237,7 @@ class Observer:
             if full:
                 changed = self._missing_are_gone(servers, watched) or changed
             self._advance(servers, migrations)
+            self._polled = True
             if self._list_all_asks != asks:
                 # A waiter came in during this cycle, knowing nothing yet: list everything next.
                 self._server_mark = None
@@ -249,6 +258,7 @@ class Observer:
             if old is None or _newer(m, old):
                 changed = changed or (m.instance_id in watched and old != m)
                 self._migrations[m.instance_id] = m
+                self._learnt_at[m.instance_id] = time.monotonic()
         return changed
 
     def _missing_are_gone(self, servers: list[ServerState], watched: set[str]) -> bool:
@@ -273,15 +283,13 @@ class Observer:
         newest_m = max((m.updated_at or m.created_at or _MIN for m in migrations), default=_MIN)
         if newest_m > _MIN:
             self._migration_mark = max(self._migration_mark or _MIN, newest_m)
-        if self._server_mark and self._server_mark > _MIN:
-            horizon = self._server_mark - self.retention
-            watched = {w.instance_id for w in self._waiters}
-            for key, s in list(self._recent.items()):
-                if key not in watched and (parse_time(s.updated) or _MIN) < horizon:
-                    del self._recent[key]
-            for key, m in list(self._migrations.items()):
-                if key not in watched and (m.updated_at or _MIN) < horizon:
-                    del self._migrations[key]
+        horizon = time.monotonic() - self.retention.total_seconds()
+        watched = {w.instance_id for w in self._waiters}
+        for key in [k for k, at in self._learnt_at.items() if at < horizon and k not in watched]:
+            self._recent.pop(key, None)
+            self._migrations.pop(key, None)
+            del self._learnt_at[key]
+            self._forgotten.add(key)
 
     def _resolve(self) -> bool:
         now = time.monotonic()
