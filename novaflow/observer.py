@@ -90,7 +90,8 @@ class Observer:
         self._server_rewind: datetime | None = None
         self._migration_rewind: datetime | None = None
         self._list_all = False  # a waiter's instance is unknown: owe it one full list
-        self._polled = False
+        # Changes from then on were all listed (cloud time; None before the first cycle).
+        self._covered_from: datetime | None = None
         self._learnt_at: dict[str, float] = {}  # when each held server / migration was fetched
         self._forgotten: set[str] = set()  # dropped after `retention`, not listed again since
         self._list_all_asks = 0
@@ -123,7 +124,7 @@ class Observer:
             if instance_id not in self._recent:
                 # Nothing known about it: the next cycle lists everything once.
                 self._owe_full_list()
-            elif not known and (not self._polled or instance_id in self._forgotten):
+            elif not known and self._may_have_missed(instance_id, initial):
                 self._rewind(initial)
             self._waiters.append(waiter)
             self._interval = self.min_interval
@@ -133,13 +134,22 @@ class Observer:
         assert waiter.result is not None
         return waiter.result
 
+    def _may_have_missed(self, instance_id: str, initial: ServerState | None) -> bool:
+        """Whether a change since `initial` may have been listed and dropped, or never listed:
+        it was forgotten, or it was read before what the cycles have covered."""
+        seed = parse_time(initial.updated) if initial is not None else None
+        if instance_id in self._forgotten or seed is None or self._covered_from is None:
+            return True
+        return seed < self._covered_from
+
     def _rewind(self, initial: ServerState | None) -> None:
         """List from `initial`'s `updated` next cycle, for an instance not (or no longer) held.
 
         It was read before its action, so every change the action causes is stamped later (in
         the cloud's clock). Before the first cycle this spares a full list of a large cloud;
         later it recovers a change an earlier cycle fetched and then forgot (`retention`)
-        before anyone watched the instance, which a list from the current mark would miss.
+        before anyone watched the instance, or one older than what the cycles have covered,
+        which a list from the current mark would miss.
         """
         seed = parse_time(initial.updated) if initial is not None else None
         if seed is None:
@@ -237,7 +247,7 @@ class Observer:
             if full:
                 changed = self._missing_are_gone(servers, watched) or changed
             self._advance(servers, migrations)
-            self._polled = True
+            self._covered_from = _earliest(self._covered_from, _back(server_since) or _MIN)
             if self._list_all_asks != asks:
                 # A waiter came in during this cycle, knowing nothing yet: list everything next.
                 self._server_mark = None
