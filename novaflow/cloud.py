@@ -2,13 +2,13 @@
 
 Every Nova call is an openstacksdk proxy method (or, where the proxy cannot express the call, an
 openstacksdk resource) made through `Cloud._call`, which retries transient failures with
-tenacity and turns permanent ones into `CloudError`s that name the instance and host. The one
-exception is the snapshot's servers listing, read as JSON through the same sdk compute proxy
-because building sdk `Server` resources is too slow for thousands of instances (see
-`Cloud._server_bodies`). Each call pins the microversion whose semantics it relies on, checked
-against the cloud's maximum first so that a cloud too old for a feature is told so in an
-operator's words. A response hook counts the requests made, so benchmarks can show that a
-snapshot or a poll cycle costs a constant number of API calls.
+tenacity and turns permanent ones into `CloudError`s that name the instance and host. The
+exception is reading servers and migrations (the snapshot's, the observer's and the mover's
+reads), done as JSON through the same sdk compute proxy because building sdk resources is too
+slow for thousands of instances (see `Cloud._server_bodies`). Each call pins the microversion
+whose semantics it relies on, checked against the cloud's maximum first so that a cloud too old
+for a feature is told so in an operator's words. A response hook counts the requests made, so
+benchmarks can show that a snapshot or a poll cycle costs a constant number of API calls.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from openstack import resource as sdk_resource
 from openstack import utils as sdk_utils
 from openstack.compute.v2 import aggregate as sdk_aggregate
 from openstack.compute.v2 import hypervisor as sdk_hypervisor
-from openstack.compute.v2 import migration as sdk_migration
 from openstack.compute.v2 import server as sdk_server
 from openstack.compute.v2 import server_group as sdk_server_group
 from openstack.compute.v2 import service as sdk_service
@@ -488,136 +487,108 @@ class Cloud:
 
     # ---------------------------------------------------------------- reading
 
-    def _server_from(
-        self, server: sdk_server.Server, groups: dict[str, list[str]] | None = None
-    ) -> ServerState:
-        f = server.flavor
-        flavor = Flavor(
-            name=str((f.original_name or f.id or "?") if f else "?"),
-            vcpus=int(f.vcpus or 0) if f else 0,
-            ram_mb=int(f.ram or 0) if f else 0,
-            disk_gb=int(f.disk or 0) if f else 0,
-            ephemeral_gb=int(f.ephemeral or 0) if f else 0,
-            swap_mb=int(f.swap or 0) if f else 0,
-            extra_specs={k: str(v) for k, v in ((f.extra_specs if f else None) or {}).items()},
-        )
-        image = server.image
-        # A boot-from-volume server has image "" in Nova, which the sdk turns into {}.
-        image_id = (image.get("id") if isinstance(image, dict) else None) or None
-        volumes = [str(v.id) for v in server.attached_volumes or [] if v.id]
-        addresses = {
-            net: [a["addr"] for a in entries if "addr" in a]
-            for net, entries in (server.addresses or {}).items()
-        }
-        sid = str(server.id)
-        self._names[sid] = server.name or ""
-        inst = Instance(
-            id=sid,
-            name=server.name or "",
-            project_id=server.project_id or "",
-            host=server.compute_host,
-            status=server.status or "UNKNOWN",
-            task_state=server.task_state,
-            vm_state=server.vm_state,
-            zone=server.availability_zone or None,
-            flavor=flavor,
-            image_id=image_id,
-            boot_from_volume=not image_id,
-            volumes=volumes,
-            server_groups=(groups or {}).get(sid, []),
-            metadata={k: str(v) for k, v in (server.metadata or {}).items()},
-            addresses=addresses,
-            locked=bool(server.is_locked),
-            config_drive=str(server.has_config_drive or "").lower() in ("true", "1"),
-        )
-        fault = server.fault
-        return ServerState(
-            instance=inst,
-            power_state=server.power_state,
-            locked_reason=server.locked_reason,
-            fault=str(fault.get("message")) if isinstance(fault, dict) else None,
-            updated=server.updated_at,
-            deleted=server.status == "DELETED",
-        )
-
     def _servers_mv(self) -> str:
         return self._version(MV_SERVERS, MV_SERVERS_MIN, "reading flavors embedded in servers")
 
     def server_state(self, instance_id: str) -> ServerState | None:
-        """One instance now; None when it no longer exists."""
-        self._servers_mv()
-        server = self._call(
-            f"reading instance {self.label(instance_id)}",
-            self.conn.compute.get_server,
-            instance_id,
-            ok_404=True,
-        )
-        if server is None:
+        """One instance now; None when it no longer exists.
+
+        Read as JSON like the listings (`_server_bodies`): every move reads its instance at
+        least once, and an sdk `Server` costs ~5 ms of CPU to build, the whole budget of a
+        move's orchestration when a thousand of them run in one process.
+        """
+        mv = self._servers_mv()
+
+        def read() -> dict[str, Any]:
+            resp = self.conn.compute.get(f"/servers/{instance_id}", microversion=mv)
+            openstack.exceptions.raise_from_response(resp)
+            return resp.json()["server"]
+
+        body = self._call(f"reading instance {self.label(instance_id)}", read, ok_404=True)
+        if body is None:
             return None
-        state = self._server_from(server)
+        state = _state_from_body(body)
+        self._names[state.id] = state.instance.name
         return None if state.deleted else state
 
     def server(self, instance_id: str) -> Instance | None:
         state = self.server_state(instance_id)
         return state.instance if state else None
 
-    def _servers(
+    def _server_bodies(
         self, *, host: str | None = None, changes_since: datetime | None = None
-    ) -> list[sdk_server.Server]:
-        query: dict[str, Any] = {"microversion": self._servers_mv()}
-        if host:
-            query["compute_host"] = host
-        if changes_since:
-            query["changes_since"] = _iso(changes_since)
-        return self._all(
-            f"listing servers on {host}" if host else "listing servers",
-            self.conn.compute.servers,
-            details=True,
-            all_projects=True,
-            **query,
-        )
+    ) -> list[dict[str, Any]]:
+        """Servers of every project as Nova's JSON (`GET /servers/detail`, paged).
 
-    def _server_bodies(self) -> list[dict[str, Any]]:
-        """Every server of every project as Nova's JSON (`GET /servers/detail`, paged).
-
-        The one place novaflow does not use openstacksdk resources, and only for the snapshot:
+        Servers listings are the one place novaflow does not use openstacksdk resources:
         building one sdk `Server` costs ~7 ms (its attribute machinery; cProfile, openstacksdk
         4.22), so a 200-host / 5,000-instance snapshot took 33-37 s, nearly all of it there,
-        against the < 3 s that issue 3 asks for; read as JSON it takes ~1.2-1.5 s (measured with
-        `python -m bench.snapshot --compare-sdk`). The request still goes through the sdk's
-        compute proxy (same session, token renewal, endpoint, request counting) with the
-        microversion the sdk path uses for servers, retried by `_call`; errors are raised with
-        the sdk's own `raise_from_response`, so they are classified exactly as elsewhere.
-        Everything else (per-instance reads, the observer's lists) stays on sdk resources.
+        against the < 3 s that issue 3 asks for (read as JSON: ~1.2-1.5 s, measured with
+        `python -m bench.snapshot --compare-sdk`), and the observer, whose cycle lists every
+        server changed since the last one, spent ~2 s a cycle with 500 moves in flight
+        (`python -m bench.observation`). The request still goes through the sdk's compute proxy
+        (same session, token renewal, endpoint, request counting) with the microversion the
+        sdk path uses for servers, retried by `_call`; errors are raised with the sdk's own
+        `raise_from_response`, so they are classified exactly as elsewhere. `server_state`
+        reads one server the same way.
 
-        No `limit` is sent: Nova pages at its max_limit and sends a next link while a page is
-        full; we follow it by marker (the last id read) rather than by its href, which a cloud
-        behind a proxy may spell with the wrong host. A retry resumes after the last item read.
+        No `limit` is sent: Nova pages at its max_limit and links the next page while a page is
+        full (`_json_pages` follows it).
         """
-        mv = self._servers_mv()
+        query: dict[str, Any] = {"all_tenants": "True"}
+        if host:
+            query["host"] = host
+        if changes_since:
+            query["changes-since"] = _iso(changes_since)
+        what = f"listing servers on {host}" if host else "listing servers"
+        return self._json_pages(what, "/servers/detail", "servers", query, self._servers_mv())
+
+    def _json_pages(
+        self,
+        what: str,
+        path: str,
+        key: str,
+        query: dict[str, Any],
+        microversion: str,
+        *,
+        marker: str = "id",
+        paged: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Every page of a compute listing as JSON, through the sdk's compute proxy.
+
+        Nova links a next page (`<key>_links`) while a page is full; we follow it by marker
+        (the last item's `marker` field) rather than by its href, which a cloud behind a proxy
+        may spell with the wrong host. A transient failure resumes after the last item read.
+        """
         items: list[dict[str, Any]] = []
 
         def rest() -> list[dict[str, Any]]:
             while True:
-                params: dict[str, Any] = {"all_tenants": "True"}
+                params = dict(query)
                 if items:
-                    params["marker"] = str(items[-1]["id"])
-                resp = self.conn.compute.get("/servers/detail", params=params, microversion=mv)
+                    params["marker"] = str(items[-1][marker])
+                resp = self.conn.compute.get(path, params=params, microversion=microversion)
                 openstack.exceptions.raise_from_response(resp)
                 body = resp.json()
-                items.extend(body.get("servers") or [])
-                more = any(link.get("rel") == "next" for link in body.get("servers_links") or [])
-                if not more or not body.get("servers"):
+                items.extend(body.get(key) or [])
+                links = body.get(f"{key}_links") or []
+                more = paged and any(link.get("rel") == "next" for link in links)
+                if not more or not body.get(key):
                     return items
 
-        self._call("listing servers", rest)
+        self._call(what, rest)
         return items
 
     def list_servers(
         self, *, host: str | None = None, changes_since: datetime | None = None
     ) -> list[ServerState]:
         """Servers of every project (paged); with changes_since, deleted ones show as DELETED."""
-        return [self._server_from(s) for s in self._servers(host=host, changes_since=changes_since)]
+        states = []
+        for body in self._server_bodies(host=host, changes_since=changes_since):
+            state = _state_from_body(body)
+            self._names[state.id] = state.instance.name
+            states.append(state)
+        return states
 
     def instances_on(self, host: str) -> list[Instance]:
         """The instances Nova places on `host` right now (one paged list call)."""
@@ -626,44 +597,26 @@ class Cloud:
     def list_migrations(
         self, *, instance_id: str | None = None, changes_since: datetime | None = None
     ) -> list[Migration]:
+        """Migrations of every instance (or one), as JSON like the servers listing: an sdk
+        `Migration` resource costs ~0.4 ms to build and the observer lists one per move in
+        flight each cycle."""
         mv = self._version(MV_MIGRATIONS, MV_MIGRATIONS_MIN, "listing migrations")
-        query: dict[str, Any] = {"microversion": mv}
+        query: dict[str, Any] = {}
         if instance_id:
-            query["server_id"] = instance_id
+            query["instance_uuid"] = instance_id
+        # Before 2.59 os-migrations has no paging nor changes-since: one call returns every row.
         paged = self.max_version >= MV_MIGRATIONS_PAGED
         if changes_since and paged:
-            query["changes_since"] = _iso(changes_since)
+            query["changes-since"] = _iso(changes_since)
         what = (
             f"listing migrations of {self.label(instance_id)}"
             if instance_id
             else "listing migrations"
         )
-        if paged:
-            found = self._all(
-                what, self.conn.compute.migrations, marker=lambda m: str(m.uuid), **query
-            )
-        else:
-            # Before 2.59 os-migrations has no paging: one call returns every row.
-            unpaged = self._call(
-                what, lambda: list(self.conn.compute.migrations(paginated=False, **query))
-            )
-            found = unpaged or []
-        return [self._migration_from(m) for m in found]
-
-    @staticmethod
-    def _migration_from(m: sdk_migration.Migration) -> Migration:
-        # `id` is Nova's integer id, which the per-server migration URLs (abort,
-        # force-complete) take; the sdk keeps the uuid apart.
-        return Migration(
-            id=str(m.id),
-            instance_id=m.server_id or "",
-            status=str(m.status or "").lower(),
-            migration_type=m.migration_type,
-            source=m.source_compute,
-            dest=m.dest_compute,
-            created_at=parse_time(m.created_at),
-            updated_at=parse_time(m.updated_at),
+        rows = self._json_pages(
+            what, "/os-migrations", "migrations", query, mv, marker="uuid", paged=paged
         )
+        return [_migration_from_body(m) for m in rows]
 
     def latest_migration(self, instance_id: str) -> Migration | None:
         """The most recent migration of an instance (to adopt one found in progress)."""
@@ -963,8 +916,8 @@ class Cloud:
 def _instance_from_body(body: dict[str, Any], groups: dict[str, list[str]]) -> Instance:
     """An Instance from one server of `GET /servers/detail` (2.47+: flavor embedded).
 
-    Reads the same fields, with the same defaults, as `Cloud._server_from` does through the
-    sdk's `Server` (tests compare the two on the same cloud).
+    Reads the fields the sdk's `Server` resource maps, with the same meaning (tests compare
+    the two on the same cloud).
     """
     f = body.get("flavor") or {}
     flavor = Flavor(
@@ -1005,6 +958,37 @@ def _instance_from_body(body: dict[str, Any], groups: dict[str, list[str]]) -> I
         addresses=addresses,
         locked=bool(body.get("locked")),
         config_drive=str(body.get("config_drive") or "").lower() in ("true", "1"),
+    )
+
+
+def _state_from_body(body: dict[str, Any]) -> ServerState:
+    """A ServerState from one server of `GET /servers/detail` or `GET /servers/{id}`."""
+    fault = body.get("fault")
+    return ServerState(
+        instance=_instance_from_body(body, {}),
+        power_state=body.get("OS-EXT-STS:power_state"),
+        locked_reason=body.get("locked_reason"),
+        fault=str(fault.get("message")) if isinstance(fault, dict) else None,
+        updated=body.get("updated"),
+        deleted=body.get("status") == "DELETED",
+    )
+
+
+def _migration_from_body(m: dict[str, Any]) -> Migration:
+    """A Migration from one row of `GET /os-migrations`.
+
+    `id` is Nova's integer id, which the per-server migration URLs (abort, force-complete)
+    take; the uuid is only the paging marker.
+    """
+    return Migration(
+        id=str(m.get("id")),
+        instance_id=m.get("instance_uuid") or "",
+        status=str(m.get("status") or "").lower(),
+        migration_type=m.get("migration_type"),
+        source=m.get("source_compute"),
+        dest=m.get("dest_compute"),
+        created_at=parse_time(m.get("created_at")),
+        updated_at=parse_time(m.get("updated_at")),
     )
 
 

@@ -1,6 +1,6 @@
 """One batched poller per cloud that resolves every thread waiting on a move.
 
-Each poll cycle costs one servers-detail list and one os-migrations list, both narrowed by
+Each poll cycle costs one os-migrations list and one servers-detail list, both narrowed by
 `changes-since` (in the cloud's own clock, from the newest `updated` seen), however many moves
 are being watched: the API cost of watching N moves does not grow with N. Nova lists deleted
 instances with status DELETED in `changes-since` listings, so a deletion ends its waiters at
@@ -60,9 +60,11 @@ class Observer:
     """Threads call `wait()`; a single background poller lists and wakes them.
 
     `changes-since` is taken from the data itself (the newest `updated` seen, in the cloud's
-    own clock), never from this machine's clock. Servers that changed recently are kept for
-    `retention` so a waiter registering just after its action still sees a change that an
-    earlier cycle fetched before anyone watched that instance.
+    own clock), never from this machine's clock. What a cycle fetched is kept for `retention`
+    (this machine's time: it is about how late a thread starts waiting after its action, which a
+    fast cloud's clock says nothing about) so a waiter registering just after its action still
+    sees a change that an earlier cycle fetched before anyone watched that instance; a waiter for
+    an instance forgotten since then makes the next cycle list from its own timestamp.
     """
 
     def __init__(
@@ -84,8 +86,14 @@ class Observer:
         self._migrations: dict[str, Migration] = {}
         self._server_mark: datetime | None = None
         self._migration_mark: datetime | None = None
-        self._polled = False
+        # Earlier starts asked for by new waiters, for the next cycle only (see `_rewind`).
+        self._server_rewind: datetime | None = None
+        self._migration_rewind: datetime | None = None
         self._list_all = False  # a waiter's instance is unknown: owe it one full list
+        # Changes from then on were all listed (cloud time; None before the first cycle).
+        self._covered_from: datetime | None = None
+        self._learnt_at: dict[str, float] = {}  # when each held server / migration was fetched
+        self._forgotten: set[str] = set()  # dropped after `retention`, not listed again since
         self._list_all_asks = 0
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -110,13 +118,14 @@ class Observer:
         """
         waiter = _Waiter(instance_id, until, time.monotonic() + timeout_s, since)
         with self._cond:
+            known = instance_id in self._recent
             if initial is not None:
                 self._remember(initial)
             if instance_id not in self._recent:
                 # Nothing known about it: the next cycle lists everything once.
                 self._owe_full_list()
-            elif not self._polled and not self._list_all:
-                self._seed(initial)
+            elif not known and self._may_have_missed(instance_id, initial):
+                self._rewind(initial)
             self._waiters.append(waiter)
             self._interval = self.min_interval
             self._ensure_thread()
@@ -125,18 +134,29 @@ class Observer:
         assert waiter.result is not None
         return waiter.result
 
-    def _seed(self, initial: ServerState | None) -> None:
-        """Before the first cycle, start from the oldest `updated` of the instances watched.
+    def _may_have_missed(self, instance_id: str, initial: ServerState | None) -> bool:
+        """Whether a change since `initial` may have been listed and dropped, or never listed:
+        it was forgotten, or it was read before what the cycles have covered."""
+        seed = parse_time(initial.updated) if initial is not None else None
+        if instance_id in self._forgotten or seed is None or self._covered_from is None:
+            return True
+        return seed < self._covered_from
 
-        Each was read before its action, so every change the action causes is stamped later
-        (in the cloud's clock): the first cycle needs no full list of a large cloud.
+    def _rewind(self, initial: ServerState | None) -> None:
+        """List from `initial`'s `updated` next cycle, for an instance not (or no longer) held.
+
+        It was read before its action, so every change the action causes is stamped later (in
+        the cloud's clock). Before the first cycle this spares a full list of a large cloud;
+        later it recovers a change an earlier cycle fetched and then forgot (`retention`)
+        before anyone watched the instance, or one older than what the cycles have covered,
+        which a list from the current mark would miss.
         """
         seed = parse_time(initial.updated) if initial is not None else None
         if seed is None:
             self._owe_full_list()
             return
-        self._server_mark = min(self._server_mark or seed, seed)
-        self._migration_mark = min(self._migration_mark or seed, seed)
+        self._server_rewind = _earliest(self._server_rewind, seed)
+        self._migration_rewind = _earliest(self._migration_rewind, seed)
 
     def _owe_full_list(self) -> None:
         self._server_mark = None
@@ -152,6 +172,9 @@ class Observer:
             or (parse_time(state.updated) or _MIN) > (parse_time(old.updated) or _MIN)
         ):
             self._recent[state.id] = state
+            self._learnt_at[state.id] = time.monotonic()
+            if polled:
+                self._forgotten.discard(state.id)
 
     def view(self, instance_id: str, since: datetime | None = None) -> View:
         mig = self._migrations.get(instance_id)
@@ -193,19 +216,28 @@ class Observer:
         return max(0.0, min(self._interval, soonest - time.monotonic()))
 
     def _poll_once(self) -> bool:
-        """One cycle: a servers list and a migrations list; True if a watched thing changed."""
+        """One cycle: a migrations list and a servers list; True if a watched thing changed."""
         with self._cond:
-            server_since, migration_since = self._server_mark, self._migration_mark
+            rewinds = self._server_rewind, self._migration_rewind
+            self._server_rewind = self._migration_rewind = None
+            server_since = None if self._list_all else _earliest(self._server_mark, rewinds[0])
+            migration_since = _earliest(self._migration_mark, rewinds[1])
             watched = {w.instance_id for w in self._waiters}
             asks = self._list_all_asks
         before = self.cloud.thread_api_calls()
         full = _back(server_since) is None
         try:
-            servers = self.cloud.list_servers(changes_since=_back(server_since))
+            # Migrations first: a migration seen finished then has its instance's final host
+            # and status in the servers list that follows. The other way round, one finishing
+            # between the two lists looks finished while its instance still sits on the source.
             migrations = self.cloud.list_migrations(changes_since=_back(migration_since))
+            servers = self.cloud.list_servers(changes_since=_back(server_since))
             self.last_error = None
         except NovaflowError as exc:
             self.last_error = str(exc)
+            with self._cond:  # asked for, not served: keep them for the next cycle
+                self._server_rewind = _earliest(self._server_rewind, rewinds[0])
+                self._migration_rewind = _earliest(self._migration_rewind, rewinds[1])
             return False
         finally:
             self.stats.cycles += 1
@@ -215,7 +247,7 @@ class Observer:
             if full:
                 changed = self._missing_are_gone(servers, watched) or changed
             self._advance(servers, migrations)
-            self._polled = True
+            self._covered_from = _earliest(self._covered_from, _back(server_since) or _MIN)
             if self._list_all_asks != asks:
                 # A waiter came in during this cycle, knowing nothing yet: list everything next.
                 self._server_mark = None
@@ -236,6 +268,7 @@ class Observer:
             if old is None or _newer(m, old):
                 changed = changed or (m.instance_id in watched and old != m)
                 self._migrations[m.instance_id] = m
+                self._learnt_at[m.instance_id] = time.monotonic()
         return changed
 
     def _missing_are_gone(self, servers: list[ServerState], watched: set[str]) -> bool:
@@ -260,15 +293,13 @@ class Observer:
         newest_m = max((m.updated_at or m.created_at or _MIN for m in migrations), default=_MIN)
         if newest_m > _MIN:
             self._migration_mark = max(self._migration_mark or _MIN, newest_m)
-        if self._server_mark and self._server_mark > _MIN:
-            horizon = self._server_mark - self.retention
-            watched = {w.instance_id for w in self._waiters}
-            for key, s in list(self._recent.items()):
-                if key not in watched and (parse_time(s.updated) or _MIN) < horizon:
-                    del self._recent[key]
-            for key, m in list(self._migrations.items()):
-                if key not in watched and (m.updated_at or _MIN) < horizon:
-                    del self._migrations[key]
+        horizon = time.monotonic() - self.retention.total_seconds()
+        watched = {w.instance_id for w in self._waiters}
+        for key in [k for k, at in self._learnt_at.items() if at < horizon and k not in watched]:
+            self._recent.pop(key, None)
+            self._migrations.pop(key, None)
+            del self._learnt_at[key]
+            self._forgotten.add(key)
 
     def _resolve(self) -> bool:
         now = time.monotonic()
@@ -295,6 +326,13 @@ class Observer:
 
 
 _MIN = datetime.min.replace(tzinfo=UTC)
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The earlier of two optional times (None only when both are)."""
+    if a is None or b is None:
+        return a or b
+    return min(a, b)
 
 
 def _back(mark: datetime | None) -> datetime | None:

@@ -16,16 +16,24 @@ within the same budget.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import re
 from collections import Counter
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from prefect import get_client, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.concurrency.sync import concurrency
+
+# Prefect 3.8's own parts of `concurrency()` (pinned in pyproject): see `holding_slots`.
+from prefect.concurrency._events import (
+    emit_concurrency_acquisition_events,
+    emit_concurrency_release_events,
+)
+from prefect.concurrency._leases import maintain_concurrency_lease
+from prefect.concurrency._sync import acquire_concurrency_slots_with_lease
+from prefect.concurrency.context import ConcurrencyContext
 from prefect.futures import PrefectFuture
 
 from novaflow.models import Method, Move, Outcome
@@ -84,6 +92,42 @@ def budget(kind: str, live_slots: int, rebuild_slots: int) -> int:
     return rebuild_slots * (1 + QUEUE_AHEAD)
 
 
+@contextlib.contextmanager
+def holding_slots(names: list[str]) -> Iterator[None]:
+    """Hold one slot of each named Prefect global concurrency limit, under a renewed lease.
+
+    This is `prefect.concurrency.sync.concurrency()` step by step (the same acquisition
+    service with its 423/Retry-After loop, the same lease renewal, the same acquired/released
+    events), except for the release: Prefect 3.8 releases through a brand-new API client each
+    time (an HTTP client, an SSL context and a connection: ~30 ms of CPU, measured with
+    `python -m bench.overhead`), the largest cost of a near-instant move. Here the release
+    goes through the run's own client, as Prefect's cleanup of leftover leases does.
+    """
+    lease = acquire_concurrency_slots_with_lease(names, 1, lease_duration=SLOT_LEASE_S)
+    if not lease.limits:  # a limit was deleted meanwhile: Prefect's concurrency() goes on too
+        yield
+        return
+    events = emit_concurrency_acquisition_events(lease.limits, 1)
+    try:
+        with maintain_concurrency_lease(
+            lease.lease_id, SLOT_LEASE_S, raise_on_lease_renewal_failure=False
+        ):
+            yield
+    finally:
+        try:
+            with get_client(sync_client=True) as client:
+                client.release_concurrency_slots_with_lease(lease_id=lease.lease_id)
+        except Exception as exc:  # the move itself is over: do not turn it into a failure
+            # The lease stays on the cleanup list (released again when the task run ends) and
+            # expires on the server within SLOT_LEASE_S anyway.
+            get_run_logger().warning("releasing slots of %s failed: %s", ", ".join(names), exc)
+        else:
+            ctx = ConcurrencyContext.get()
+            if ctx is not None and lease.lease_id in ctx.cleanup_lease_ids:
+                ctx.cleanup_lease_ids.remove(lease.lease_id)
+        emit_concurrency_release_events(lease.limits, 1, events)
+
+
 @task(
     name="move",
     task_run_name="{move.method}-{move.instance_name}",
@@ -96,9 +140,7 @@ def move_instance(move: Move, cloud: str, timeout_s: int, guard_slot: bool = Tru
     migrates it twice (novaflow.mover.run_move)."""
     slot = slot_of(move) if guard_slot else None
     names = [cloud_limit_name(cloud)] + ([slot_limit_name(slot[1], slot[0])] if slot else [])
-    guard = (
-        concurrency(names, occupy=1, lease_duration=SLOT_LEASE_S) if guard_slot else nullcontext()
-    )
+    guard = holding_slots(names) if guard_slot else contextlib.nullcontext()
     with guard:
         outcome = run_move(cloud_for(cloud), move, timeout_s=timeout_s)
     log = get_run_logger()
@@ -217,10 +259,16 @@ class Dispatcher:
                     len(inflight),
                 )
                 pending = []
-            for move in list(pending):
+            started = []
+            for move in pending:
+                if len(inflight) >= self.max_parallel:
+                    break  # the run is full: the rest waits, no need to look at it
                 if self._has_room(move, len(inflight)):
-                    pending.remove(move)
+                    started.append(move)
                     inflight[self._start(move)] = move
+            if started:
+                gone = {id(m) for m in started}
+                pending = [m for m in pending if id(m) not in gone]
             if not inflight:
                 break
             try:
@@ -237,4 +285,6 @@ class Dispatcher:
                 self.progress.advance()
             if self.on_outcome:
                 self.on_outcome(outcomes[move.instance_id])
+        if self.progress:
+            self.progress.flush()
         return [outcomes[m.instance_id] for m in moves if m.instance_id in outcomes]

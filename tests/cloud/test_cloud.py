@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from novaflow.cloud import Cloud
 from novaflow.errors import BadRequest, CloudError, UnsupportedByCloud
+from novaflow.observer import Observer
 from novaflow.sim.api.paging import MAX_LIMIT
 from novaflow.sim.faults import FaultPlan
 from novaflow.sim.spec import AggregateSpec, ClusterSpec
@@ -104,23 +106,86 @@ def test_snapshot_of_5000_instances_costs_the_calls_of_a_small_one_plus_pages(co
     assert set(routes[0].values()) == {1}
 
 
-def test_snapshot_reads_instances_as_the_sdk_does(connect) -> None:
-    """The snapshot parses Nova's JSON itself (speed); it must agree with the sdk's Server."""
+def _as_the_sdk_reads_it(server) -> dict:
+    """What openstacksdk's `Server` resource makes of a server: the reference for our JSON."""
+    f = server.flavor
+    return {
+        "id": server.id,
+        "name": server.name,
+        "project_id": server.project_id,
+        "host": server.compute_host,
+        "status": server.status,
+        "task_state": server.task_state,
+        "vm_state": server.vm_state,
+        "zone": server.availability_zone or None,
+        "flavor": (f.original_name, f.vcpus, f.ram, f.disk, f.ephemeral, f.swap),
+        "extra_specs": {k: str(v) for k, v in (f.extra_specs or {}).items()},
+        "image_id": (server.image or {}).get("id") or None,
+        "volumes": [v.id for v in server.attached_volumes or []],
+        "metadata": server.metadata or {},
+        "addresses": {n: [a["addr"] for a in e] for n, e in (server.addresses or {}).items()},
+        "locked": bool(server.is_locked),
+        "locked_reason": server.locked_reason,
+        "power_state": server.power_state,
+        "fault": (server.fault or {}).get("message"),
+        "updated": server.updated_at,
+    }
+
+
+def _as_we_read_it(state) -> dict:
+    i = state.instance
+    f = i.flavor
+    return {
+        "id": i.id,
+        "name": i.name,
+        "project_id": i.project_id,
+        "host": i.host,
+        "status": i.status,
+        "task_state": i.task_state,
+        "vm_state": i.vm_state,
+        "zone": i.zone,
+        "flavor": (f.name, f.vcpus, f.ram_mb, f.disk_gb, f.ephemeral_gb, f.swap_mb),
+        "extra_specs": f.extra_specs,
+        "image_id": i.image_id,
+        "volumes": i.volumes,
+        "metadata": i.metadata,
+        "addresses": i.addresses,
+        "locked": i.locked,
+        "locked_reason": state.locked_reason,
+        "power_state": state.power_state,
+        "fault": state.fault,
+        "updated": state.updated,
+    }
+
+
+def test_servers_are_read_as_the_sdk_reads_them(connect) -> None:
+    """Snapshot, listings and single reads parse Nova's JSON themselves (speed); they must agree
+    with openstacksdk's `Server` on every field, for every kind of instance."""
     sim, cloud = connect(ClusterSpec.generated(hosts=6, instances=80, seed=2))
     with sim.state.lock:
         some = next(iter(sim.state.instances.values()))
         some.locked, some.locked_reason = True, "owner's freeze"
+        broken = list(sim.state.instances.values())[1]
+        broken.vm_state = "error"
+        broken.fault = {"code": 500, "created": broken.updated, "message": "disk on fire"}
     snap = cloud.snapshot()
     assert cloud.label(some.id) == f"{some.name} ({some.id[:8]})"  # names learnt for messages
-    by_sdk = {s.id: s.instance for s in cloud.list_servers()}
-    assert len(by_sdk) == len(snap.instances) == 80
+    conn = sim.connect()
+    by_sdk = {s.id: _as_the_sdk_reads_it(s) for s in conn.compute.servers(all_projects=True)}
+    listed = {s.id: _as_we_read_it(s) for s in cloud.list_servers()}
+    assert len(by_sdk) == len(listed) == len(snap.instances) == 80
+    assert listed == by_sdk
     for inst in snap.instances:
-        assert inst.model_copy(update={"server_groups": []}) == by_sdk[inst.id]
+        assert inst.model_copy(update={"server_groups": []}) == cloud.server(inst.id)
+        assert _as_we_read_it(cloud.server_state(inst.id)) == by_sdk[inst.id]
+    assert listed[broken.id]["fault"] == "disk on fire"
+    assert listed[some.id]["locked_reason"] == "owner's freeze"
     assert any(i.server_groups for i in snap.instances)
     assert any(i.boot_from_volume and i.volumes for i in snap.instances)
     assert any(i.flavor.extra_specs for i in snap.instances)
     assert any(i.status == "SHUTOFF" for i in snap.instances)
     assert next(i for i in snap.instances if i.id == some.id).locked
+    assert cloud.server_state("00000000-0000-0000-0000-000000000000") is None
 
 
 def test_unknown_cloud_name_lists_the_known_ones(connect) -> None:
@@ -262,3 +327,39 @@ def test_observer_full_listing_without_a_watched_instance_means_it_was_deleted(c
     sim.connect().compute.delete_server(vm.id)
     view = observer.wait(vm.id, lambda v: v.server.host == "b", timeout_s=60, initial=state)
     assert view.gone and not view.timed_out
+
+
+def test_observer_sees_a_move_it_listed_and_forgot_before_the_wait_began(connect) -> None:
+    """A move can finish, be listed by a cycle and leave the observer's memory (`retention`)
+    before its mover starts waiting (a starved thread, a fast cloud); the wait must still see
+    the instance on its target rather than time out on the state read before the move."""
+    spec = ClusterSpec().host("a", max_concurrent_live_migrations=4).host("b")
+    for name in ("fast", "other", "third"):
+        spec.instance(name, host="a", flavor="m1.tiny")
+    sim, cloud = connect(spec)
+    fast, other, third = (find(cloud, n) for n in ("fast", "other", "third"))
+    observer = Observer(cloud, min_interval=0.01, max_interval=0.05, retention=timedelta(0))
+    before = cloud.server_state(fast.id)
+    # Something else is being watched, so the observer keeps cycling meanwhile.
+    busy = threading.Thread(
+        target=observer.wait,
+        args=(other.id, lambda v: v.server.host == "b" and v.server.settled),
+        kwargs={"timeout_s": 60, "initial": cloud.server_state(other.id)},
+    )
+    busy.start()
+    cloud.live_migrate(fast.id, "b")
+    sim.wait_for(lambda: sim.host_of(fast.id) == "b" and sim.status_of(fast.id) == "ACTIVE")
+    sim.advance(10)
+    cloud.live_migrate(third.id, "b")  # a later change: the observer's marks move past `fast`
+    sim.wait_for(lambda: sim.host_of(third.id) == "b" and sim.status_of(third.id) == "ACTIVE")
+    cycles = observer.stats.cycles
+    sim.wait_for(lambda: observer.stats.cycles >= cycles + 2, what="two more poll cycles")
+    with observer._cond:
+        assert fast.id not in observer._recent  # the scenario: listed, then forgotten
+    view = observer.wait(
+        fast.id, lambda v: v.server.host == "b" and v.server.settled, timeout_s=10, initial=before
+    )
+    assert not view.timed_out and view.server.host == "b"
+    cloud.live_migrate(other.id, "b")
+    busy.join()
+    assert not observer._waiters
