@@ -76,6 +76,7 @@ class SimCloud:
         self.tokens: set[str] = set()
         self.requests: Counter[str] = Counter()
         self.injected_errors = 0
+        self.injected_resets = 0
         self.faults = FaultInjector()
         self.projects = {name: stable_id("project", name) for name in spec.projects}
         self.users = {name: stable_id("user", name) for name in spec.projects}
