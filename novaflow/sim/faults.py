@@ -24,6 +24,10 @@ class FaultPlan(BaseModel):
         default_factory=list, description="These migrations stay `running` until aborted."
     )
     hang_hosts: list[str] = Field(default_factory=list)
+    hang_nth_live_migrations: list[int] = Field(
+        default_factory=list,
+        description="These live migrations (counted among live migrations only) hang.",
+    )
     service_down: list[ServiceDown] = Field(default_factory=list)
     error_rate: float = Field(0.0, ge=0.0, le=1.0, description="Fraction of API calls -> 503.")
     error_for_s: float | None = Field(
@@ -62,19 +66,26 @@ class FaultInjector:
     def apply(self, plan: FaultPlan) -> None:
         self.plan = plan
         self.migrations_seen = 0
+        self.live_seen = 0
         self._rng = random.Random(plan.seed)
         self._net_rng = random.Random(f"{plan.seed}:net")
         self._errors_until = (
             time.monotonic() + plan.error_for_s if plan.error_for_s is not None else None
         )
 
-    def next_migration(self, source: str, dest: str | None) -> tuple[bool, bool]:
+    def next_migration(
+        self, source: str, dest: str | None, kind: str = "live-migration"
+    ) -> tuple[bool, bool]:
         """Count a new migration; return (fail, hang) for it."""
         self.migrations_seen += 1
         n = self.migrations_seen
+        if kind == "live-migration":
+            self.live_seen += 1
         hosts = {source, dest}
         fail = n in self.plan.fail_nth_migrations or bool(hosts & set(self.plan.fail_hosts))
         hang = n in self.plan.hang_nth_migrations or bool(hosts & set(self.plan.hang_hosts))
+        if kind == "live-migration" and self.live_seen in self.plan.hang_nth_live_migrations:
+            hang = True
         return fail, hang
 
     def host_fails(self, host: str | None) -> bool:
