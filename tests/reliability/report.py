@@ -114,7 +114,5 @@ def _kill_summary(c: CellResult) -> list[str]:
     killed = [n for n in c.notes if "killed at" in n]
     points = ", ".join(n.split("request ")[-1] for n in killed)
     rest = [n for n in c.notes if "killed at" not in n]
-    return [
-        f"{len(killed)} of {len(c.seeds)} seeds killed mid-run, at API requests {points}",
-        *rest,
-    ]
+    summary = f"{len(killed)} of {len(c.seeds)} seeds killed mid-run, at API requests {points}"
+    return [summary, *rest]
