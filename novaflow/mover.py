@@ -291,10 +291,15 @@ def _live(ctx: _Ctx, state: ServerState, target: str | None, abort_s: float | No
 
 
 def _left_or_failed(view: View, source: str) -> bool:
+    """Done when the instance is off its source, or its migration failed.
+
+    A finished migration while the instance still shows its source is not an answer: the
+    observer listed servers before migrations in one cycle, so the server is a step behind.
+    """
     s = view.server
     if s is None or not s.settled:
         return False
-    return s.host != source or (view.migration is not None and not view.migration.in_progress)
+    return s.host != source or (view.migration is not None and view.migration.failed)
 
 
 def _abort(ctx: _Ctx, view: View, where: str, abort_s: float | None) -> None:
@@ -353,7 +358,9 @@ def _cold(ctx: _Ctx, state: ServerState, target: str | None) -> ServerState:
             and v.server.task_state is None
             and (
                 v.server.status in ("VERIFY_RESIZE", "ERROR")
-                or (v.migration is not None and not v.migration.in_progress)
+                # a finished migration seen before the server's VERIFY_RESIZE is not the end
+                or (v.migration is not None and v.migration.failed)
+                or (v.server.host != move.source and v.server.settled)
             )
         )
     )
@@ -364,6 +371,8 @@ def _cold(ctx: _Ctx, state: ServerState, target: str | None) -> ServerState:
         raise MoveFailed(
             f"cold migration of {ctx.label} {where} did not finish within {ctx.timeout_s:.0f} s", s
         )
+    if s is not None and s.host != move.source and s.status in ("ACTIVE", "SHUTOFF"):
+        return _restore_power(ctx, s, wanted)  # the cloud confirmed it by itself
     if s is None or s.status != "VERIFY_RESIZE":
         raise MoveFailed(f"cold migration of {ctx.label} {where} failed: {_why(view)}", s)
     if s.host == move.source:
@@ -421,7 +430,7 @@ def _evacuate(ctx: _Ctx, state: ServerState) -> ServerState:
             and (
                 v.server.host != move.source
                 or v.server.status == "ERROR"
-                or (v.migration is not None and not v.migration.in_progress)
+                or (v.migration is not None and v.migration.failed)
             )
         )
     )

@@ -192,3 +192,23 @@ def test_instance_deleted_mid_move_is_skipped_at_once(connect) -> None:
     assert out.final_status == "DELETED" and out.final_host is None
     assert observer.stats.timeouts == timeouts  # the DELETED listing ended the wait
     assert not still_on([out], "src")
+
+
+def test_a_finished_migration_seen_before_the_server_moved_is_not_a_failure(connect) -> None:
+    # Found by the fault matrix under load: one observer cycle can hold the server as it was
+    # (still on its source) together with its migration already `completed`. That is a view
+    # one step behind, not a failed migration: wait for the server rather than report it.
+    from novaflow.cloud import Migration
+    from novaflow.mover import _left_or_failed
+    from novaflow.observer import View
+
+    _sim, cloud = connect(spec())
+    web = find(cloud, "web-1")
+    on_source = cloud.server_state(web.id)
+    done = Migration(id="1", instance_id=web.id, status="completed")
+    failed = Migration(id="1", instance_id=web.id, status="error")
+    assert not _left_or_failed(View(on_source, done), "src")
+    assert _left_or_failed(View(on_source, failed), "src")
+    moved = run_move(cloud, move_of(web, Method.LIVE, "dst1"), timeout_s=30)
+    assert moved.result == "moved"
+    assert _left_or_failed(View(cloud.server_state(web.id), done), "src")
