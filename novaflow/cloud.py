@@ -14,6 +14,7 @@ snapshot or a poll cycle costs a constant number of API calls.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -314,14 +315,26 @@ class Cloud:
         return cls(conn, name=wanted or "", retry=retry)
 
     def _discover_max_version(self) -> tuple[int, int]:
-        try:
-            data = self.conn.compute.get_endpoint_data()
-        except ks_exc.ClientException as exc:
-            raise CloudError(
-                f"cannot find the compute API of cloud {self.name!r}: {type(exc).__name__}",
-                "check the service catalog and that the admin user can see Nova",
-            ) from exc
-        mv = getattr(data, "max_microversion", None) if data else None
+        """Nova's maximum microversion, read from its version document.
+
+        keystoneauth answers a version document it could not fetch (a reset connection, a
+        503) with no microversions at all, which would read as "this cloud only speaks 2.1"
+        and refuse every run; so an answer without them is asked again a few times.
+        """
+        mv = None
+        for attempt in range(self.retry.attempts):
+            try:
+                data = self.conn.compute.get_endpoint_data()
+            except ks_exc.ClientException as exc:
+                raise CloudError(
+                    f"cannot find the compute API of cloud {self.name!r}: {type(exc).__name__}",
+                    "check the service catalog and that the admin user can see Nova",
+                ) from exc
+            mv = getattr(data, "max_microversion", None) if data else None
+            if mv:
+                break
+            self.counters.bump("retries")
+            time.sleep(min(self.retry.max_wait_s, self.retry.initial_s * 2**attempt))
         return (int(mv[0]), int(mv[1])) if mv else (2, 1)
 
     def _count_http(self) -> None:

@@ -262,3 +262,25 @@ def test_observer_full_listing_without_a_watched_instance_means_it_was_deleted(c
     sim.connect().compute.delete_server(vm.id)
     view = observer.wait(vm.id, lambda v: v.server.host == "b", timeout_s=60, initial=state)
     assert view.gone and not view.timed_out
+
+
+def test_a_version_document_lost_to_a_reset_is_read_again(make_sim) -> None:
+    # Found by the fault matrix: one reset connection on Nova's version document made a
+    # 2.96 cloud read as "compute API up to 2.1", and every run was refused as too old.
+    from tests.cloud.conftest import FAST_RETRY
+
+    sim = make_sim(hosts=2, instances=2)
+    conn = sim.connect()
+    conn.session.get_token()
+    sim.set_faults(reset_rate=1.0)
+    healed = threading.Thread(
+        target=lambda: (
+            sim.wait_for(lambda: sim.state.injected_resets >= 1, timeout=20),
+            sim.set_faults(),
+        )
+    )
+    healed.start()
+    cloud = Cloud(conn, name="sim", retry=FAST_RETRY)
+    healed.join()
+    assert sim.state.injected_resets >= 1
+    assert cloud.max_version == (2, 96)
