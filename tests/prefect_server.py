@@ -32,6 +32,11 @@ def server_env(home: Path, api_url: str) -> dict[str, str]:
         # Free a killed run's concurrency slots within seconds of its lease expiring.
         "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "2",
         "PREFECT_LOGGING_LEVEL": "WARNING",
+        # Leases on disk, as production should have them: a restarted server still frees
+        # the slots of runs that held them (in memory, they would stay taken for good).
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": (
+            "prefect.server.concurrency.lease_storage.filesystem"
+        ),
     }
 
 

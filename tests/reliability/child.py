@@ -45,12 +45,17 @@ def run_flow(flow_name: str, params: dict[str, Any], run_name: str, env: dict, o
     refresh_global_settings_context()
     module, _, name = flow_name.partition(":")
     flow = getattr(__import__(module, fromlist=[name]), name)
-    state = flow.with_options(flow_run_name=run_name)(**params, return_state=True)
-    result = state.result(raise_on_failure=False)
-    report = result if isinstance(result, RunReport) else getattr(result, "report", None)
-    error = None if isinstance(report, RunReport) else f"{type(result).__name__}: {result}"
+    try:
+        state = flow.with_options(flow_run_name=run_name)(**params, return_state=True)
+    except Exception as exc:  # the run could not even start (e.g. Prefect's API refused it)
+        ended = RunResult(state="NotStarted", error=f"{type(exc).__name__}: {exc}")
+    else:
+        result = state.result(raise_on_failure=False)
+        report = result if isinstance(result, RunReport) else getattr(result, "report", None)
+        error = None if isinstance(report, RunReport) else f"{type(result).__name__}: {result}"
+        ended = RunResult(state=state.name, report=report, error=error)
     # Pickled, not JSON: the report's computed fields would not validate back in.
-    Path(out).write_bytes(pickle.dumps(RunResult(state=state.name, report=report, error=error)))
+    Path(out).write_bytes(pickle.dumps(ended))
 
 
 def start(flow_name: str, params: dict[str, Any], run_name: str, out: Path) -> Any:
