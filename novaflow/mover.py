@@ -275,7 +275,7 @@ def _live(ctx: _Ctx, state: ServerState, target: str | None, abort_s: float | No
     move, cloud = ctx.move, ctx.cloud
     where = f"from {move.source} to {target or 'a host the scheduler chooses'}"
     ctx.acting()
-    cloud.live_migrate(move.instance_id, target)
+    cloud.live_migrate(move.instance_id, target, from_host=move.source)
     view = ctx.wait(lambda v: _left_or_failed(v, move.source))
     if view.migration:
         ctx.migration_id = view.migration.id
@@ -351,7 +351,7 @@ def _cold(ctx: _Ctx, state: ServerState, target: str | None) -> ServerState:
     wanted = _wanted_status(state)
     where = f"from {move.source} to {target or 'a host the scheduler chooses'}"
     ctx.acting()
-    cloud.cold_migrate(move.instance_id, target)
+    cloud.cold_migrate(move.instance_id, target, from_host=move.source)
     view = ctx.wait(
         lambda v: (
             v.server is not None
@@ -422,7 +422,7 @@ def _evacuate(ctx: _Ctx, state: ServerState) -> ServerState:
             f"reset its state to active first (it was {state.status}, task {state.task_state})"
         )
     ctx.acting()
-    cloud.evacuate(move.instance_id, move.target)
+    cloud.evacuate(move.instance_id, move.target, from_host=move.source)
     view = ctx.wait(
         lambda v: (
             v.server is not None
