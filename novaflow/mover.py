@@ -221,7 +221,7 @@ def _act(ctx: _Ctx, state: ServerState, allow_fallback: bool, abort_s: float | N
             final = _cold(ctx, state, move.target)
         else:
             ctx.method = Method.EVACUATE
-            final = _evacuate(ctx, state)
+            final = _evacuate_with_retry(ctx, state)
     except _Deleted:
         return _deleted(ctx)
     except _Aborted as exc:
@@ -412,9 +412,24 @@ def _confirm(ctx: _Ctx, state: ServerState, wanted: str) -> ServerState:
 # ---------------------------------------------------------------------- evacuate
 
 
-def _evacuate(ctx: _Ctx, state: ServerState) -> ServerState:
+def _evacuate_with_retry(ctx: _Ctx, state: ServerState) -> ServerState:
+    """Evacuate; a rebuild that failed with the instance still on the dead node (its
+    destination died or refused it) is tried once more on a host the scheduler chooses:
+    until it lands somewhere, the instance is down."""
+    try:
+        return _evacuate(ctx, state, ctx.move.target, _wanted_status(state), state)
+    except MoveFailed as exc:
+        current = ctx.cloud.server_state(ctx.move.instance_id)
+        if current is None or current.host != ctx.move.source or not current.settled:
+            raise
+        ctx.notes.append(f"{exc.message}; evacuated again to a host the scheduler chooses")
+        return _evacuate(ctx, current, None, _wanted_status(state), state)
+
+
+def _evacuate(
+    ctx: _Ctx, state: ServerState, target: str | None, wanted: str, before: ServerState
+) -> ServerState:
     move, cloud = ctx.move, ctx.cloud
-    wanted = _wanted_status(state)
     if move.needs_state_reset or state.task_state is not None or state.status == "ERROR":
         # A task stuck from the crash blocks evacuation; Nova requires resetting it first.
         cloud.reset_state(move.instance_id, "active")
@@ -422,7 +437,7 @@ def _evacuate(ctx: _Ctx, state: ServerState) -> ServerState:
             f"reset its state to active first (it was {state.status}, task {state.task_state})"
         )
     ctx.acting()
-    cloud.evacuate(move.instance_id, move.target, from_host=move.source)
+    cloud.evacuate(move.instance_id, target, from_host=move.source)
     view = ctx.wait(
         lambda v: (
             v.server is not None
@@ -437,7 +452,7 @@ def _evacuate(ctx: _Ctx, state: ServerState) -> ServerState:
     if view.migration:
         ctx.migration_id = view.migration.id
     s = view.server
-    where = f"from {move.source} to {move.target or 'a host the scheduler chooses'}"
+    where = f"from {move.source} to {target or 'a host the scheduler chooses'}"
     if view.timed_out:
         raise MoveFailed(
             f"evacuation of {ctx.label} {where} did not finish within {ctx.timeout_s:.0f} s", s
@@ -445,7 +460,7 @@ def _evacuate(ctx: _Ctx, state: ServerState) -> ServerState:
     if s is None or s.host == move.source or s.status == "ERROR":
         raise MoveFailed(f"evacuation of {ctx.label} {where} failed: {_why(view)}", s)
     s = _restore_power(ctx, s, wanted)
-    _verify_identity(ctx, state.instance, s.instance)
+    _verify_identity(ctx, before.instance, s.instance)
     return s
 
 
