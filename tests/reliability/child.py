@@ -60,6 +60,10 @@ def run_flow(flow_name: str, params: dict[str, Any], run_name: str, env: dict, o
 
 def start(flow_name: str, params: dict[str, Any], run_name: str, out: Path) -> Any:
     env = {k: v for k, v in os.environ.items() if k.startswith(("PREFECT_", "OS_"))}
+    # Logs go to the run's log file only: shipping every line to the shared server would
+    # make it the bottleneck of a hundred concurrent runs (states, gates, limits, variables,
+    # artifacts and events still go through it).
+    env["PREFECT_LOGGING_TO_API_ENABLED"] = "false"
     proc = context().Process(
         target=run_flow, args=(flow_name, params, run_name, env, str(out)), daemon=True
     )

@@ -26,7 +26,7 @@ def matrix(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     work = tmp_path_factory.mktemp("reliability")
     prior = os.environ.get("OS_CLIENT_CONFIG_FILE")
     started = time.monotonic()
-    m = Matrix(work, workers=int(os.environ.get(WORKERS_ENV, "48")), kill_seeds=KILL_SEEDS)
+    m = Matrix(work, workers=int(os.environ.get(WORKERS_ENV, "16")), kill_seeds=KILL_SEEDS)
     try:
         m.run()
     finally:

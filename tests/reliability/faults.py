@@ -25,7 +25,7 @@ from tests.reliability.harness import (
     wait_slots_free,
 )
 from tests.reliability.outcome import CellResult
-from tests.reliability.scenarios import SCENARIOS, Scenario, hosts
+from tests.reliability.scenarios import SCENARIOS, Scenario, hosts, settings
 
 KILL_SEEDS = 20
 IN_FLIGHT = {"queued", "preparing", "running", "accepted", "pre-migrating", "migrating"}
@@ -133,7 +133,8 @@ def second_run(scenario_of_second: Callable[[Cell], Scenario]) -> Callable[[Cell
             if not wait_paused(name, 120):
                 cell.notes.append("the first run never reached its gate")
             other = scenario_of_second(cell)
-            second_proc, second_out, _ = cell.start(cell.params(), other)
+            params = other.params(cell.prefix, settings(cell.cloud))
+            second_proc, second_out, _ = cell.start(params, other)
             second = cell.finish(second_proc, second_out, keep=False)
             if second.report is None:
                 cell.notes.append(f"second run ({other.key}) refused: {second.error}")

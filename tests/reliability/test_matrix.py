@@ -8,6 +8,8 @@ import pytest
 from tests.reliability.faults import FAULTS, ROWS
 from tests.reliability.matrix import RESTART
 
+pytestmark = pytest.mark.timeout(1800)  # the session fixture runs the whole matrix
+
 CELLS = [(row, f.key) for f in FAULTS for row in ROWS] + [(row, RESTART) for row in ROWS]
 
 
