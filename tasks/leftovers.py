@@ -17,7 +17,6 @@ from novaflow.cloud import NOVAFLOW_LOCK_PREFIX
 from novaflow.models import Method, Move, Snapshot
 from tasks.connect import cloud_for
 
-
 LOCK_PREFIX = f"{NOVAFLOW_LOCK_PREFIX} moving off "
 
 
