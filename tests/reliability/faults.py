@@ -27,7 +27,8 @@ from tests.reliability.harness import (
 from tests.reliability.outcome import CellResult
 from tests.reliability.scenarios import SCENARIOS, Scenario, hosts, settings
 
-KILL_SEEDS = 20
+KILL_SEEDS = int(os.environ.get("NOVAFLOW_RELIABILITY_KILL_SEEDS", "20"))
+"""Seeds per flow for the SIGKILL cells (the brief's 20; the knob is for a quick local look)."""
 IN_FLIGHT = {"queued", "preparing", "running", "accepted", "pre-migrating", "migrating"}
 
 
@@ -139,8 +140,18 @@ def second_run(scenario_of_second: Callable[[Cell], Scenario]) -> Callable[[Cell
             if second.report is None:
                 cell.notes.append(f"second run ({other.key}) refused: {second.error}")
             else:
-                moved = [o.instance_name for o in second.report.outcomes]
-                cell.notes.append(f"second run ({other.key}) was not refused; moved {moved}")
+                evacuating = hosts(cell.prefix)[0]
+                moved = [
+                    f"{o.instance_name} {o.source}->{o.final_host}" for o in second.report.outcomes
+                ]
+                touched = any(
+                    evacuating in (o.source, o.final_host) for o in second.report.outcomes
+                )
+                cell.notes.append(
+                    f"second run ({other.key}) was not refused; moved {moved}; "
+                    + ("it TOUCHED" if touched else "it did not touch")
+                    + f" {evacuating}"
+                )
             approve(name)
             cell.finish(proc, out)
             result = cell.audit()

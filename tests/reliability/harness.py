@@ -24,7 +24,7 @@ from tests.reliability.outcome import CellResult, RunResult, audit
 from tests.reliability.scenarios import SCENARIOS, Scenario, settings
 
 TIME_SCALE = 0.002  # a 60 s live migration takes 0.12 s
-RUN_TIMEOUT_S = 240
+RUN_TIMEOUT_S = 180
 APPROVE = {"approved": True, "comment": "go", "approver": "reliability", "via": "ui"}
 
 
