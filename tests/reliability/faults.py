@@ -140,6 +140,7 @@ def second_run(scenario_of_second: Callable[[Cell], Scenario]) -> Callable[[Cell
             if second.report is None:
                 cell.notes.append(f"second run ({other.key}) refused: {second.error}")
             else:
+                cell.second_ran = True
                 evacuating = hosts(cell.prefix)[0]
                 moved = [
                     f"{o.instance_name} {o.source}->{o.final_host}" for o in second.report.outcomes

@@ -68,6 +68,15 @@ def _reasons(reports: list[RunReport], errors: list[str]) -> dict[str, str]:
     return out
 
 
+def _host_note(reports: list[RunReport], host: str | None) -> str | None:
+    """A note of the last report that speaks of `host` (e.g. batches not started)."""
+    for report in reversed(reports):
+        for note in report.notes:
+            if host and host in note and "not started" in note:
+                return f"report: {note}"
+    return None
+
+
 def audit(
     sim: SimHandle,
     flow: str,
@@ -125,7 +134,7 @@ def audit(
         elif sources is None or host in sources:
             if sources is None and iid not in reasons:
                 continue  # rebalance: an instance the plan never touched stays put
-            why = reasons.get(iid) or reasons.get("*")
+            why = reasons.get(iid) or _host_note(reports, host) or reasons.get("*")
             if why is None:
                 cell.bad.append(f"{name} still on {host} and not in the report")
                 why = "NOT REPORTED"
