@@ -45,6 +45,17 @@ Each fix has its own regression test besides the matrix cell that found it.
    those hosts waited without end. Fixed by configuration: the leases are kept on disk
    (`PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE=prefect.server.concurrency.lease_storage.filesystem`,
    or Redis), in the test server and in the README's production recipe.
+6. **A crashed rebalance left instances locked** (SIGKILL): the re-run looked for leftovers
+   only on the hosts of its new plan (none, when that plan was empty), so an instance moved
+   just before the kill kept its "novaflow: moving off H" lock. Hosts named by novaflow's
+   locks are now claimed and finished too (`flows/rebalance.py`, `tasks/leftovers.py`
+   `leftover_hosts`; `tests/flows/test_rebalance_rolling.py::`
+   `test_rebalance_finishes_what_a_crashed_rebalance_left_locked`).
+7. **A rolling maintenance that stopped early said nothing of the hosts it never drained**
+   (destination down): their instances were left unreported. The report now names the
+   batches not started (`flows/rolling.py`;
+   `tests/flows/test_rebalance_rolling.py::`
+   `test_rolling_that_stops_early_names_the_hosts_it_never_drained`).
 
 Known limits, not bugs of novaflow: a SIGKILLed run holds its Prefect slot leases until they
 expire (60 s, the server's minimum), so its re-run starts moving up to a minute later; a
