@@ -37,5 +37,8 @@ def matrix(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     results: dict[tuple[str, str], CellResult] = m.results
     out = Path(os.environ.get(REPORT_ENV) or work / "reliability.md")
     out.write_text(render(results, time.monotonic() - started, KILL_SEEDS))
+    (work / "results.json").write_text(
+        "[" + ",".join(r.model_dump_json() for r in results.values()) + "]"
+    )
     print(f"\nreliability matrix written to {out}")
     yield results
