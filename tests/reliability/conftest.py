@@ -21,11 +21,11 @@ def matrix(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """Every cell's result, keyed (flow, fault). Writes the Markdown table to the path in
     NOVAFLOW_RELIABILITY_REPORT (default: reliability.md in the session's temp dir)."""
     from tests.reliability.faults import KILL_SEEDS
-    from tests.reliability.report import render
+    from tests.reliability.report import commit, render
 
     work = tmp_path_factory.mktemp("reliability")
     prior = os.environ.get("OS_CLIENT_CONFIG_FILE")
-    started = time.monotonic()
+    started, tested = time.monotonic(), commit()
     m = Matrix(work, workers=int(os.environ.get(WORKERS_ENV, "16")), kill_seeds=KILL_SEEDS)
     try:
         m.run()
@@ -36,7 +36,7 @@ def matrix(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             os.environ["OS_CLIENT_CONFIG_FILE"] = prior
     results: dict[tuple[str, str], CellResult] = m.results
     out = Path(os.environ.get(REPORT_ENV) or work / "reliability.md")
-    out.write_text(render(results, time.monotonic() - started, KILL_SEEDS))
+    out.write_text(render(results, time.monotonic() - started, KILL_SEEDS, tested))
     (work / "results.json").write_text(
         "[" + ",".join(r.model_dump_json() for r in results.values()) + "]"
     )
