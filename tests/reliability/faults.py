@@ -287,13 +287,13 @@ FAULTS: list[Fault] = [
     Fault(
         "same-host",
         "concurrency",
-        "a second run of the same flow on the same host, mid-move",
+        "a second run of the same flow on the same host while the first holds it (at its gate)",
         second_run(lambda c: c.scenario),
     ),
     Fault(
         "on-evacuating",
         "concurrency",
-        "this flow started on a host being evacuated, mid-move",
+        "this flow started on a host whose evacuation holds it (at its gate)",
         second_run(lambda c: SCENARIOS[c.row]),
         na=lambda s: "this is the evacuation itself" if s.dead_source else None,
     ),
