@@ -124,8 +124,16 @@ class Cell:
         return result
 
     def run(self, **settings_kw: Any) -> RunResult:
-        proc, out, _ = self.start(self.params(**settings_kw))
-        return self.finish(proc, out)
+        """One flow run; a run Prefect refused to even create (an overloaded server's 503)
+        is started again, as an operator would: nothing had happened yet."""
+        for _ in range(3):
+            proc, out, _ = self.start(self.params(**settings_kw))
+            result = self.finish(proc, out)
+            if result.state != "NotStarted":
+                break
+            self.results.remove(result)
+            self.notes.append(f"a run could not start ({result.error}); started again")
+        return result
 
     def audit(self) -> CellResult:
         assert self.sim is not None
