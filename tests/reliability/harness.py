@@ -126,10 +126,10 @@ class Cell:
     def run(self, **settings_kw: Any) -> RunResult:
         """One flow run; a run Prefect refused to even create (an overloaded server's 503)
         is started again, as an operator would: nothing had happened yet."""
-        for _ in range(3):
+        for attempt in range(3):
             proc, out, _ = self.start(self.params(**settings_kw))
             result = self.finish(proc, out)
-            if result.state != "NotStarted":
+            if result.state != "NotStarted" or attempt == 2:
                 break
             self.results.remove(result)
             self.notes.append(f"a run could not start ({result.error}); started again")
