@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench lock clean
+.PHONY: install demo test lint bench reliability lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## The fault matrix (also part of `make test`); rewrites docs/reliability.md from the run.
+reliability: $(STAMP)
+	$(BIN)/python -m tests.reliability
 
 lock: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^novaflow' > constraints.txt.new

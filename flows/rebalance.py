@@ -15,6 +15,7 @@ from flows.common import Runbook
 from flows.params import RunSettings
 from flows.preflight import check_supported
 from novaflow.models import Host, RebalanceRequest, RunReport, Snapshot
+from tasks.leftovers import leftover_hosts
 from tasks.locks import hosts_claimed
 from tasks.services import disable_service
 
@@ -90,12 +91,17 @@ def rebalance(
     plan = runbook.make_plan(snapshot, request)
     check_supported(snapshot, plan)
     runbook.notes.append(f"load before: {load_summary(snapshot)}")
-    if settings.dry_run or not plan.moves:
+    # Hosts a crashed run was emptying: its moves are finished (and their locks released)
+    # even when the new plan no longer touches them.
+    unfinished = set() if settings.dry_run else leftover_hosts(settings.cloud, snapshot)
+    if settings.dry_run or not (plan.moves or unfinished):
         runbook.notes.append(
             "dry run: nothing was changed" if settings.dry_run else "nothing to do"
         )
         return runbook.report(dry_run=settings.dry_run)
-    touched = sorted({m.source for m in plan.moves} | {m.target for m in plan.moves if m.target})
+    touched = sorted(
+        {m.source for m in plan.moves} | {m.target for m in plan.moves if m.target} | unfinished
+    )
     runbook.hosts = touched
     with hosts_claimed(touched):
         question = (

@@ -143,6 +143,12 @@ def rolling_maintenance(
                 runbook.notes.append(f"window ended: batches not started: {batches[n - 1 :]}")
                 break
             if not drain_batch(runbook, batch, reason, min_free_fraction):
+                rest = batches[n:]
+                if rest:  # say which hosts were never drained, so nothing left goes unreported
+                    runbook.notes.append(
+                        f"stopped after batch {n} ({', '.join(batch)}): batches not started: "
+                        + "; ".join(", ".join(b) for b in rest)
+                    )
                 break
             if (
                 wait_for_done

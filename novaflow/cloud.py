@@ -14,6 +14,7 @@ benchmarks can show that a snapshot or a poll cycle costs a constant number of A
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -315,14 +316,26 @@ class Cloud:
         return cls(conn, name=wanted or "", retry=retry)
 
     def _discover_max_version(self) -> tuple[int, int]:
-        try:
-            data = self.conn.compute.get_endpoint_data()
-        except ks_exc.ClientException as exc:
-            raise CloudError(
-                f"cannot find the compute API of cloud {self.name!r}: {type(exc).__name__}",
-                "check the service catalog and that the admin user can see Nova",
-            ) from exc
-        mv = getattr(data, "max_microversion", None) if data else None
+        """Nova's maximum microversion, read from its version document.
+
+        keystoneauth answers a version document it could not fetch (a reset connection, a
+        503) with no microversions at all, which would read as "this cloud only speaks 2.1"
+        and refuse every run; so an answer without them is asked again a few times.
+        """
+        mv = None
+        for attempt in range(self.retry.attempts):
+            try:
+                data = self.conn.compute.get_endpoint_data()
+            except ks_exc.ClientException as exc:
+                raise CloudError(
+                    f"cannot find the compute API of cloud {self.name!r}: {type(exc).__name__}",
+                    "check the service catalog and that the admin user can see Nova",
+                ) from exc
+            mv = getattr(data, "max_microversion", None) if data else None
+            if mv:
+                break
+            self.counters.bump("retries")
+            time.sleep(min(self.retry.max_wait_s, self.retry.initial_s * 2**attempt))
         return (int(mv[0]), int(mv[1])) if mv else (2, 1)
 
     def _count_http(self) -> None:
@@ -796,28 +809,64 @@ class Cloud:
 
     # ---------------------------------------------------------------- server actions
 
-    def live_migrate(self, instance_id: str, target: str | None = None) -> None:
+    def _move_action(
+        self, what: str, instance_id: str, from_host: str | None, fn: Callable[[], Any]
+    ) -> None:
+        """Send a move (live, cold, evacuate) and retry it only if Nova did not take it.
+
+        A reply lost on the way back (a reset connection, a gateway timeout) looks like any
+        transient failure, yet Nova may have accepted the move; sending it again would, once
+        the first move ends, move the instance a second time. So after such a failure the
+        instance is read before the retry: busy with a task, or no longer on `from_host`
+        (where it was when we asked), means the first request was taken.
+        """
+        unanswered = False
+
+        def once() -> None:
+            nonlocal unanswered
+            if unanswered and from_host is not None:
+                now = self.server_state(instance_id)
+                if now is None or now.task_state is not None or now.host != from_host:
+                    return  # accepted (or deleted meanwhile): the mover's wait takes it on
+            unanswered = False
+            try:
+                fn()
+            except ks_exc.ConnectionError:
+                unanswered = True
+                raise
+            except openstack.exceptions.HttpException as exc:
+                unanswered = exc.status_code in (502, 504)
+                raise
+
+        self._call(what, once)
+
+    def live_migrate(
+        self, instance_id: str, target: str | None = None, from_host: str | None = None
+    ) -> None:
         """Live-migrate; with a target, Nova's scheduler still checks it (2.30+, no force)."""
         if target:
             self._version(MV_LIVE, MV_LIVE, "live migration to a host the scheduler checks")
         else:
             self._version(MV_LIVE_MIN, MV_LIVE_MIN, "live migration with block_migration=auto")
-        self._call(
+        self._move_action(
             f"live migration of {self.label(instance_id)} to {target or 'a scheduler-chosen host'}",
-            self.conn.compute.live_migrate_server,
             instance_id,
-            host=target,
-            block_migration="auto",
+            from_host,
+            lambda: self.conn.compute.live_migrate_server(
+                instance_id, host=target, block_migration="auto"
+            ),
         )
 
-    def cold_migrate(self, instance_id: str, target: str | None = None) -> None:
+    def cold_migrate(
+        self, instance_id: str, target: str | None = None, from_host: str | None = None
+    ) -> None:
         if target:
             self._version(MV_COLD_HOST, MV_COLD_HOST, "cold migration to a named host")
-        self._call(
+        self._move_action(
             f"cold migration of {self.label(instance_id)} to {target or 'a scheduler-chosen host'}",
-            self.conn.compute.migrate_server,
             instance_id,
-            host=target,
+            from_host,
+            lambda: self.conn.compute.migrate_server(instance_id, host=target),
         )
 
     def confirm_resize(self, instance_id: str) -> None:
@@ -834,14 +883,18 @@ class Cloud:
             instance_id,
         )
 
-    def evacuate(self, instance_id: str, target: str | None = None) -> None:
+    def evacuate(
+        self, instance_id: str, target: str | None = None, from_host: str | None = None
+    ) -> None:
         """Rebuild on another host; capped below 2.95 so an ACTIVE instance comes back ACTIVE."""
         self._version(MV_EVACUATE, MV_EVACUATE_MIN, "evacuation without onSharedStorage")
-        self._call(
+        self._move_action(
             f"evacuation of {self.label(instance_id)} to {target or 'a scheduler-chosen host'}",
-            self.conn.compute.evacuate_server,
-            _EvacuableServer.new(id=instance_id),
-            host=target,
+            instance_id,
+            from_host,
+            lambda: self.conn.compute.evacuate_server(
+                _EvacuableServer.new(id=instance_id), host=target
+            ),
         )
 
     def abort_live_migration(self, instance_id: str, migration_id: str) -> None:

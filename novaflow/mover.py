@@ -221,7 +221,7 @@ def _act(ctx: _Ctx, state: ServerState, allow_fallback: bool, abort_s: float | N
             final = _cold(ctx, state, move.target)
         else:
             ctx.method = Method.EVACUATE
-            final = _evacuate(ctx, state)
+            final = _evacuate_with_retry(ctx, state)
     except _Deleted:
         return _deleted(ctx)
     except _Aborted as exc:
@@ -275,7 +275,7 @@ def _live(ctx: _Ctx, state: ServerState, target: str | None, abort_s: float | No
     move, cloud = ctx.move, ctx.cloud
     where = f"from {move.source} to {target or 'a host the scheduler chooses'}"
     ctx.acting()
-    cloud.live_migrate(move.instance_id, target)
+    cloud.live_migrate(move.instance_id, target, from_host=move.source)
     view = ctx.wait(lambda v: _left_or_failed(v, move.source))
     if view.migration:
         ctx.migration_id = view.migration.id
@@ -291,11 +291,15 @@ def _live(ctx: _Ctx, state: ServerState, target: str | None, abort_s: float | No
 
 
 def _left_or_failed(view: View, source: str) -> bool:
+    """Done when the instance is off its source, or its migration failed.
+
+    A finished migration while the instance still shows its source is not an answer: the
+    observer lists migrations and servers one after the other, so one read can be a step
+    behind the other; the next cycle settles it.
+    """
     s = view.server
     if s is None or not s.settled:
         return False
-    # A finished migration beside a server still shown on its source is a read from before
-    # the move (servers and migrations are listed one after the other): wait for the next.
     return s.host != source or (view.migration is not None and view.migration.failed)
 
 
@@ -348,14 +352,16 @@ def _cold(ctx: _Ctx, state: ServerState, target: str | None) -> ServerState:
     wanted = _wanted_status(state)
     where = f"from {move.source} to {target or 'a host the scheduler chooses'}"
     ctx.acting()
-    cloud.cold_migrate(move.instance_id, target)
+    cloud.cold_migrate(move.instance_id, target, from_host=move.source)
     view = ctx.wait(
         lambda v: (
             v.server is not None
             and v.server.task_state is None
             and (
                 v.server.status in ("VERIFY_RESIZE", "ERROR")
+                # a finished migration seen before the server's VERIFY_RESIZE is not the end
                 or (v.migration is not None and v.migration.failed)
+                or (v.server.host != move.source and v.server.settled)
             )
         )
     )
@@ -366,6 +372,8 @@ def _cold(ctx: _Ctx, state: ServerState, target: str | None) -> ServerState:
         raise MoveFailed(
             f"cold migration of {ctx.label} {where} did not finish within {ctx.timeout_s:.0f} s", s
         )
+    if s is not None and s.host != move.source and s.status in ("ACTIVE", "SHUTOFF"):
+        return _restore_power(ctx, s, wanted)  # the cloud confirmed it by itself
     if s is None or s.status != "VERIFY_RESIZE":
         raise MoveFailed(f"cold migration of {ctx.label} {where} failed: {_why(view)}", s)
     if s.host == move.source:
@@ -405,9 +413,24 @@ def _confirm(ctx: _Ctx, state: ServerState, wanted: str) -> ServerState:
 # ---------------------------------------------------------------------- evacuate
 
 
-def _evacuate(ctx: _Ctx, state: ServerState) -> ServerState:
+def _evacuate_with_retry(ctx: _Ctx, state: ServerState) -> ServerState:
+    """Evacuate; a rebuild that failed with the instance still on the dead node (its
+    destination died or refused it) is tried once more on a host the scheduler chooses:
+    until it lands somewhere, the instance is down."""
+    try:
+        return _evacuate(ctx, state, ctx.move.target, _wanted_status(state), state)
+    except MoveFailed as exc:
+        current = ctx.cloud.server_state(ctx.move.instance_id)
+        if current is None or current.host != ctx.move.source or not current.settled:
+            raise
+        ctx.notes.append(f"{exc.message}; evacuated again to a host the scheduler chooses")
+        return _evacuate(ctx, current, None, _wanted_status(state), state)
+
+
+def _evacuate(
+    ctx: _Ctx, state: ServerState, target: str | None, wanted: str, before: ServerState
+) -> ServerState:
     move, cloud = ctx.move, ctx.cloud
-    wanted = _wanted_status(state)
     if move.needs_state_reset or state.task_state is not None or state.status == "ERROR":
         # A task stuck from the crash blocks evacuation; Nova requires resetting it first.
         cloud.reset_state(move.instance_id, "active")
@@ -415,7 +438,7 @@ def _evacuate(ctx: _Ctx, state: ServerState) -> ServerState:
             f"reset its state to active first (it was {state.status}, task {state.task_state})"
         )
     ctx.acting()
-    cloud.evacuate(move.instance_id, move.target)
+    cloud.evacuate(move.instance_id, target, from_host=move.source)
     view = ctx.wait(
         lambda v: (
             v.server is not None
@@ -430,7 +453,7 @@ def _evacuate(ctx: _Ctx, state: ServerState) -> ServerState:
     if view.migration:
         ctx.migration_id = view.migration.id
     s = view.server
-    where = f"from {move.source} to {move.target or 'a host the scheduler chooses'}"
+    where = f"from {move.source} to {target or 'a host the scheduler chooses'}"
     if view.timed_out:
         raise MoveFailed(
             f"evacuation of {ctx.label} {where} did not finish within {ctx.timeout_s:.0f} s", s
@@ -438,7 +461,7 @@ def _evacuate(ctx: _Ctx, state: ServerState) -> ServerState:
     if s is None or s.host == move.source or s.status == "ERROR":
         raise MoveFailed(f"evacuation of {ctx.label} {where} failed: {_why(view)}", s)
     s = _restore_power(ctx, s, wanted)
-    _verify_identity(ctx, state.instance, s.instance)
+    _verify_identity(ctx, before.instance, s.instance)
     return s
 
 

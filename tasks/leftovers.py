@@ -17,12 +17,33 @@ from novaflow.cloud import NOVAFLOW_LOCK_PREFIX
 from novaflow.models import Method, Move, Snapshot
 from tasks.connect import cloud_for
 
+LOCK_PREFIX = f"{NOVAFLOW_LOCK_PREFIX} moving off "
+
+
+@task(name="leftover-hosts", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def leftover_hosts(cloud: str, snapshot: Snapshot) -> set[str]:
+    """The hosts an earlier run was emptying when it died, as its locks name them.
+
+    A flow that does not know its hosts in advance (rebalance) claims these too, so that it
+    finishes those moves (and releases their locks) even when its new plan no longer
+    touches the host an instance left.
+    """
+    conn = cloud_for(cloud)
+    hosts = set()
+    for inst in snapshot.instances:
+        if inst.locked:
+            state = conn.server_state(inst.id)
+            reason = (state.locked_reason or "") if state else ""
+            if reason.startswith(LOCK_PREFIX):
+                hosts.add(reason.removeprefix(LOCK_PREFIX))
+    return hosts
+
 
 @task(name="find-leftovers", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def find_leftovers(cloud: str, snapshot: Snapshot, hosts: list[str]) -> list[Move]:
     """Moves that finish the work of an earlier run on `hosts` (locked by novaflow)."""
     conn = cloud_for(cloud)
-    wanted = {f"{NOVAFLOW_LOCK_PREFIX} moving off {h}": h for h in hosts}
+    wanted = {f"{LOCK_PREFIX}{h}": h for h in hosts}
     moves = []
     for inst in snapshot.instances:
         if not inst.locked:

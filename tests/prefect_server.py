@@ -32,12 +32,23 @@ def server_env(home: Path, api_url: str) -> dict[str, str]:
         # Free a killed run's concurrency slots within seconds of its lease expiring.
         "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "2",
         "PREFECT_LOGGING_LEVEL": "WARNING",
+        # Leases on disk, as production should have them: a restarted server still frees
+        # the slots of runs that held them (in memory, they would stay taken for good).
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": (
+            "prefect.server.concurrency.lease_storage.filesystem"
+        ),
     }
 
 
-def _start(home: Path, timeout: float) -> tuple[subprocess.Popen, str] | None:
-    """One attempt on a free port; None if another process took the port first."""
-    port = free_port()
+_servers: dict[str, tuple[subprocess.Popen, Path]] = {}
+"""Running servers by API URL, so a test can restart one in place."""
+
+
+def _start(
+    home: Path, timeout: float, port: int | None = None
+) -> tuple[subprocess.Popen, str] | None:
+    """One attempt on a free port (or `port`); None if another process took the port first."""
+    port = port or free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     prefect = str(Path(sys.executable).with_name("prefect"))
     with (home / "server.log").open("a") as log:
@@ -81,6 +92,7 @@ def running_prefect_server(home: Path, timeout: float = 180) -> Iterator[str]:
     else:
         raise RuntimeError(f"prefect server did not start; see {home / 'server.log'}")
     proc, api_url = started
+    _servers[api_url] = (proc, home)
     prior = os.environ.get("PREFECT_API_URL")
     try:
         # Every thread (the Slack listener's, the flows' workers) must see this server.
@@ -93,4 +105,15 @@ def running_prefect_server(home: Path, timeout: float = 180) -> Iterator[str]:
         else:
             os.environ["PREFECT_API_URL"] = prior
         refresh_global_settings_context()
-        _stop(proc)
+        _stop(_servers.pop(api_url)[0])
+
+
+def restart_prefect_server(api_url: str, timeout: float = 180) -> None:
+    """Stop the server at `api_url` and start it again on the same port and database."""
+    proc, home = _servers[api_url]
+    _stop(proc)
+    port = int(api_url.rsplit(":", 1)[1].split("/")[0])
+    started = _start(home, timeout, port)
+    if started is None:
+        raise RuntimeError(f"prefect server did not come back on {api_url}")
+    _servers[api_url] = (started[0], home)

@@ -12,7 +12,8 @@ sim_app = typer.Typer(no_args_is_help=True, help="The simulated OpenStack cloud.
 
 FAULT_HELP = (
     "Inject a fault, repeatable: fail_nth=N, fail_host=H, hang_nth=N, hang_host=H, "
-    "down=HOST@SIM_SECONDS, error_rate=F, latency_ms=MS, no_valid_host_flavor=NAME, seed=N."
+    "down=HOST@SIM_SECONDS, error_rate=F, error_for_s=S, reset_rate=F, lost_reply_rate=F, "
+    "latency_ms=MS, no_valid_host_flavor=NAME, seed=N."
 )
 
 

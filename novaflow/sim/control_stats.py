@@ -19,5 +19,6 @@ def sim_stats(cloud: SimCloud) -> dict[str, Any]:
             "requests": dict(sorted(cloud.requests.items())),
             "total_requests": sum(cloud.requests.values()),
             "injected_errors": cloud.injected_errors,
+            "injected_resets": cloud.injected_resets,
             "migrations": {k: dict(v) for k, v in sorted(moves.items())},
         }

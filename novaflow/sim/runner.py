@@ -9,6 +9,7 @@ import time
 import uvicorn
 
 from novaflow.sim.app import create_app
+from novaflow.sim.resets import ConnectionResets
 from novaflow.sim.state import SimCloud
 
 HOST = "127.0.0.1"
@@ -16,7 +17,7 @@ HOST = "127.0.0.1"
 
 def _config(cloud: SimCloud, port: int) -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(cloud),
+        ConnectionResets(create_app(cloud), cloud),
         host=HOST,
         port=port,
         log_level="warning",

@@ -80,6 +80,9 @@ class SimCloud:
         self.tokens: set[str] = set()
         self.requests: Counter[str] = Counter()
         self.injected_errors = 0
+        self.injected_resets = 0
+        # Test hooks, called with each API request's route key before it is handled.
+        self.request_hooks: list[Callable[[str], None]] = []
         self.faults = FaultInjector()
         self.projects = {name: stable_id("project", name) for name in spec.projects}
         self.users = {name: stable_id("user", name) for name in spec.projects}

@@ -94,6 +94,7 @@ class SimHandle:
         with self.cloud.lock:
             self.cloud.requests.clear()
             self.cloud.injected_errors = 0
+            self.cloud.injected_resets = 0
 
     # -- changing state -----------------------------------------------------------------
 

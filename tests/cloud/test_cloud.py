@@ -363,3 +363,48 @@ def test_observer_sees_a_move_it_listed_and_forgot_before_the_wait_began(connect
     cloud.live_migrate(other.id, "b")
     busy.join()
     assert not observer._waiters
+
+
+def test_a_version_document_lost_to_a_reset_is_read_again(make_sim) -> None:
+    # Found by the fault matrix: one reset connection on Nova's version document made a
+    # 2.96 cloud read as "compute API up to 2.1", and every run was refused as too old.
+    from tests.cloud.conftest import FAST_RETRY
+
+    sim = make_sim(hosts=2, instances=2)
+    conn = sim.connect()
+    conn.session.get_token()
+    sim.set_faults(reset_rate=1.0)
+    healed = threading.Thread(
+        target=lambda: (
+            sim.wait_for(lambda: sim.state.injected_resets >= 1, timeout=20),
+            sim.set_faults(),
+        )
+    )
+    healed.start()
+    cloud = Cloud(conn, name="sim", retry=FAST_RETRY)
+    healed.join()
+    assert sim.state.injected_resets >= 1
+    assert cloud.max_version == (2, 96)
+
+
+def test_a_move_whose_reply_was_lost_is_not_sent_again(connect) -> None:
+    # Found by the fault matrix: Nova took the live migration but the reply was lost; the
+    # blind retry met "task_state migrating" (409, retried) until the move ended, then moved
+    # the instance a second time. The retry now first looks at the instance.
+    spec = ClusterSpec().host("a").host("b").host("c").instance("vm", host="a", flavor="m1.tiny")
+    sim, cloud = connect(spec, time_scale=0.01)
+    vm = find(cloud, "vm")
+    sim.set_faults(lost_reply_rate=1.0)
+    healed = threading.Thread(
+        target=lambda: (
+            sim.wait_for(lambda: sim.state.injected_resets >= 1, timeout=20),
+            sim.set_faults(),
+        )
+    )
+    healed.start()
+    cloud.live_migrate(vm.id, None, from_host="a")
+    healed.join()
+    sim.wait_for(lambda: sim.status_of(vm.id) == "ACTIVE" and sim.host_of(vm.id) != "a")
+    sim.advance(600)  # a second migration, had one been sent, would be over by now
+    assert len(sim.migrations(vm.id)) == 1
+    assert sim.host_of(vm.id) in ("b", "c")

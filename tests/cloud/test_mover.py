@@ -153,7 +153,7 @@ def test_failed_evacuation_is_reset_and_evacuated_by_a_rerun(connect) -> None:
     web = find(cloud, "web-1")
     sim.kill_host("src")
     cloud.force_down("src")
-    sim.set_faults(FaultPlan(fail_nth_migrations=[1]))
+    sim.set_faults(FaultPlan(fail_nth_migrations=[1, 2]))  # the rebuild and its retry fail
     first = run_move(cloud, move_of(web, Method.EVACUATE), timeout_s=30)
     assert first.result == "failed" and first.final_status == "ERROR"
     assert "web-1" in first.error and "ERROR on src" in first.error
@@ -192,3 +192,39 @@ def test_instance_deleted_mid_move_is_skipped_at_once(connect) -> None:
     assert out.final_status == "DELETED" and out.final_host is None
     assert observer.stats.timeouts == timeouts  # the DELETED listing ended the wait
     assert not still_on([out], "src")
+
+
+def test_a_finished_migration_seen_before_the_server_moved_is_not_a_failure(connect) -> None:
+    # Found by the fault matrix under load: one observer cycle can hold the server as it was
+    # (still on its source) together with its migration already `completed`. That is a view
+    # one step behind, not a failed migration: wait for the server rather than report it.
+    from novaflow.cloud import Migration
+    from novaflow.mover import _left_or_failed
+    from novaflow.observer import View
+
+    _sim, cloud = connect(spec())
+    web = find(cloud, "web-1")
+    on_source = cloud.server_state(web.id)
+    done = Migration(id="1", instance_id=web.id, status="completed")
+    failed = Migration(id="1", instance_id=web.id, status="error")
+    assert not _left_or_failed(View(on_source, done), "src")
+    assert _left_or_failed(View(on_source, failed), "src")
+    moved = run_move(cloud, move_of(web, Method.LIVE, "dst1"), timeout_s=30)
+    assert moved.result == "moved"
+    assert _left_or_failed(View(cloud.server_state(web.id), done), "src")
+
+
+def test_a_failed_rebuild_is_evacuated_again_at_once(connect) -> None:
+    # Found by the fault matrix: a destination dying mid-rebuild left the instance ERROR on
+    # the dead node until someone re-ran the flow.
+    sim, cloud = connect(spec())
+    web, off = find(cloud, "web-1"), find(cloud, "off-1")
+    sim.kill_host("src")
+    cloud.force_down("src")
+    sim.set_faults(FaultPlan(fail_nth_migrations=[1, 3]))  # each one's first rebuild fails
+    outs = [run_move(cloud, move_of(i, Method.EVACUATE, "dst1"), timeout_s=30) for i in (web, off)]
+    assert [o.result for o in outs] == ["moved", "moved"]
+    assert [o.final_status for o in outs] == ["ACTIVE", "SHUTOFF"]  # power state kept
+    assert all(o.final_host in ("dst1", "dst2") for o in outs)
+    assert all("evacuated again" in (o.error or "") for o in outs)
+    assert not sim.instance(web.id).locked and len(sim.migrations(web.id)) == 2

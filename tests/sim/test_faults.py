@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import keystoneauth1.exceptions as ks_exc
 import openstack.exceptions
 import pytest
 import requests
@@ -93,6 +94,43 @@ def test_error_rate_answers_503(make_sim: Callable[..., SimHandle]) -> None:
     codes = [conn.compute.get("/flavors").status_code for _ in range(40)]
     assert 5 < codes.count(503) < 35 and codes.count(200) + codes.count(503) == 40
     assert sim.stats()["injected_errors"] == 1 + codes.count(503)
+
+
+def test_an_error_burst_ends_after_its_window(make_sim: Callable[..., SimHandle]) -> None:
+    sim = make_sim(hosts=2, instances=4)
+    conn = sim.connect()
+    sim.set_faults(error_rate=1.0, error_for_s=0.5)
+    assert conn.compute.get("/flavors").status_code == 503
+    # Bounded poll: the burst is over once calls succeed again, and then they keep succeeding.
+    sim.wait_for(lambda: conn.compute.get("/flavors").status_code == 200, timeout=10)
+    assert all(conn.compute.get("/flavors").status_code == 200 for _ in range(20))
+
+
+def test_a_reset_connection_never_reaches_nova(make_sim: Callable[..., SimHandle]) -> None:
+    sim = make_sim(hosts=2, instances=4)
+    sid = sorted(sim.state.instances)[0]
+    sim.set_faults(reset_rate=1.0)
+    with pytest.raises(requests.ConnectionError):
+        requests.post(
+            f"{sim.url}/compute/v2.1/servers/{sid}/action", json={"lock": None}, timeout=5
+        )
+    assert not sim.instance(sid).locked
+    assert sim.stats()["injected_resets"] == 1
+    sim.set_faults()
+    assert sim.connect().compute.get("/flavors").status_code == 200
+
+
+def test_a_lost_reply_means_nova_acted_but_the_client_never_heard(
+    make_sim: Callable[..., SimHandle],
+) -> None:
+    sim = make_sim(hosts=2, instances=4)
+    conn = sim.connect()
+    sid = sorted(sim.state.instances)[0]
+    conn.compute.get("/flavors")  # authenticated before the fault
+    sim.set_faults(lost_reply_rate=1.0)
+    with pytest.raises(ks_exc.ConnectFailure):
+        conn.compute.lock_server(sid)
+    assert sim.instance(sid).locked
 
 
 def test_latency_slows_every_response(make_sim: Callable[..., SimHandle]) -> None:

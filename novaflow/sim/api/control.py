@@ -28,6 +28,7 @@ async def reset_stats(request: Request) -> object:
     with cloud.lock:
         cloud.requests.clear()
         cloud.injected_errors = 0
+        cloud.injected_resets = 0
     return ok(stats(cloud))
 
 

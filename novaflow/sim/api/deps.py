@@ -54,8 +54,11 @@ def route_key(request: Request) -> str:
 
 def count(request: Request) -> None:
     cloud = cloud_of(request)
+    key = route_key(request)
     with cloud.lock:
-        cloud.requests[route_key(request)] += 1
+        cloud.requests[key] += 1
+    for hook in list(cloud.request_hooks):
+        hook(key)
 
 
 async def api_guard(request: Request) -> None:

@@ -70,7 +70,7 @@ def new_migration(
         memory_total_bytes=inst.flavor.ram * 1024 * 1024,
         disk_total_bytes=0 if inst.image_id is None else inst.flavor.disk * 1024**3,
     )
-    m.fail, m.hang = cloud.faults.next_migration(inst.host, dest)
+    m.fail, m.hang = cloud.faults.next_migration(inst.host, dest, kind)
     m.request_id = start_action(cloud, inst, _ACTION_NAMES[kind]).request_id
     cloud.migrations[mid] = m
     return m
