@@ -13,15 +13,38 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from uuid import UUID
 
+import httpx
 from prefect import get_client, get_run_logger
 from prefect.context import FlowRunContext
+from prefect.exceptions import ObjectNotFound
 from prefect.variables import Variable
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from novaflow.errors import BadRequest
 
 
 class HostBusy(BadRequest):
     """Another active run is already working on the host."""
+
+
+def _server_hiccup(exc: BaseException) -> bool:
+    """A Prefect server that is restarting or overloaded (connection refused, 5xx, 429)."""
+    if isinstance(exc, httpx.TransportError):
+        return True
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code >= 500 or exc.response.status_code == 429
+    return False
+
+
+# A claim read or write that fails on a passing server fault is asked again (Prefect's
+# client already retries a few times within seconds), so that a busy server neither fails
+# a run before it starts nor makes a live holder's claim look stale.
+_patient = retry(
+    retry=retry_if_exception(_server_hiccup),
+    stop=stop_after_delay(120),
+    wait=wait_exponential_jitter(initial=1, max=15),
+    reraise=True,
+)
 
 
 def claim_name(host: str) -> str:
@@ -39,16 +62,18 @@ def _me() -> dict[str, str]:
     }
 
 
+@_patient
 def _is_active(flow_run_id: str) -> bool:
     """True while the holding run can still act (running, paused, scheduled, pending)."""
     try:
         with get_client(sync_client=True) as client:
             run = client.read_flow_run(UUID(flow_run_id))
-    except Exception:
+    except (ObjectNotFound, ValueError):  # the run is gone, or the record is not a run id
         return False
     return bool(run.state) and not run.state.is_final()
 
 
+@_patient
 def _try_claim(host: str, me: dict[str, str]) -> dict | None:
     """Claim `host`; return None on success, else the holder's record."""
     name = claim_name(host)
@@ -66,6 +91,7 @@ def _try_claim(host: str, me: dict[str, str]) -> dict | None:
     return Variable.get(name) or {}
 
 
+@_patient
 def _release(hosts: list[str], me: dict[str, str]) -> None:
     for host in hosts:
         holder = Variable.get(claim_name(host)) or {}

@@ -16,7 +16,7 @@ SERVERS_DETAIL = [
 RULES = {
     "get_endpoint_data": [],  # version discovery: unauthenticated
     "get_endpoint": [],
-    "get": SERVERS_DETAIL,  # GET /servers/detail (the snapshot's JSON listing)
+    "get": [],  # JSON reads: their rules depend on the path (JSON_PATHS)
     "servers": [*SERVERS_DETAIL, "os_compute_api:servers:allow_all_filters"],
     "get_server": ["os_compute_api:servers:show", "os_compute_api:os-extended-server-attributes"],
     "migrations": ["os_compute_api:os-migrations:index"],
@@ -42,6 +42,15 @@ RULES = {
     "start_server": ["os_compute_api:servers:start"],
     "stop_server": ["os_compute_api:servers:stop"],
 }
+# Paths read as JSON through the compute proxy's `get` (directly or via `_json_pages`).
+JSON_PATHS = {
+    '"/servers/detail"': [*SERVERS_DETAIL, "os_compute_api:servers:allow_all_filters"],
+    'f"/servers/{instance_id}"': [
+        "os_compute_api:servers:show",
+        "os_compute_api:os-extended-server-attributes",
+    ],
+    '"/os-migrations"': ["os_compute_api:os-migrations:index"],
+}
 # Calls made through sdk resources rather than proxy methods.
 RESOURCE_CALLS = {
     "_ServerGroupPage.list": [
@@ -59,7 +68,12 @@ def test_every_cloud_call_has_its_policy_rules_documented() -> None:
     unmapped = called - set(RULES)
     assert not unmapped, f"cloud.py calls {unmapped}: add their Nova policy rules here and to docs"
     assert all(name in source for name in RESOURCE_CALLS)
+    read = set(re.findall(r"compute\.get\(\s*(f?\"[^\"]+\")", source))
+    read |= set(re.findall(r"_json_pages\(\s*\w+,\s*(f?\"[^\"]+\")", source))
+    assert read, "no JSON read found: the pattern no longer matches cloud.py"
+    assert read <= set(JSON_PATHS), f"cloud.py reads {read - set(JSON_PATHS)}: add their rules"
     needed = {rule for name in called for rule in RULES[name]}
+    needed |= {rule for path in read for rule in JSON_PATHS[path]}
     needed |= {rule for rules in RESOURCE_CALLS.values() for rule in rules}
     documented = set(re.findall(r"`(os_compute_api:[\w:.-]+)`", policy))
     assert needed - documented == set(), "missing from docs/policy.md"
