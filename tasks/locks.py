@@ -41,7 +41,7 @@ def _server_hiccup(exc: BaseException) -> bool:
 # a run before it starts nor makes a live holder's claim look stale.
 _patient = retry(
     retry=retry_if_exception(_server_hiccup),
-    stop=stop_after_delay(120),
+    stop=stop_after_delay(300),
     wait=wait_exponential_jitter(initial=1, max=15),
     reraise=True,
 )
