@@ -51,7 +51,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import baselines, table
-from bench.prefect_server import shared_prefect_server
+from bench.prefect_server import clouds_yaml_restored, shared_prefect_server
 from novaflow.sim.moves.common import CONDUCTOR_DELAY, live_blocker, move_seconds
 from novaflow.sim.spec import ClusterSpec
 from novaflow.sim.testing import SimHandle, running_sim
@@ -289,8 +289,7 @@ def run(
     server."""
     sizes = sizes[:1] if quick else sizes
     rows = []
-    prior = os.environ.get("OS_CLIENT_CONFIG_FILE")
-    with shared_prefect_server():
+    with clouds_yaml_restored(), shared_prefect_server():
         for n in sizes:
             for k in slots:
                 for tool in TOOLS:
@@ -309,10 +308,6 @@ def run(
                         f"{r['left']} left, {r['wall_s']:.0f} s real",
                         flush=True,
                     )
-    if prior is None:
-        os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
-    else:
-        os.environ["OS_CLIENT_CONFIG_FILE"] = prior
     return rows
 
 

@@ -38,7 +38,7 @@ import time
 from typing import Any
 
 from bench import baselines, table
-from bench.prefect_server import shared_prefect_server
+from bench.prefect_server import clouds_yaml_restored, shared_prefect_server
 from novaflow.sim.moves.common import CONDUCTOR_DELAY, move_seconds
 from novaflow.sim.spec import ClusterSpec
 from novaflow.sim.testing import SimHandle, running_sim
@@ -217,8 +217,7 @@ def bench_row(tool: str, seed: int = SEED) -> dict[str, Any]:
 def run(seed: int = SEED) -> list[dict[str, Any]]:
     """Both rows, the flow on one real Prefect server."""
     rows = []
-    prior = os.environ.get("OS_CLIENT_CONFIG_FILE")
-    with shared_prefect_server():
+    with clouds_yaml_restored(), shared_prefect_server():
         for tool in TOOLS:
             rows.append(bench_row(tool, seed))
             r = rows[-1]
@@ -227,10 +226,6 @@ def run(seed: int = SEED) -> list[dict[str, Any]]:
                 f"{r['back']}/{r['instances']} back, {r['wall_s']:.0f} s real",
                 flush=True,
             )
-    if prior is None:
-        os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
-    else:
-        os.environ["OS_CLIENT_CONFIG_FILE"] = prior
     return rows
 
 

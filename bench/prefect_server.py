@@ -39,6 +39,19 @@ def shared_prefect_server() -> Iterator[str]:
             _send_pending_events()
 
 
+@contextlib.contextmanager
+def clouds_yaml_restored() -> Iterator[None]:
+    """Put OS_CLIENT_CONFIG_FILE back as it was: each benchmark row points it at its own sim."""
+    prior = os.environ.get("OS_CLIENT_CONFIG_FILE")
+    try:
+        yield
+    finally:
+        if prior is None:
+            os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
+        else:
+            os.environ["OS_CLIENT_CONFIG_FILE"] = prior
+
+
 def _send_pending_events() -> None:
     """Deliver the events still queued for the server before it stops; otherwise the
     process's exit waits on them, retrying a server that is gone."""
