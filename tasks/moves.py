@@ -9,42 +9,36 @@ send the next request): live migrations, behind the source's
 `max_concurrent_live_migrations`, and rebuilds (evacuations), behind the target's build
 concurrency `rebuild_slots` (Nova's max_concurrent_builds). Cold migrations, which Nova does
 not count against the live slots, get their own budget of the source's live slots, so a
-source never copies more than that many disks at once. Each move task also holds a slot of
-the matching Prefect global concurrency limit, so two runs that share a host together stay
-within the same budget.
+source never copies more than that many disks at once. Each move also holds a slot of the
+matching Prefect global concurrency limit and of the cloud's, so runs that share a host or
+a cloud together stay within the same budget; the dispatcher leases those slots in batches
+and reuses them across its moves (tasks/slots.py), so a move does not wait on the Prefect
+server before its first Nova request.
 """
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import re
+import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from prefect import get_client, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-
-# Prefect 3.8's own parts of `concurrency()` (pinned in pyproject): see `holding_slots`.
-from prefect.concurrency._events import (
-    emit_concurrency_acquisition_events,
-    emit_concurrency_release_events,
-)
-from prefect.concurrency._leases import maintain_concurrency_lease
-from prefect.concurrency._sync import acquire_concurrency_slots_with_lease
-from prefect.concurrency.context import ConcurrencyContext
+from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
 
 from novaflow.models import Method, Move, Outcome
 from novaflow.mover import run_move
 from tasks.connect import cloud_for
 from tasks.reporting import Progress, emit_move_event
+from tasks.slots import Lease, SlotPool
 
-SLOT_LEASE_S = 60  # the Prefect server refuses shorter leases
-"""A held slot's lease is renewed while its move runs; if the run's process dies, the
-server frees the slot within this (plus its repossessor interval), so a resumed run is
-not blocked by a dead run's slots."""
+WAIT_NOTICE_S = 60
+"""How often a run that cannot get slots other runs hold says so in its log."""
 
 QUEUE_AHEAD = 1
 """Moves per slot handed to Nova beyond the ones it runs (live migrations wait `queued`,
@@ -92,42 +86,6 @@ def budget(kind: str, live_slots: int, rebuild_slots: int) -> int:
     return rebuild_slots * (1 + QUEUE_AHEAD)
 
 
-@contextlib.contextmanager
-def holding_slots(names: list[str]) -> Iterator[None]:
-    """Hold one slot of each named Prefect global concurrency limit, under a renewed lease.
-
-    This is `prefect.concurrency.sync.concurrency()` step by step (the same acquisition
-    service with its 423/Retry-After loop, the same lease renewal, the same acquired/released
-    events), except for the release: Prefect 3.8 releases through a brand-new API client each
-    time (an HTTP client, an SSL context and a connection: ~30 ms of CPU, measured with
-    `python -m bench.overhead`), the largest cost of a near-instant move. Here the release
-    goes through the run's own client, as Prefect's cleanup of leftover leases does.
-    """
-    lease = acquire_concurrency_slots_with_lease(names, 1, lease_duration=SLOT_LEASE_S)
-    if not lease.limits:  # a limit was deleted meanwhile: Prefect's concurrency() goes on too
-        yield
-        return
-    events = emit_concurrency_acquisition_events(lease.limits, 1)
-    try:
-        with maintain_concurrency_lease(
-            lease.lease_id, SLOT_LEASE_S, raise_on_lease_renewal_failure=False
-        ):
-            yield
-    finally:
-        try:
-            with get_client(sync_client=True) as client:
-                client.release_concurrency_slots_with_lease(lease_id=lease.lease_id)
-        except Exception as exc:  # the move itself is over: do not turn it into a failure
-            # The lease stays on the cleanup list (released again when the task run ends) and
-            # expires on the server within SLOT_LEASE_S anyway.
-            get_run_logger().warning("releasing slots of %s failed: %s", ", ".join(names), exc)
-        else:
-            ctx = ConcurrencyContext.get()
-            if ctx is not None and lease.lease_id in ctx.cleanup_lease_ids:
-                ctx.cleanup_lease_ids.remove(lease.lease_id)
-        emit_concurrency_release_events(lease.limits, 1, events)
-
-
 @task(
     name="move",
     task_run_name="{move.method}-{move.instance_name}",
@@ -135,14 +93,10 @@ def holding_slots(names: list[str]) -> Iterator[None]:
     retry_delay_seconds=5,
     cache_policy=NO_CACHE,
 )
-def move_instance(move: Move, cloud: str, timeout_s: int, guard_slot: bool = True) -> Outcome:
+def move_instance(move: Move, cloud: str, timeout_s: int) -> Outcome:
     """Move one instance, idempotently: a re-run finds it moved or in flight and never
-    migrates it twice (novaflow.mover.run_move)."""
-    slot = slot_of(move) if guard_slot else None
-    names = [cloud_limit_name(cloud)] + ([slot_limit_name(slot[1], slot[0])] if slot else [])
-    guard = holding_slots(names) if guard_slot else contextlib.nullcontext()
-    with guard:
-        outcome = run_move(cloud_for(cloud), move, timeout_s=timeout_s)
+    migrates it twice (novaflow.mover.run_move). Its slots are held by the dispatcher."""
+    outcome = run_move(cloud_for(cloud), move, timeout_s=timeout_s)
     log = get_run_logger()
     if outcome.result in ("moved", "already-done"):
         log.info(
@@ -193,6 +147,16 @@ def _crashed(move: Move, exc: BaseException) -> Outcome:
     )
 
 
+def _holder() -> ConcurrencyLeaseHolder | None:
+    """This flow run, as the holder the Prefect UI shows on the slots it leases."""
+    ctx = FlowRunContext.get()
+    return (
+        ConcurrencyLeaseHolder(type="flow_run", id=ctx.flow_run.id)
+        if ctx and ctx.flow_run
+        else None
+    )
+
+
 class Dispatcher:
     """Runs a plan's moves in order, keeping each host's slots busy."""
 
@@ -217,6 +181,8 @@ class Dispatcher:
         self.on_outcome = on_outcome
         self.busy: Counter[tuple[str, str] | None] = Counter()
         self.finished: queue.Queue[PrefectFuture] = queue.Queue()
+        self.pool: SlotPool | None = None
+        self.noticed = 0.0
 
     def _window_closed(self) -> bool:
         return self.window_end is not None and datetime.now(UTC) >= self.window_end
@@ -227,12 +193,32 @@ class Dispatcher:
         return {slot_limit_name(host, kind): self._cap(kind, host) for kind, host in used}
 
     def _cap(self, kind: str, host: str) -> int:
-        return budget(kind, self.slots.get(host, 1), self.rebuild_slots)
+        # Nova reads max_concurrent_live_migrations 0 as "no limit": one slot is the safe floor.
+        return budget(kind, max(1, self.slots.get(host, 1)), max(1, self.rebuild_slots))
+
+    def _names(self, move: Move) -> list[str]:
+        slot = slot_of(move)
+        return [cloud_limit_name(self.cloud)] + (
+            [slot_limit_name(slot[1], slot[0])] if slot else []
+        )
 
     def _has_room(self, move: Move, inflight: int) -> bool:
         slot = slot_of(move)
         cap = self._cap(*slot) if slot else self.max_parallel
         return inflight < self.max_parallel and self.busy[slot] < cap
+
+    def _wanted(self, pending: list[Move], inflight: int) -> dict[str, int]:
+        """Slots of each limit the run could use right now: what a new lease asks for."""
+        want: Counter[str] = Counter()
+        for move in pending:
+            for name in self._names(move):
+                want[name] += 1
+        cloud = cloud_limit_name(self.cloud)
+        want[cloud] = min(want[cloud], self.max_parallel - inflight)
+        for kind, host in {slot_of(m) for m in pending} - {None}:
+            name = slot_limit_name(host, kind)
+            want[name] = min(want[name], self._cap(kind, host) - self.busy[(kind, host)])
+        return dict(want)
 
     def _start(self, move: Move) -> PrefectFuture:
         self.busy[slot_of(move)] += 1
@@ -240,9 +226,52 @@ class Dispatcher:
         future.add_done_callback(self.finished.put)
         return future
 
+    def _start_what_fits(
+        self, pending: list[Move], inflight: dict[PrefectFuture, tuple[Move, list[Lease]]]
+    ) -> list[Move]:
+        """Start every pending move whose host, run and cloud have a free slot; the rest."""
+        assert self.pool is not None
+        want = self._wanted(pending, len(inflight))
+        waiting = []
+        for i, move in enumerate(pending):
+            if len(inflight) >= self.max_parallel:
+                return waiting + pending[i:]  # the run is full: no need to look at the rest
+            taken = self._has_room(move, len(inflight)) and self.pool.take(self._names(move), want)
+            if not taken:
+                waiting.append(move)
+                continue
+            for lease in taken:
+                want[lease.name] = max(0, want.get(lease.name, 1) - 1)
+            inflight[self._start(move)] = (move, taken)
+        return waiting
+
+    def _say_if_held_elsewhere(self, pending: list[Move]) -> None:
+        assert self.pool is not None
+        names = {name for move in pending for name in self._names(move)}
+        held = sorted(n for n in names if self.pool.refused_for(n) >= WAIT_NOTICE_S)
+        if held and time.monotonic() - self.noticed >= WAIT_NOTICE_S:
+            self.noticed = time.monotonic()
+            get_run_logger().warning(
+                "%d move(s) waiting for Prefect concurrency slots: %s (the holders are under "
+                "Concurrency in the Prefect UI; a dead run's slots free themselves within "
+                "about a minute)",
+                len(pending),
+                "; ".join(f"{n}: {self.pool.refusal(n)}" for n in held),
+            )
+
     def run(self, moves: list[Move]) -> list[Outcome]:
+        with get_client(sync_client=True) as client:
+            log = get_run_logger()
+            self.pool = SlotPool(client, holder=_holder(), warn=log.warning)
+            try:
+                return self._run(moves)
+            finally:
+                self.pool.close()
+
+    def _run(self, moves: list[Move]) -> list[Outcome]:
+        assert self.pool is not None
         pending = list(moves)
-        inflight: dict[PrefectFuture, Move] = {}
+        inflight: dict[PrefectFuture, tuple[Move, list[Lease]]] = {}
         outcomes: dict[str, Outcome] = {}
         while pending or inflight:
             if pending and self._window_closed():
@@ -259,24 +288,21 @@ class Dispatcher:
                     len(inflight),
                 )
                 pending = []
-            started = []
-            for move in pending:
-                if len(inflight) >= self.max_parallel:
-                    break  # the run is full: the rest waits, no need to look at it
-                if self._has_room(move, len(inflight)):
-                    started.append(move)
-                    inflight[self._start(move)] = move
-            if started:
-                gone = {id(m) for m in started}
-                pending = [m for m in pending if id(m) not in gone]
+            pending = self._start_what_fits(pending, inflight)
+            self.pool.tidy(self._wanted(pending, len(inflight)))
+            if pending:
+                self._say_if_held_elsewhere(pending)
             if not inflight:
-                break
+                if pending:
+                    time.sleep(0.25)  # every slot is held by other runs: ask again shortly
+                continue
             try:
-                future = self.finished.get(timeout=5)
+                future = self.finished.get(timeout=1)
             except queue.Empty:
                 continue
-            move = inflight.pop(future)
+            move, taken = inflight.pop(future)
             self.busy[slot_of(move)] -= 1
+            self.pool.give_back(taken)
             try:
                 outcomes[move.instance_id] = future.result()
             except Exception as exc:  # the task itself failed after its retries

@@ -1,0 +1,202 @@
+"""A run's Prefect concurrency slots: leased in batches by the dispatcher, reused by its moves.
+
+Why not one acquisition per move inside the move task (what `prefect.concurrency` does)?
+On a busy Prefect server each acquisition and release is a write the server queues behind
+every task run's states, logs and events: measured at a median 1.9 s per move before the
+first Nova request (`python -m bench.overhead`), many times a live migration on the
+simulated cloud and the reason a drain left its host's slots idle. Here the run's dispatcher
+leases several slots per request, hands them to its moves without asking the server again,
+and gives a lease back once its slots are idle and nothing waiting needs them, or once it is
+idle and `REFRESH_S` old, so other runs on the same hosts and cloud get their turn. Slots stay the
+server's to count: two runs sharing a host still stay within its limit together, and a dead
+run's leases expire (`LEASE_S`) without anyone releasing them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from httpx import TransportError
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+from prefect.exceptions import PrefectHTTPStatusError
+
+LEASE_S = 60
+"""A lease lives this long unless renewed (the Prefect server refuses shorter ones); if the
+run's process dies, the server frees its slots within this plus its repossessor interval."""
+
+RENEW_S = LEASE_S / 3
+"""Leases are renewed this often while the run holds them."""
+
+REFRESH_S = 30.0
+"""New moves prefer younger leases; a lease older than this is given back the moment it is
+idle, even if the run still wants its slots, so a long run does not keep a host or the
+cloud from other runs (it asks the server again, like everyone else)."""
+
+CHUNK = 16
+"""Most slots asked for in one request."""
+
+RETRY_S = (0.25, 2.0)
+"""Back-off after the server refused a limit (first, cap): it is full, or the server busy."""
+
+
+@dataclass
+class Lease:
+    """Slots of one limit held under one server lease, and how many of them moves use."""
+
+    id: UUID
+    name: str
+    size: int
+    taken_at: float
+    renewed_at: float
+    in_use: int = 0
+    unlimited: bool = False  # the limit does not exist on the server: nothing to hold
+
+    def fresh(self, now: float) -> bool:
+        return now - self.taken_at < REFRESH_S
+
+
+@dataclass
+class _Backoff:
+    until: float = 0.0
+    wait: float = RETRY_S[0]
+    refused_since: float | None = None
+    why: str = ""
+
+
+@dataclass
+class SlotPool:
+    """The slots a run holds, per Prefect global concurrency limit name."""
+
+    client: SyncPrefectClient
+    holder: ConcurrencyLeaseHolder | None = None
+    leases: dict[str, list[Lease]] = field(default_factory=dict)
+    backoff: dict[str, _Backoff] = field(default_factory=dict)
+    warn: Callable[[str], None] = lambda message: None
+    clock: Callable[[], float] = time.monotonic
+
+    # -- taking and giving back ----------------------------------------------------------
+    def take(self, names: list[str], want: dict[str, int]) -> list[Lease] | None:
+        """One slot of every named limit for one move, or None (nothing taken) when a limit
+        has no free slot and the server will not lease more right now. `want` says how many
+        slots of each limit the run could use at once, the size of a new lease."""
+        now = self.clock()
+        found: list[Lease] = []
+        for name in names:
+            lease = self._free_lease(name, now) or self._lease_more(name, want.get(name, 1), now)
+            if lease is None:
+                return None
+            found.append(lease)
+        for lease in found:
+            lease.in_use += 1
+        return found
+
+    def give_back(self, taken: list[Lease]) -> None:
+        """A move ended: its slots are free for the run's next move."""
+        for lease in taken:
+            lease.in_use -= 1
+
+    def tidy(self, still_wanted: dict[str, int]) -> None:
+        """Release idle leases no waiting move needs, and idle ones past REFRESH_S; renew
+        the rest when due. Called from the dispatcher's loop, at least every few seconds."""
+        now = self.clock()
+        for name, leases in self.leases.items():
+            spare = sum(lease.size - lease.in_use for lease in leases if lease.fresh(now))
+            for lease in sorted(leases, key=lambda lease: lease.taken_at):
+                if lease.in_use:
+                    continue
+                surplus = spare - still_wanted.get(name, 0)
+                if not lease.fresh(now) or surplus >= lease.size:
+                    self._release(lease)
+                    if lease.fresh(now):
+                        spare -= lease.size
+            self.leases[name] = [lease for lease in leases if lease.id is not None]
+        self._renew_due(now)
+
+    def close(self) -> None:
+        """Give back every lease (the run's moves are over)."""
+        for leases in self.leases.values():
+            for lease in leases:
+                self._release(lease)
+        self.leases.clear()
+
+    def refusal(self, name: str) -> str:
+        """What the server last said when it refused `name`."""
+        return self.backoff.get(name, _Backoff()).why
+
+    def refused_for(self, name: str) -> float:
+        """Seconds the server has been refusing `name` (0 if it is not)."""
+        since = self.backoff.get(name, _Backoff()).refused_since
+        return 0.0 if since is None else self.clock() - since
+
+    # -- the server ----------------------------------------------------------------------
+    def _free_lease(self, name: str, now: float) -> Lease | None:
+        """The youngest lease with a free slot, fresh ones first: older ones drain and go."""
+        usable = [
+            lease
+            for lease in self.leases.get(name, [])
+            if lease.unlimited or lease.in_use < lease.size
+        ]
+        return max(usable, key=lambda lease: (lease.fresh(now), lease.taken_at), default=None)
+
+    def _lease_more(self, name: str, want: int, now: float) -> Lease | None:
+        state = self.backoff.setdefault(name, _Backoff())
+        if now < state.until:
+            return None
+        for size in dict.fromkeys((max(1, min(want, CHUNK)), 1)):
+            lease = self._request(name, size, now, state)
+            if lease is not None:
+                self.backoff[name] = _Backoff()
+                self.leases.setdefault(name, []).append(lease)
+                return lease
+        state.refused_since = state.refused_since or now
+        state.until = now + state.wait
+        state.wait = min(state.wait * 2, RETRY_S[1])
+        return None
+
+    def _request(self, name: str, size: int, now: float, state: _Backoff) -> Lease | None:
+        """Lease `size` slots of `name`, or None: the limit is full (423), the server busy
+        or unreachable, or it refused for another reason (kept in `state.why`). Never
+        raises: moves already in flight must still be waited on and reported."""
+        try:
+            response = self.client.increment_concurrency_slots_with_lease(
+                names=[name],
+                slots=size,
+                mode="concurrency",
+                lease_duration=LEASE_S,
+                holder=self.holder,
+            )
+        except PrefectHTTPStatusError as exc:
+            code = exc.response.status_code
+            state.why = "all slots held" if code == 423 else f"HTTP {code}: {exc.response.text}"
+            return None
+        except TransportError as exc:
+            state.why = f"Prefect server unreachable: {exc}"
+            return None
+        body = response.json()
+        lease_id = UUID(body["lease_id"])
+        return Lease(lease_id, name, size, now, now, unlimited=not body.get("limits"))
+
+    def _release(self, lease: Lease) -> None:
+        try:
+            self.client.release_concurrency_slots_with_lease(lease_id=lease.id)
+        except Exception as exc:  # the lease expires on the server within LEASE_S
+            self.warn(
+                f"releasing {lease.size} slot(s) of {lease.name} failed ({exc}); "
+                f"the server frees them within {LEASE_S} s"
+            )
+        lease.id = None  # type: ignore[assignment]
+
+    def _renew_due(self, now: float) -> None:
+        for leases in self.leases.values():
+            for lease in leases:
+                if lease.unlimited or now - lease.renewed_at < RENEW_S:
+                    continue
+                try:
+                    self.client.renew_concurrency_lease(lease_id=lease.id, lease_duration=LEASE_S)
+                    lease.renewed_at = now
+                except Exception as exc:  # tried again at the next tidy
+                    self.warn(f"renewing the lease on {lease.name} failed ({exc}); trying again")

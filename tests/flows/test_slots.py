@@ -1,0 +1,88 @@
+"""A run's concurrency slots, against the session's real Prefect server: leased in batches,
+reused across moves, shared fairly with other runs, and all given back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from prefect import get_client
+
+from tasks.slots import REFRESH_S, SlotPool
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def client(prefect_server) -> Iterator:
+    with get_client(sync_client=True) as client:
+        yield client
+
+
+@pytest.fixture
+def limit(client) -> Iterator:
+    """A fresh global concurrency limit of 3 slots; yields a reader of its active slots."""
+    name = f"novaflow-test-{uuid.uuid4().hex[:8]}"
+    client.upsert_global_concurrency_limit_by_name(name, 3)
+
+    def active() -> int:
+        return client.read_global_concurrency_limit_by_name(name).active_slots
+
+    active.name = name
+    yield active
+    client.delete_global_concurrency_limit_by_name(name)
+
+
+def test_one_lease_serves_many_moves_without_asking_the_server_again(client, limit):
+    pool = SlotPool(client)
+    taken = [pool.take([limit.name], {limit.name: 3}) for _ in range(3)]
+    assert all(taken) and limit() == 3
+    assert len(pool.leases[limit.name]) == 1  # one request leased all three
+    for _ in range(10):  # moves end and the next ones reuse their slots
+        pool.give_back(taken.pop())
+        taken.append(pool.take([limit.name], {limit.name: 3}))
+    assert len(pool.leases[limit.name]) == 1 and limit() == 3
+    assert pool.take([limit.name], {limit.name: 1}) is None  # the limit is full
+    pool.close()
+    assert limit() == 0
+
+
+def test_a_second_run_waits_until_the_first_gives_slots_back(client, limit):
+    first, second = SlotPool(client), SlotPool(client, clock=Clock())
+    held = [first.take([limit.name], {limit.name: 3}) for _ in range(3)]
+    assert second.take([limit.name], {limit.name: 1}) is None
+    assert second.refusal(limit.name) == "all slots held"
+    for taken in held:
+        first.give_back(taken)
+    first.tidy({})  # nothing more to start: idle leases go back to the server
+    assert limit() == 0
+    second.clock.now += 5  # past the refusal's back-off
+    assert second.take([limit.name], {limit.name: 1}) is not None
+    assert limit() == 1
+    second.close()
+
+
+def test_idle_slots_stay_while_moves_wait_for_them_and_go_once_old(client, limit):
+    clock = Clock()
+    pool = SlotPool(client, clock=clock)
+    taken = pool.take([limit.name], {limit.name: 2})
+    pool.give_back(taken)
+    pool.tidy({limit.name: 2})  # two moves still want them: kept
+    assert limit() == 2
+    clock.now += REFRESH_S + 1  # old and idle: back to the server so other runs get a turn
+    pool.tidy({limit.name: 2})
+    assert limit() == 0 and not pool.leases[limit.name]
+
+
+def test_a_limit_the_server_does_not_know_does_not_block_moves(client):
+    pool = SlotPool(client)
+    name = f"novaflow-missing-{uuid.uuid4().hex[:8]}"
+    assert all(pool.take([name], {name: 1}) for _ in range(5))
+    pool.close()
