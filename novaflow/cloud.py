@@ -22,6 +22,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import keystoneauth1.exceptions as ks_exc
+import keystoneauth1.session as ks_session
 import openstack
 import openstack.config
 import openstack.exceptions
@@ -241,6 +242,19 @@ def _id_of(item: Any) -> str:
     return str(item.id)
 
 
+HTTP_POOL = 256
+"""Connections kept open per endpoint, one per move a run may have in flight (the top of
+`max_parallel`): requests' default of 10 made every concurrent move beyond the tenth open a
+new connection and log "Connection pool is full", a warning per request shipped to Prefect."""
+
+
+def _pool_connections(conn: openstack.connection.Connection) -> None:
+    """Keep up to HTTP_POOL connections per endpoint, with keystoneauth's TCP keep-alive."""
+    adapter = ks_session.TCPKeepAliveAdapter(pool_maxsize=HTTP_POOL)
+    for scheme in ("https://", "http://"):
+        conn.session.session.mount(scheme, adapter)
+
+
 class Cloud:
     """One OpenStack cloud, seen with admin credentials. Thread-safe for concurrent moves."""
 
@@ -296,6 +310,7 @@ class Cloud:
         try:
             region = config.get_one(cloud=wanted)
             conn = openstack.connection.Connection(config=region)
+            _pool_connections(conn)
             conn.session.get_token()
         except ks_exc.Unauthorized as exc:
             raise CannotConnect(

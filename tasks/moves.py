@@ -263,6 +263,7 @@ class Dispatcher:
         with get_client(sync_client=True) as client:
             log = get_run_logger()
             self.pool = SlotPool(client, holder=_holder(), warn=log.warning)
+            self.pool.start_renewing()
             try:
                 return self._run(moves)
             finally:

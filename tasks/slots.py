@@ -14,12 +14,14 @@ run's leases expire (`LEASE_S`) without anyone releasing them.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
 from httpx import TransportError
+from prefect import get_client
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.exceptions import PrefectHTTPStatusError
@@ -29,7 +31,9 @@ LEASE_S = 60
 run's process dies, the server frees its slots within this plus its repossessor interval."""
 
 RENEW_S = LEASE_S / 3
-"""Leases are renewed this often while the run holds them."""
+"""Leases are renewed this often while the run holds them, from a thread of their own: the
+dispatcher's loop can be held up for a minute by a busy server (the Prefect client retries
+503s with back-off), which must not let the leases expire."""
 
 REFRESH_S = 30.0
 """New moves prefer younger leases; a lease older than this is given back the moment it is
@@ -54,6 +58,7 @@ class Lease:
     renewed_at: float
     in_use: int = 0
     unlimited: bool = False  # the limit does not exist on the server: nothing to hold
+    lost: bool = False  # expired on the server (not renewed in time): takes no new moves
 
     def fresh(self, now: float) -> bool:
         return now - self.taken_at < REFRESH_S
@@ -77,6 +82,8 @@ class SlotPool:
     backoff: dict[str, _Backoff] = field(default_factory=dict)
     warn: Callable[[str], None] = lambda message: None
     clock: Callable[[], float] = time.monotonic
+    stopping: threading.Event = field(default_factory=threading.Event)
+    renewer: threading.Thread | None = None
 
     # -- taking and giving back ----------------------------------------------------------
     def take(self, names: list[str], want: dict[str, int]) -> list[Lease] | None:
@@ -100,8 +107,8 @@ class SlotPool:
             lease.in_use -= 1
 
     def tidy(self, still_wanted: dict[str, int]) -> None:
-        """Release idle leases no waiting move needs, and idle ones past REFRESH_S; renew
-        the rest when due. Called from the dispatcher's loop, at least every few seconds."""
+        """Release idle leases no waiting move needs, and idle ones past REFRESH_S or lost.
+        Called from the dispatcher's loop, at least every few seconds."""
         now = self.clock()
         for name, leases in self.leases.items():
             spare = sum(lease.size - lease.in_use for lease in leases if lease.fresh(now))
@@ -109,18 +116,29 @@ class SlotPool:
                 if lease.in_use:
                     continue
                 surplus = spare - still_wanted.get(name, 0)
-                if not lease.fresh(now) or surplus >= lease.size:
+                if lease.lost:
+                    lease.id = None  # type: ignore[assignment]  # nothing left to release
+                elif not lease.fresh(now) or surplus >= lease.size:
                     self._release(lease)
                     if lease.fresh(now):
                         spare -= lease.size
             self.leases[name] = [lease for lease in leases if lease.id is not None]
-        self._renew_due(now)
+
+    def start_renewing(self) -> None:
+        """Renew the leases every RENEW_S from a thread with its own Prefect client."""
+        self.renewer = threading.Thread(target=self._renew_loop, name="novaflow-slot-leases")
+        self.renewer.daemon = True
+        self.renewer.start()
 
     def close(self) -> None:
-        """Give back every lease (the run's moves are over)."""
+        """Stop renewing and give back every lease (the run's moves are over)."""
+        self.stopping.set()
+        if self.renewer is not None:
+            self.renewer.join()
         for leases in self.leases.values():
             for lease in leases:
-                self._release(lease)
+                if not lease.lost:
+                    self._release(lease)
         self.leases.clear()
 
     def refusal(self, name: str) -> str:
@@ -138,7 +156,7 @@ class SlotPool:
         usable = [
             lease
             for lease in self.leases.get(name, [])
-            if lease.unlimited or lease.in_use < lease.size
+            if not lease.lost and (lease.unlimited or lease.in_use < lease.size)
         ]
         return max(usable, key=lambda lease: (lease.fresh(now), lease.taken_at), default=None)
 
@@ -190,13 +208,42 @@ class SlotPool:
             )
         lease.id = None  # type: ignore[assignment]
 
-    def _renew_due(self, now: float) -> None:
-        for leases in self.leases.values():
-            for lease in leases:
-                if lease.unlimited or now - lease.renewed_at < RENEW_S:
+    def _renew_loop(self) -> None:
+        with get_client(sync_client=True) as client:
+            while not self.stopping.wait(1.0):
+                self.renew_due(client)
+
+    def renew_due(self, client: SyncPrefectClient) -> None:
+        """Renew every lease last renewed RENEW_S ago or more."""
+        now = self.clock()
+        # The dispatcher's thread changes the leases meanwhile, without a lock so that its
+        # slow calls never hold up a renewal: list() copies them whole under the GIL.
+        due = [
+            lease
+            for leases in list(self.leases.values())
+            for lease in list(leases)
+            if lease.id
+            and not (lease.unlimited or lease.lost)
+            and now - lease.renewed_at >= RENEW_S
+        ]
+        for lease in due:
+            try:
+                client.renew_concurrency_lease(lease_id=lease.id, lease_duration=LEASE_S)
+            except PrefectHTTPStatusError as exc:
+                if exc.response.status_code in (404, 410):
+                    lease.lost = True
+                    self.warn(
+                        f"{lease.size} slot(s) of {lease.name} expired on the Prefect server "
+                        "before they could be renewed; the moves using them go on, and new "
+                        "moves wait for fresh slots"
+                    )
                     continue
-                try:
-                    self.client.renew_concurrency_lease(lease_id=lease.id, lease_duration=LEASE_S)
-                    lease.renewed_at = now
-                except Exception as exc:  # tried again at the next tidy
-                    self.warn(f"renewing the lease on {lease.name} failed ({exc}); trying again")
+                self._renew_failed(lease, now, exc)
+            except Exception as exc:  # the server is busy or gone: try again shortly
+                self._renew_failed(lease, now, exc)
+            else:
+                lease.renewed_at = now
+
+    def _renew_failed(self, lease: Lease, now: float, exc: Exception) -> None:
+        lease.renewed_at = now - RENEW_S + 5  # again in 5 s, not at every tick
+        self.warn(f"renewing the lease on {lease.name} failed ({exc}); trying again in 5 s")

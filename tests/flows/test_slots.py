@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from prefect import get_client
 
-from tasks.slots import REFRESH_S, SlotPool
+from tasks.slots import REFRESH_S, RENEW_S, SlotPool
 
 
 class Clock:
@@ -86,3 +86,22 @@ def test_a_limit_the_server_does_not_know_does_not_block_moves(client):
     name = f"novaflow-missing-{uuid.uuid4().hex[:8]}"
     assert all(pool.take([name], {name: 1}) for _ in range(5))
     pool.close()
+
+
+def test_leases_are_renewed_and_a_lost_one_takes_no_new_moves(client, limit):
+    clock = Clock()
+    pool = SlotPool(client, clock=clock)
+    first = pool.take([limit.name], {limit.name: 1})
+    clock.now += RENEW_S
+    pool.renew_due(client)  # renewed: still counted on the server
+    assert first[0].renewed_at == clock.now and limit() == 1
+    client.release_concurrency_slots_with_lease(lease_id=first[0].id)  # as if it expired
+    clock.now += RENEW_S
+    pool.renew_due(client)
+    assert first[0].lost
+    second = pool.take([limit.name], {limit.name: 1})
+    assert second[0] is not first[0] and limit() == 1  # a fresh lease, not the lost one
+    pool.give_back(first)
+    pool.tidy({})
+    pool.close()
+    assert limit() == 0
