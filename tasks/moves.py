@@ -183,6 +183,7 @@ class Dispatcher:
         self.finished: queue.Queue[PrefectFuture] = queue.Queue()
         self.pool: SlotPool | None = None
         self.noticed = 0.0
+        self._limit_names: dict[int, list[str]] = {}
 
     def _window_closed(self) -> bool:
         return self.window_end is not None and datetime.now(UTC) >= self.window_end
@@ -197,10 +198,14 @@ class Dispatcher:
         return budget(kind, max(1, self.slots.get(host, 1)), max(1, self.rebuild_slots))
 
     def _names(self, move: Move) -> list[str]:
-        slot = slot_of(move)
-        return [cloud_limit_name(self.cloud)] + (
-            [slot_limit_name(slot[1], slot[0])] if slot else []
-        )
+        """The limits a move holds a slot of: the cloud's, and its host budget's if any."""
+        names = self._limit_names.get(id(move))
+        if names is None:
+            slot = slot_of(move)
+            names = [cloud_limit_name(self.cloud)]
+            names += [slot_limit_name(slot[1], slot[0])] if slot else []
+            self._limit_names[id(move)] = names
+        return names
 
     def _has_room(self, move: Move, inflight: int) -> bool:
         slot = slot_of(move)
@@ -232,6 +237,7 @@ class Dispatcher:
         """Start every pending move whose host, run and cloud have a free slot; the rest."""
         assert self.pool is not None
         want = self._wanted(pending, len(inflight))
+        self.pool.lease_ahead(want)
         waiting = []
         for i, move in enumerate(pending):
             if len(inflight) >= self.max_parallel:
@@ -258,6 +264,21 @@ class Dispatcher:
                 len(pending),
                 "; ".join(f"{n}: {self.pool.refusal(n)}" for n in held),
             )
+
+    def _finished_futures(self) -> list[PrefectFuture]:
+        """Every move that ended since the last look, waiting up to a second for the first.
+
+        All of them at once: the loop's pass over the pending moves then serves them all,
+        instead of one pass (and its share of a GIL 256 move threads want) per move."""
+        try:
+            done = [self.finished.get(timeout=1)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                done.append(self.finished.get_nowait())
+            except queue.Empty:
+                return done
 
     def run(self, moves: list[Move]) -> list[Outcome]:
         with get_client(sync_client=True) as client:
@@ -297,21 +318,18 @@ class Dispatcher:
                 if pending:
                     time.sleep(0.25)  # every slot is held by other runs: ask again shortly
                 continue
-            try:
-                future = self.finished.get(timeout=1)
-            except queue.Empty:
-                continue
-            move, taken = inflight.pop(future)
-            self.busy[slot_of(move)] -= 1
-            self.pool.give_back(taken)
-            try:
-                outcomes[move.instance_id] = future.result()
-            except Exception as exc:  # the task itself failed after its retries
-                outcomes[move.instance_id] = _crashed(move, exc)
-            if self.progress:
-                self.progress.advance()
-            if self.on_outcome:
-                self.on_outcome(outcomes[move.instance_id])
+            for future in self._finished_futures():
+                move, taken = inflight.pop(future)
+                self.busy[slot_of(move)] -= 1
+                self.pool.give_back(taken)
+                try:
+                    outcomes[move.instance_id] = future.result()
+                except Exception as exc:  # the task itself failed after its retries
+                    outcomes[move.instance_id] = _crashed(move, exc)
+                if self.progress:
+                    self.progress.advance()
+                if self.on_outcome:
+                    self.on_outcome(outcomes[move.instance_id])
         if self.progress:
             self.progress.flush()
         return [outcomes[m.instance_id] for m in moves if m.instance_id in outcomes]
