@@ -11,11 +11,11 @@ so the growth columns compare like with like. Earlier runs used 10/100, 50/1,000
 0.45, 0.59 and 0.46, and consolidate moves per instance 0.53, 0.45, 0.30 and 0.46, which
 made the last step look super-linear; and host sizes and popularity, drawn independently
 per host, left a small cloud's load to chance (0.27 to 0.57 mean load over four seeds at
-5 hosts / 100 instances). A hard anti-affinity group
-is at most a quarter of a small cloud's hosts (2 members on 5 hosts, up to 5 from 20
-hosts on): a real cloud keeps a host outside such a group to drain or evacuate a member
-to, and a three-member group on a cloud whose bound LB is 2 hosts would make the LB
-target unreachable by construction rather than by the planner.
+5 hosts / 100 instances). A hard anti-affinity group is at most a quarter of a small
+cloud's hosts (2 members on 5 hosts, up to 5 from 20 hosts on): a real cloud keeps a host
+outside such a group to drain or evacuate a member to, and a three-member group on a
+cloud whose bound LB is 2 hosts would make the LB target unreachable by construction
+rather than by the planner.
 
 For each cloud (hosts / instances) it times a drain of 5% of the hosts, a consolidate and a
 spread (best of `REPEAT` runs, so a busy machine inflates less), measures peak memory with
