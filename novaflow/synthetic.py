@@ -5,14 +5,21 @@ mix, deliberately uneven load (a few hot hosts, many cool ones), availability zo
 aggregates, server groups of every policy, shut-off / paused / boot-from-volume instances
 and a small share of instances that cannot move (ERROR, stuck tasks, suspended, PCI).
 The same arguments always give the same snapshot, so a failing seed can be replayed.
+
+Clouds with the same instances per host are alike at every size, so growth can be
+measured on them: the host mix is in fixed shares, host popularity follows the same
+log-normal quantiles, flavors, states and groups are drawn per instance, and a hard
+anti-affinity group never spans more than a quarter of a small cloud.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from statistics import NormalDist
 
 from novaflow.models import (
     AllocationRatios,
@@ -125,9 +132,10 @@ def generate(
     rng = random.Random(seed)
     zone_names = [f"az{z + 1}" for z in range(max(1, zones))]
     host_rows: list[dict] = []
-    size_weights = [s.weight for s in HOST_SIZES]
+    sizes = _host_sizes(rng, hosts)
+    popularity = _popularity(rng, hosts, skew)
     for i in range(hosts):
-        size = rng.choices(HOST_SIZES, weights=size_weights)[0]
+        size = sizes[i]
         zone = zone_names[i % len(zone_names)]
         aggs = [f"agg-{zone}"]
         if rng.random() < 0.2:
@@ -146,7 +154,7 @@ def generate(
                 "size": size,
                 "ratios": ratios,
                 "usable": usable,
-                "popularity": rng.lognormvariate(0.0, skew) if skew > 0 else 1.0,
+                "popularity": popularity[i],
                 "mclm": rng.choice((1, 2, 2, 4)),
             }
         )
@@ -180,11 +188,7 @@ def generate(
     pweights = (0.5, 0.15, 0.25, 0.1)
     while n_grouped > 0 and budget > 0 and hosts > 0:
         policy = rng.choices(policies, weights=pweights)[0]
-        size = min(
-            n_grouped,
-            budget,
-            rng.randint(2, 3 if policy.endswith("affinity") and "anti" not in policy else 5),
-        )
+        size = min(n_grouped, budget, rng.randint(2, _largest_group(policy, hosts)))
         gid = _uuid(rng)
         flavor = rng.choices(flavors[:4], weights=fweights[:4])[0]
         d = _demand(flavor, False)
@@ -296,6 +300,57 @@ def generate(
         rows.append(row)
         budget -= 1
     return _snapshot(rng, host_rows, rows, groups, disabled_hosts, down_hosts, numa_live_migration)
+
+
+def _host_sizes(rng: random.Random, hosts: int) -> list[HostSize]:
+    """The host mix in the shares of HOST_SIZES at every host count, in a seeded order.
+
+    Drawing each host's size independently gives a small cloud a mix far from the shares
+    (and its bin-packing bound with it), so clouds of different sizes would not be alike.
+    """
+    want = [s.weight * hosts for s in HOST_SIZES]
+    counts = [int(w) for w in want]
+    by_remainder = sorted(range(len(want)), key=lambda k: counts[k] - want[k])
+    for k in by_remainder[: hosts - sum(counts)]:
+        counts[k] += 1
+    out = [s for s, n in zip(HOST_SIZES, counts, strict=True) for _ in range(n)]
+    rng.shuffle(out)
+    return out
+
+
+def _popularity(rng: random.Random, hosts: int, skew: float) -> list[float]:
+    """Host popularity: evenly spaced quantiles of a log-normal (sigma `skew`), shuffled.
+
+    Every cloud then has the same spread of hot and cool hosts, whatever its size; a
+    handful of independent draws would leave a small cloud's load to chance.
+    """
+    if skew <= 0 or hosts == 0:
+        return [1.0] * hosts
+    normal = NormalDist(0.0, skew)
+    out = [math.exp(normal.inv_cdf((k + 0.5) / hosts)) for k in range(hosts)]
+    rng.shuffle(out)
+    return out
+
+
+MAX_GROUP = {"affinity": 3, "soft-affinity": 3, "anti-affinity": 5, "soft-anti-affinity": 5}
+"""Members of a server group at most: HA pairs and trios, quorums of five."""
+HOSTS_PER_HARD_MEMBER = 4
+"""A hard anti-affinity group spans at most a quarter of the hosts (but 2 members always)."""
+
+
+def _largest_group(policy: str, hosts: int) -> int:
+    """Most members a new group of `policy` gets on a cloud of `hosts` hosts.
+
+    A hard anti-affinity group needs a host per member, and one more outside the group to
+    drain or evacuate a member to: operators do not put a five-member hard group on a
+    five-host cloud (every maintenance would end in No valid host). So on small clouds the
+    group is capped at a quarter of the hosts, never below a pair; from 20 hosts on the cap
+    is MAX_GROUP, so the group sizes per host are the same at every larger size.
+    """
+    top = MAX_GROUP[policy]
+    if policy == "anti-affinity":
+        top = min(top, max(2, hosts // HOSTS_PER_HARD_MEMBER))
+    return top
 
 
 def _demand(flavor: Flavor, bfv: bool) -> tuple[float, float, float]:

@@ -129,11 +129,13 @@ def _best_move(
     best_any: tuple[str, int] | None = None
     best_any_peak = limit
     for iid in cluster.on_host[h]:
-        if not methods.movable(iid):
-            continue
         d = cluster.demand(iid)
         src_after = _load(used_h[0] - d[0], used_h[1] - d[1], used_h[2] - d[2], uh)
+        # Arithmetic first: most instances of a hot host cannot beat the best move so far,
+        # and asking whether they may move at all costs more than that check.
         if src_after >= best_in_peak and (best_in is not None or src_after >= best_any_peak):
+            continue
+        if not methods.movable(iid):
             continue
         zone = cluster.instances[iid].zone
         looked = found = 0

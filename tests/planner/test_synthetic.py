@@ -63,3 +63,26 @@ def test_movable_only_is_the_same_cloud_with_nothing_pinned():
         not isinstance(choose_method(i, MethodPolicy.LIVE_THEN_COLD, full.features), Choice)
         for i in full.instances
     )
+
+
+def test_clouds_of_every_size_have_the_same_host_mix_and_spread_of_load():
+    from novaflow.synthetic import HOST_SIZES
+
+    small, big = generate(10, 200, seed=3), generate(200, 4000, seed=3)
+    for s in (small, big):
+        n = len(s.hosts)
+        mix = Counter(h.capacity.ram_mb for h in s.hosts)
+        for size in HOST_SIZES:
+            assert abs(mix[size.ram_mb] - size.weight * n) < 1, (n, mix)
+    a = load_stats(host_loads(small).values())
+    b = load_stats(host_loads(big).values())
+    assert abs(a.mean - b.mean) < 0.1 and abs(a.std - b.std) < 0.1
+
+
+def test_hard_anti_affinity_groups_leave_room_on_a_small_cloud():
+    for hosts, most in ((5, 2), (10, 2), (12, 3), (40, 5)):
+        s = generate(hosts, 20 * hosts, seed=2, group_fraction=0.5)
+        anti = [len(g.members) for g in s.server_groups if g.policy == "anti-affinity"]
+        assert anti and max(anti) <= most, (hosts, anti)
+    soft = generate(5, 100, seed=2, group_fraction=0.5)
+    assert max(len(g.members) for g in soft.server_groups if g.policy.startswith("soft")) > 2
