@@ -18,8 +18,10 @@ durations). Rows:
 * `novaflow, scheduler picks`: the same with `let_scheduler_choose` (Nova's scheduler picks
   each target; novaflow then bounds only the moves in flight, by `max_parallel`).
 * `evacuate-all`: `nova host-evacuate` with openstacksdk — evacuate every server at once (the
-  scheduler picks each target), then wait on each (GET every 2 simulated seconds); the clock
-  starts when the script starts.
+  scheduler picks each target), then watch them all (one GET per server every 2 simulated
+  seconds) and start each formerly running one as soon as its rebuild is over (openstacksdk
+  speaks the newest microversion; from 2.95 Nova leaves an evacuated instance stopped); the
+  clock starts when the script starts.
 
 Time to recover runs to the last instance back in its prior power state (ACTIVE, or SHUTOFF
 for those that were) on another host, as recorded by a watcher that reads the sim's state in
