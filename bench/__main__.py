@@ -382,12 +382,32 @@ def evacuation_reading(rows: list[dict[str, Any]]) -> str:
             "over targets by their build slots (novaflow/planner/evacuate.py) would close "
             "most of it."
         )
+    lpt = nova["longest_first_s"]
+    text += (
+        f" The bound spreads the rebuilds' total over the {evacuation.SPARES} x "
+        f"{evacuation.BUILD_SLOTS} build slots as if a rebuild could be split; knowing every "
+        f"duration, all requested at once and longest first, whole rebuilds take {lpt:.0f} s "
+        f"({lpt / nova['lower_bound']:.3f}x)"
+        + (
+            ", itself above the 1.10 target: whole rebuilds do not fill the slots evenly, so "
+            "the target leaves little or no room for anything but a near-perfect schedule."
+            if lpt / nova["lower_bound"] > 1.10
+            else "."
+        )
+    )
     if nova["vs_lb"] > 1.10:
         text += (
             f" The first instance is back {nova['first_back_s']:.0f} s after the approval "
-            f"(evacuate-all: {base['first_back_s']:.0f} s): the gate's resume (Prefect polls a "
-            "paused run every second), forcing the service down and starting the move tasks "
-            "come before the first rebuild."
+            f"(evacuate-all: {base['first_back_s']:.0f} s): before the first rebuild come the "
+            "gate's resume (a paused run checks every 0.25 s), forcing the service down, and "
+            "each move task's own Prefect concurrency slots (`holding_slots` in tasks/moves.py, "
+            "to be replaced by a run-level pool), granted in waves, which hand the rebuilds to "
+            "Nova over tens of seconds. Then "
+            "each target rebuilds in the order the plan requested: priority first, then longest "
+            "first by the planner's estimate (60 s + 2 s per GiB of local disk, "
+            "novaflow/planner/order.py), while the sim's rebuilds grow mostly with RAM, so "
+            "long rebuilds of volume-backed instances start last. Real seconds of overhead "
+            f"count {1 / evacuation.TIME_SCALE:.0f} simulated seconds each at this time scale."
         )
     return text + "\n"
 

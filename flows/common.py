@@ -111,6 +111,10 @@ class Runbook:
     # -- act -----------------------------------------------------------------------------
     def finish_leftovers(self, snapshot: Snapshot, hosts: list[str], planned: list[Move]) -> None:
         """Finish moves a crashed run left on `hosts` that the plan does not cover."""
+        if not any(i.locked for i in snapshot.instances):
+            # Leftovers are recognised by novaflow's lock: nothing locked, nothing to finish,
+            # and no task run (and its server round trips) stands between the gate and the moves.
+            return
         known = {m.instance_id for m in planned}
         extra = [
             m
