@@ -92,10 +92,26 @@ def _rss_mb() -> float:
     return 0.0
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process and its reaped children have used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    """CPU seconds (user + system) a process, its live descendants and their reaped children
+    have used so far: `prefect server start` serves from processes of its own."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parents[int(stat.parent.name)] = int(_stat(int(stat.parent.name))[1])
+    tree, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    ticks = 0
+    for member in tree:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            ticks += sum(int(f) for f in _stat(member)[11:15])  # utime, stime, cutime, cstime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

@@ -17,9 +17,9 @@ from uuid import UUID
 import httpx
 from prefect import get_client, get_run_logger
 from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.actions import VariableCreate
 from prefect.context import FlowRunContext
-from prefect.exceptions import ObjectNotFound
-from prefect.variables import Variable
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from novaflow.errors import BadRequest
@@ -65,32 +65,37 @@ def _me() -> dict[str, str]:
 
 
 @_patient
-def _is_active(flow_run_id: str) -> bool:
+def _is_active(client: SyncPrefectClient, flow_run_id: str) -> bool:
     """True while the holding run can still act (running, paused, scheduled, pending)."""
     try:
-        with get_client(sync_client=True) as client:
-            run = client.read_flow_run(UUID(flow_run_id))
+        run = client.read_flow_run(UUID(flow_run_id))
     except (ObjectNotFound, ValueError):  # the run is gone, or the record is not a run id
         return False
     return bool(run.state) and not run.state.is_final()
 
 
+def _holder(client: SyncPrefectClient, name: str) -> dict:
+    held = client.read_variable_by_name(name)
+    return (held.value if held is not None else None) or {}
+
+
 @_patient
-def _try_claim(host: str, me: dict[str, str]) -> dict | None:
-    """Claim `host`; return None on success, else the holder's record."""
+def _try_claim(client: SyncPrefectClient, host: str, me: dict[str, str]) -> dict | None:
+    """Claim `host`; return None on success, else the holder's record. Creating a Variable
+    fails when the name exists, which is what makes the claim atomic."""
     name = claim_name(host)
     for _ in range(2):
         try:
-            Variable.set(name, me, overwrite=False)
+            client.create_variable(VariableCreate(name=name, value=me))
             return None
-        except ValueError:
-            holder = Variable.get(name) or {}
+        except ObjectAlreadyExists:
+            holder = _holder(client, name)
             if holder.get("flow_run_id") == me["flow_run_id"]:
                 return None
-            if holder and _is_active(holder["flow_run_id"]):
+            if holder and _is_active(client, holder["flow_run_id"]):
                 return holder
-            Variable.unset(name)  # stale: its run ended or crashed
-    return Variable.get(name) or {}
+            client.delete_variable_by_name(name)  # stale: its run ended or crashed
+    return _holder(client, name)
 
 
 RELEASERS = 8
@@ -101,8 +106,7 @@ come back later (SQLite busy) would add its seconds of back-off to the run's end
 
 @_patient
 def _release_one(client: SyncPrefectClient, host: str, me: dict[str, str]) -> None:
-    held = client.read_variable_by_name(claim_name(host))
-    if held is not None and (held.value or {}).get("flow_run_id") == me["flow_run_id"]:
+    if _holder(client, claim_name(host)).get("flow_run_id") == me["flow_run_id"]:
         client.delete_variable_by_name(claim_name(host))
 
 
@@ -118,16 +122,18 @@ def hosts_claimed(hosts: list[str]) -> Iterator[None]:
     me = _me()
     taken: list[str] = []
     try:
-        for host in hosts:
-            holder = _try_claim(host, me)
-            if holder is not None:
+        with get_client(sync_client=True) as client:
+            for host in hosts:
+                holder = _try_claim(client, host, me)
+                if holder is None:
+                    taken.append(host)
+                    continue
                 raise HostBusy(
                     f"{host} is already being worked on by flow run "
                     f"'{holder.get('flow_run_name', '?')}' ({holder.get('flow_run_id', '?')}, "
                     f"flow {holder.get('flow', '?')})",
                     "wait for that run to finish, or cancel it in the Prefect UI, then run again",
                 )
-            taken.append(host)
         get_run_logger().info("Holding %s for this run", ", ".join(hosts))
         yield
     finally:

@@ -43,7 +43,7 @@ cloud from other runs (it asks the server again, like everyone else)."""
 CHUNK = 16
 """Most slots asked for in one request."""
 
-RETRY_S = (0.25, 2.0)
+RETRY_S = (0.25, 5.0)
 """Back-off after the server refused a limit (first, cap): it is full, or the server busy."""
 
 
@@ -135,7 +135,11 @@ class SlotPool:
         Called from the dispatcher's loop, at least every few seconds."""
         now = self.clock()
         for name, leases in self.leases.items():
-            spare = sum(lease.size - lease.in_use for lease in leases if lease.fresh(now))
+            spare = sum(
+                lease.size - lease.in_use
+                for lease in leases
+                if lease.fresh(now) and not (lease.lost or lease.unlimited)
+            )
             for lease in sorted(leases, key=lambda lease: lease.taken_at):
                 if lease.in_use:
                     continue
