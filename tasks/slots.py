@@ -111,19 +111,19 @@ class SlotPool:
         quiet, and the run rarely needs to ask again."""
         now = self.clock()
         for name, need in needs.items():
-            free = sum(
-                lease.size - lease.in_use
-                for lease in self.leases.get(name, [])
-                if not (lease.lost or lease.unlimited)
-            )
             if any(lease.unlimited for lease in self.leases.get(name, [])):
                 continue
-            while free < need and self._lease_more(name, need - free, now) is not None:
-                free = sum(
-                    lease.size - lease.in_use
-                    for lease in self.leases[name]
-                    if not (lease.lost or lease.unlimited)
-                )
+            while self._free(name) < need:
+                if self._lease_more(name, need - self._free(name), now) is None:
+                    break
+
+    def _free(self, name: str) -> int:
+        """Slots of `name` the run holds and no move uses."""
+        return sum(
+            lease.size - lease.in_use
+            for lease in self.leases.get(name, [])
+            if not (lease.lost or lease.unlimited)
+        )
 
     def give_back(self, taken: list[Lease]) -> None:
         """A move ended: its slots are free for the run's next move."""
