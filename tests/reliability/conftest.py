@@ -26,7 +26,7 @@ def matrix(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     work = tmp_path_factory.mktemp("reliability")
     prior = os.environ.get("OS_CLIENT_CONFIG_FILE")
     started, tested = time.monotonic(), commit()
-    m = Matrix(work, workers=int(os.environ.get(WORKERS_ENV, "6")), kill_seeds=KILL_SEEDS)
+    m = Matrix(work, workers=int(os.environ.get(WORKERS_ENV, "10")), kill_seeds=KILL_SEEDS)
     try:
         m.run()
     finally:
