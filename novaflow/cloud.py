@@ -202,6 +202,7 @@ class Counters:
     api_calls: int = 0
     http_requests: int = 0
     retries: int = 0
+    reauthentications: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def bump(self, name: str, n: int = 1) -> None:
@@ -228,6 +229,10 @@ def _sdk_message(exc: openstack.exceptions.HttpException) -> str:
     """The human message Nova put in its error body (the sdk extracts it into `details`)."""
     text = exc.details or exc.message or ""
     return " ".join(str(text).split())[:500]
+
+
+class _TokenRejected(Exception):
+    """Nova or Keystone answered 401 to a call made with the session's token."""
 
 
 def _is_transient(status: int, message: str) -> bool:
@@ -401,7 +406,18 @@ class Cloud:
             reraise=True,
         )
         try:
-            return retrying(self._once, what, fn, args, kwargs, ok_404)
+            try:
+                return retrying(self._once, what, fn, args, kwargs, ok_404)
+            except _TokenRejected:
+                # Nova refused a token Keystone gave us (expired or revoked mid-run, or
+                # invalidated by another thread's renewal): one fresh token and one more try.
+                # A second refusal is the credentials' fault, and repeating it could lock
+                # the account.
+                self.counters.bump("reauthentications")
+                self.conn.session.invalidate()
+                return retrying(self._once, what, fn, args, kwargs, ok_404, True)
+        except _TokenRejected as exc:
+            raise self._permanent(401, "", what) from exc
         except TransientCloudError as exc:
             raise CloudError(
                 f"{exc.what} (gave up after {self.retry.attempts} attempts)",
@@ -415,6 +431,7 @@ class Cloud:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         ok_404: bool,
+        reauthenticated: bool = False,
     ) -> T | None:
         try:
             return fn(*args, **kwargs)
@@ -425,9 +442,13 @@ class Cloud:
             message = _sdk_message(exc)
             if _is_transient(status, message):
                 raise TransientCloudError(f"{what} failed (HTTP {status}): {message}") from exc
+            if status == 401:
+                raise _TokenRejected(what) from exc
             raise self._permanent(status, message, what) from exc
         except ks_exc.Unauthorized as exc:
-            raise self._permanent(401, "", what) from exc
+            if reauthenticated:  # Keystone itself refused the credentials
+                raise self._permanent(401, "", what) from exc
+            raise _TokenRejected(what) from exc
         except ks_exc.HttpError as exc:  # Keystone itself failing while renewing the token
             status = exc.http_status or 0
             if _is_transient(status, exc.message or ""):

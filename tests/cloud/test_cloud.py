@@ -268,6 +268,30 @@ def test_expired_token_is_renewed(connect) -> None:
     assert len(snap.hosts) == 3
 
 
+def test_a_token_refused_twice_in_a_row_gets_one_fresh_token_more(connect) -> None:
+    """keystoneauth renews a refused token once; a second refusal of the renewed one (tokens
+    revoked again meanwhile, or renewed under another thread) gets one more fresh token."""
+    sim, cloud = connect(small_spec())
+    refusals = {"left": 2}
+
+    def revoke_all_tokens(route: str) -> None:
+        if route.startswith("GET /compute") and refusals["left"]:
+            refusals["left"] -= 1
+            sim.state.tokens.clear()
+
+    sim.state.request_hooks.append(revoke_all_tokens)
+    assert cloud.server("00000000-0000-4000-8000-000000000000") is None
+    assert refusals["left"] == 0 and cloud.counters.reauthentications == 1
+
+
+def test_a_token_refused_after_renewing_twice_is_an_authentication_failure(connect) -> None:
+    sim, cloud = connect(small_spec())
+    sim.state.request_hooks.append(lambda route: sim.state.tokens.clear())
+    with pytest.raises(CloudError, match="authentication failed"):
+        cloud.server("00000000-0000-4000-8000-000000000000")
+    assert cloud.counters.reauthentications == 1  # not retried without end (account lockout)
+
+
 def test_server_of_a_deleted_instance_is_none(connect) -> None:
     _, cloud = connect(small_spec())
     assert cloud.server("00000000-0000-4000-8000-000000000000") is None
