@@ -424,9 +424,9 @@ def overhead_reading(rows: list[dict[str, Any]]) -> str:
             ", so CPU alone leaves the target out of reach here"
             if busy >= 40
             else f"; the other {max(0.0, per - busy):.0f} ms per move are waits: on the Prefect "
-            "server's answers (slot acquisitions and releases, which it serves from SQLite "
-            "alongside every task run's state changes, logs and events), and on other work "
-            "sharing the machine"
+            "server's answers (it records every task run's state changes, logs and events in "
+            "SQLite, one writer at a time, and answers the run's own calls in between), and on "
+            "other work sharing the machine"
         )
         + ". What would close it: fewer Prefect writes per move (a task run and its three "
         "state-change events, two log lines and the move's outcome event; the slots come "

@@ -115,16 +115,18 @@ def _cpu_s(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _server_pid() -> int:
-    """The `prefect server start` this process started (running_prefect_server's child)."""
+def _server_pid(api_url: str) -> int:
+    """The `prefect server start` this process started for `api_url` (`make bench` also runs
+    a shared server for the other flow benchmarks: its port tells them apart)."""
     me = str(os.getpid())
+    port = api_url.rsplit(":", 1)[1].split("/", 1)[0].encode()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
             fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmd = (stat.parent / "cmdline").read_bytes()
-            if fields[1] == me and b"server" in cmd and b"prefect" in cmd:
+            cmd = (stat.parent / "cmdline").read_bytes().split(b"\0")
+            if fields[1] == me and b"server" in cmd and port in cmd:
                 return int(stat.parent.name)
-    raise RuntimeError("cannot find the Prefect server process")
+    raise RuntimeError(f"cannot find the Prefect server process serving {api_url}")
 
 
 def _trivial() -> dict[str, float]:
@@ -254,7 +256,7 @@ def bench(seed: int = SEED) -> dict[str, Any]:
                     "PREFECT_API_URL": api_url,
                     "PREFECT_HOME": str(work / "prefect"),
                     "OS_CLIENT_CONFIG_FILE": str(work / "clouds.yaml"),
-                    "BENCH_SERVER_PID": str(_server_pid()),
+                    "BENCH_SERVER_PID": str(_server_pid(api_url)),
                     "BENCH_SIM_PID": str(sim.pid),
                 }
                 out = work / "figures.json"
