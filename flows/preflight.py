@@ -7,6 +7,7 @@ import difflib
 from novaflow.cloud import MV_COLD_HOST
 from novaflow.errors import BadRequest, UnsupportedByCloud
 from novaflow.models import Host, Method, Plan, Snapshot
+from tasks.locks import HostBusy, active_holder
 
 NOVAFLOW_REASON = "novaflow:"
 """Prefix of the disabled reason novaflow sets, so a resumed run knows the host is its own."""
@@ -42,6 +43,9 @@ def check_drainable(snapshot: Snapshot, hosts: list[str]) -> None:
         host = find_host(snapshot, name)
         if not host.is_up:
             state = "forced down" if host.forced_down else "down"
+            holder = active_holder(name)
+            if holder is not None:  # e.g. its evacuation, waiting at its gate
+                raise HostBusy.held_by(name, holder, f" ({state})")
             raise BadRequest(
                 f"{name}'s compute service is {state}: instances cannot be migrated off a "
                 "node that is down",

@@ -28,6 +28,16 @@ from novaflow.errors import BadRequest
 class HostBusy(BadRequest):
     """Another active run is already working on the host."""
 
+    @classmethod
+    def held_by(cls, host: str, holder: dict, state: str = "") -> HostBusy:
+        return cls(
+            f"{host}{state} is already being worked on by flow run "
+            f"'{holder.get('flow_run_name', '?')}' ({holder.get('flow_run_id', '?')}, "
+            f"flow {holder.get('flow', '?')})",
+            "wait for that run to finish (or answer its gate), or cancel it in the Prefect "
+            "UI, then run again",
+        )
+
 
 def _server_hiccup(exc: BaseException) -> bool:
     """A Prefect server that is restarting or overloaded (connection refused, 5xx, 429)."""
@@ -98,6 +108,15 @@ def _try_claim(client: SyncPrefectClient, host: str, me: dict[str, str]) -> dict
     return _holder(client, name)
 
 
+def active_holder(host: str) -> dict | None:
+    """The run holding `host`'s claim, if that run can still act; None otherwise."""
+    with get_client(sync_client=True) as client:
+        holder = _holder(client, claim_name(host))
+        if holder and _is_active(client, str(holder.get("flow_run_id", ""))):
+            return holder
+    return None
+
+
 RELEASERS = 8
 """Claims given back at once. A run can hold hundreds of hosts, and the server is busiest
 right after the moves (recording them): one at a time, each answer that asks the client to
@@ -128,12 +147,7 @@ def hosts_claimed(hosts: list[str]) -> Iterator[None]:
                 if holder is None:
                     taken.append(host)
                     continue
-                raise HostBusy(
-                    f"{host} is already being worked on by flow run "
-                    f"'{holder.get('flow_run_name', '?')}' ({holder.get('flow_run_id', '?')}, "
-                    f"flow {holder.get('flow', '?')})",
-                    "wait for that run to finish, or cancel it in the Prefect UI, then run again",
-                )
+                raise HostBusy.held_by(host, holder)
         get_run_logger().info("Holding %s for this run", ", ".join(hosts))
         yield
     finally:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from deployments.run_cli import run_foreground
 from deployments.slack_listener import build_listener, socket_mode_client
 from flows.evacuation import evacuate_failed_node
+from flows.maintenance import node_maintenance
 from flows.params import ApprovalSettings, RunSettings
 from novaflow.sim.spec import ClusterSpec
 from novaflow.slack import SlackSettings
+from tasks.locks import HostBusy
 from tests.fakeslack import APPROVE, FakeSlack
 from tests.flows.conftest import APPROVE_FENCED, drive, in_background, service, where
 
@@ -126,3 +130,32 @@ def test_evacuation_approved_with_one_click_in_slack(cloud_of, slack):
     assert any("4 moved" in str(c.args.get("text", "")) for c in thread), thread
     updated = slack.calls_to("chat.update")
     assert updated and "Alice" in str(updated[-1].args)
+
+
+def test_maintenance_on_a_host_being_evacuated_is_refused_naming_the_evacuation(cloud_of):
+    sim = cloud_of(failed_node())
+    sim.kill_host("cmp-a")
+    gate_open = threading.Event()
+    first: dict = {}
+
+    def answer(gate):
+        gate_open.set()
+        return None  # nobody answers: the evacuation waits at its gate, then gives up
+
+    evacuation = in_background(
+        lambda: first.update(
+            report=run_foreground(
+                evacuate_failed_node,
+                {"host": "cmp-a", "settings": settings(approval=ApprovalSettings(timeout_s=15))},
+                answer,
+                show=False,
+            )
+        )
+    )
+    assert gate_open.wait(60)
+    with pytest.raises(
+        HostBusy, match=r"cmp-a \(down\) is already being worked on by flow run 'cli-.*evacuate"
+    ):
+        node_maintenance(host="cmp-a", settings=settings())
+    evacuation.join(120)
+    assert where(sim, "web-0")[0] == "cmp-a"  # nothing moved: the gate was never approved
