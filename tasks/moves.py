@@ -214,16 +214,11 @@ class Dispatcher:
 
     def _wanted(self, pending: list[Move], inflight: int) -> dict[str, int]:
         """Slots of each limit the run could use right now: what a new lease asks for."""
-        want: Counter[str] = Counter()
-        for move in pending:
-            for name in self._names(move):
-                want[name] += 1
-        cloud = cloud_limit_name(self.cloud)
-        want[cloud] = min(want[cloud], self.max_parallel - inflight)
-        for kind, host in {slot_of(m) for m in pending} - {None}:
-            name = slot_limit_name(host, kind)
-            want[name] = min(want[name], self._cap(kind, host) - self.busy[(kind, host)])
-        return dict(want)
+        want = {cloud_limit_name(self.cloud): min(len(pending), self.max_parallel - inflight)}
+        for slot, n in Counter(slot_of(m) for m in pending).items():
+            if slot is not None:
+                want[slot_limit_name(slot[1], slot[0])] = min(n, self._cap(*slot) - self.busy[slot])
+        return want
 
     def _start(self, move: Move) -> PrefectFuture:
         self.busy[slot_of(move)] += 1

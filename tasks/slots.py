@@ -59,9 +59,20 @@ class Lease:
     in_use: int = 0
     unlimited: bool = False  # the limit does not exist on the server: nothing to hold
     lost: bool = False  # expired on the server (not renewed in time): takes no new moves
+    gone: bool = False  # given back, or dropped once lost: no longer the run's
 
     def fresh(self, now: float) -> bool:
         return now - self.taken_at < REFRESH_S
+
+    @property
+    def counted(self) -> bool:
+        """Slots the server still counts for this run (renewed, and given back at the end)."""
+        return not (self.lost or self.unlimited or self.gone)
+
+    @property
+    def spare(self) -> int:
+        """Slots of this lease no move uses."""
+        return self.size - self.in_use
 
 
 @dataclass
@@ -119,11 +130,7 @@ class SlotPool:
 
     def _free(self, name: str) -> int:
         """Slots of `name` the run holds and no move uses."""
-        return sum(
-            lease.size - lease.in_use
-            for lease in self.leases.get(name, [])
-            if not (lease.lost or lease.unlimited)
-        )
+        return sum(lease.spare for lease in self.leases.get(name, []) if lease.counted)
 
     def give_back(self, taken: list[Lease]) -> None:
         """A move ended: its slots are free for the run's next move."""
@@ -135,22 +142,18 @@ class SlotPool:
         Called from the dispatcher's loop, at least every few seconds."""
         now = self.clock()
         for name, leases in self.leases.items():
-            spare = sum(
-                lease.size - lease.in_use
-                for lease in leases
-                if lease.fresh(now) and not (lease.lost or lease.unlimited)
-            )
+            spare = sum(lease.spare for lease in leases if lease.fresh(now) and lease.counted)
             for lease in sorted(leases, key=lambda lease: lease.taken_at):
                 if lease.in_use:
                     continue
                 surplus = spare - still_wanted.get(name, 0)
                 if lease.lost:
-                    lease.id = None  # type: ignore[assignment]  # nothing left to release
+                    lease.gone = True  # nothing left to release
                 elif not lease.fresh(now) or surplus >= lease.size:
                     self._release(lease)
                     if lease.fresh(now):
                         spare -= lease.size
-            self.leases[name] = [lease for lease in leases if lease.id is not None]
+            self.leases[name] = [lease for lease in leases if not lease.gone]
 
     def start_renewing(self) -> None:
         """Renew the leases every RENEW_S from a thread with its own Prefect client."""
@@ -184,7 +187,7 @@ class SlotPool:
         usable = [
             lease
             for lease in self.leases.get(name, [])
-            if not lease.lost and (lease.unlimited or lease.in_use < lease.size)
+            if not (lease.lost or lease.gone) and (lease.unlimited or lease.spare > 0)
         ]
         return max(usable, key=lambda lease: (lease.fresh(now), lease.taken_at), default=None)
 
@@ -234,7 +237,7 @@ class SlotPool:
                 f"releasing {lease.size} slot(s) of {lease.name} failed ({exc}); "
                 f"the server frees them within {LEASE_S} s"
             )
-        lease.id = None  # type: ignore[assignment]
+        lease.gone = True
 
     def _renew_loop(self) -> None:
         with get_client(sync_client=True) as client:
@@ -250,9 +253,7 @@ class SlotPool:
             lease
             for leases in list(self.leases.values())
             for lease in list(leases)
-            if lease.id
-            and not (lease.unlimited or lease.lost)
-            and now - lease.renewed_at >= RENEW_S
+            if lease.counted and now - lease.renewed_at >= RENEW_S
         ]
         for lease in due:
             try:
