@@ -105,6 +105,16 @@ class _EvacuableServer(sdk_server.Server):
         return sdk_utils.maximum_supported_microversion(session, cls._max_microversion)
 
 
+def _server(instance_id: str) -> sdk_server.Server:
+    """The server an action is sent to, as a bare sdk resource.
+
+    Handed an id, the sdk's compute proxy builds a resource bound to the connection, and
+    such a resource works out its "location" (the current project, from the auth plugin,
+    twice, behind a lock every thread of the run shares). Actions need only the id; with
+    hundreds of moves in flight that lock was a good part of each move's time."""
+    return sdk_server.Server.new(id=instance_id)
+
+
 class _ServerGroupPage(sdk_server_group.ServerGroup):
     """The sdk's ServerGroup, able to ask for a page by offset.
 
@@ -889,7 +899,7 @@ class Cloud:
             instance_id,
             from_host,
             lambda: self.conn.compute.live_migrate_server(
-                instance_id, host=target, block_migration="auto"
+                _server(instance_id), host=target, block_migration="auto"
             ),
         )
 
@@ -902,21 +912,21 @@ class Cloud:
             f"cold migration of {self.label(instance_id)} to {target or 'a scheduler-chosen host'}",
             instance_id,
             from_host,
-            lambda: self.conn.compute.migrate_server(instance_id, host=target),
+            lambda: self.conn.compute.migrate_server(_server(instance_id), host=target),
         )
 
     def confirm_resize(self, instance_id: str) -> None:
         self._call(
             f"confirming the migration of {self.label(instance_id)}",
             self.conn.compute.confirm_server_resize,
-            instance_id,
+            _server(instance_id),
         )
 
     def revert_resize(self, instance_id: str) -> None:
         self._call(
             f"reverting the migration of {self.label(instance_id)}",
             self.conn.compute.revert_server_resize,
-            instance_id,
+            _server(instance_id),
         )
 
     def evacuate(
@@ -939,7 +949,7 @@ class Cloud:
             f"aborting live migration {migration_id} of {self.label(instance_id)}",
             self.conn.compute.abort_server_migration,
             migration_id,
-            instance_id,
+            _server(instance_id),
             ignore_missing=False,
         )
 
@@ -949,7 +959,7 @@ class Cloud:
             f"force-completing live migration {migration_id} of {self.label(instance_id)}",
             self.conn.compute.force_complete_server_migration,
             migration_id,
-            instance_id,
+            _server(instance_id),
         )
 
     def lock(self, instance_id: str, reason: str) -> None:
@@ -958,31 +968,31 @@ class Cloud:
         self._call(
             f"locking {self.label(instance_id)}",
             self.conn.compute.lock_server,
-            instance_id,
+            _server(instance_id),
             locked_reason=reason if reason_ok else None,
         )
 
     def unlock(self, instance_id: str) -> None:
         self._call(
-            f"unlocking {self.label(instance_id)}", self.conn.compute.unlock_server, instance_id
+            f"unlocking {self.label(instance_id)}", self.conn.compute.unlock_server, _server(instance_id)
         )
 
     def reset_state(self, instance_id: str, state: str = "active") -> None:
         self._call(
             f"resetting the state of {self.label(instance_id)} to {state}",
             self.conn.compute.reset_server_state,
-            instance_id,
+            _server(instance_id),
             state,
         )
 
     def start(self, instance_id: str) -> None:
         self._call(
-            f"starting {self.label(instance_id)}", self.conn.compute.start_server, instance_id
+            f"starting {self.label(instance_id)}", self.conn.compute.start_server, _server(instance_id)
         )
 
     def stop(self, instance_id: str) -> None:
         self._call(
-            f"stopping {self.label(instance_id)}", self.conn.compute.stop_server, instance_id
+            f"stopping {self.label(instance_id)}", self.conn.compute.stop_server, _server(instance_id)
         )
 
     # ---------------------------------------------------------------- observing

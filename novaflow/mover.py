@@ -15,6 +15,7 @@ from novaflow.cloud import NOVAFLOW_LOCK_PREFIX, Cloud, ServerState, parse_time
 from novaflow.errors import CloudError, NovaflowError
 from novaflow.models import Instance, Method, Move, Outcome
 from novaflow.observer import View
+from novaflow.turns import Turn
 
 BUSY_TASKS = (
     "migrating",
@@ -63,6 +64,7 @@ class _Ctx:
 
     seen_migrations: set[str] = field(default_factory=set)
     latest: ServerState | None = None
+    turn: Turn | None = None
 
     def wait(self, until: Callable[[View], bool], timeout_s: float | None = None) -> View:
         """Wait through the observer; migrations of earlier attempts do not count as ours."""
@@ -86,10 +88,19 @@ class _Ctx:
             self.latest = view.server
         return fresh(view)
 
-    def acting(self) -> None:
-        """Call before each new action: the migration we knew of so far is not the next one's."""
+    def request(self, action: Callable[[], object]) -> None:
+        """Send one move request to Nova, in turn (novaflow/turns.py); the migration we knew
+        of so far is not the new request's."""
         if self.migration_id:
             self.seen_migrations.add(self.migration_id)
+        if self.turn is None:
+            action()
+            return
+        self.turn.wait()
+        try:
+            action()
+        finally:
+            self.turn.take()
 
 
 def _now() -> datetime:
@@ -104,8 +115,28 @@ def run_move(
     allow_fallback: bool = True,
     lock: bool = True,
     abort_timeout_s: float | None = None,
+    turn: Turn | None = None,
 ) -> Outcome:
-    """Move one instance per `move`, safely re-runnable; never raises for a move's failure."""
+    """Move one instance per `move`, safely re-runnable; never raises for a move's failure.
+
+    `turn`: its place in its host's queue in Nova (novaflow/turns.py), given back however
+    the move ends so the next one never waits for it."""
+    try:
+        return _run(cloud, move, timeout_s, allow_fallback, lock, abort_timeout_s, turn)
+    finally:
+        if turn is not None:
+            turn.take()
+
+
+def _run(
+    cloud: Cloud,
+    move: Move,
+    timeout_s: float,
+    allow_fallback: bool,
+    lock: bool,
+    abort_timeout_s: float | None,
+    turn: Turn | None,
+) -> Outcome:
     state = cloud.server_state(move.instance_id)
     if state is None:
         return _outcome(
@@ -115,7 +146,7 @@ def run_move(
             error=f"{move.instance_name} was deleted by its owner",
             remedy="nothing to do",
         )
-    ctx = _Ctx(cloud, move, timeout_s, state.instance.label, state)
+    ctx = _Ctx(cloud, move, timeout_s, state.instance.label, state, turn=turn)
     try:
         state = _settle_in_progress(ctx, state)
     except MoveFailed as exc:
@@ -274,8 +305,7 @@ def _live_with_fallback(
 def _live(ctx: _Ctx, state: ServerState, target: str | None, abort_s: float | None) -> ServerState:
     move, cloud = ctx.move, ctx.cloud
     where = f"from {move.source} to {target or 'a host the scheduler chooses'}"
-    ctx.acting()
-    cloud.live_migrate(move.instance_id, target, from_host=move.source)
+    ctx.request(lambda: cloud.live_migrate(move.instance_id, target, from_host=move.source))
     view = ctx.wait(lambda v: _left_or_failed(v, move.source))
     if view.migration:
         ctx.migration_id = view.migration.id
@@ -351,8 +381,7 @@ def _cold(ctx: _Ctx, state: ServerState, target: str | None) -> ServerState:
     move, cloud = ctx.move, ctx.cloud
     wanted = _wanted_status(state)
     where = f"from {move.source} to {target or 'a host the scheduler chooses'}"
-    ctx.acting()
-    cloud.cold_migrate(move.instance_id, target, from_host=move.source)
+    ctx.request(lambda: cloud.cold_migrate(move.instance_id, target, from_host=move.source))
     view = ctx.wait(
         lambda v: (
             v.server is not None
@@ -437,8 +466,7 @@ def _evacuate(
         ctx.notes.append(
             f"reset its state to active first (it was {state.status}, task {state.task_state})"
         )
-    ctx.acting()
-    cloud.evacuate(move.instance_id, target, from_host=move.source)
+    ctx.request(lambda: cloud.evacuate(move.instance_id, target, from_host=move.source))
     view = ctx.wait(
         lambda v: (
             v.server is not None

@@ -33,6 +33,7 @@ from prefect.futures import PrefectFuture
 
 from novaflow.models import Method, Move, Outcome
 from novaflow.mover import run_move
+from novaflow.turns import Turn
 from tasks.connect import cloud_for
 from tasks.reporting import Progress, emit_move_event
 from tasks.slots import Lease, SlotPool
@@ -45,6 +46,10 @@ QUEUE_AHEAD = 1
 rebuilds `accepted`) and started the moment a slot frees. The cost: a waiting move's target
 holds its claim meanwhile, and up to this many per slot still start after a maintenance
 window ends (they were requested before it)."""
+
+_TURNS: dict[str, Turn] = {}
+"""Each started move's place in its host's queue in Nova, by instance id, for its task (the
+run's moves are tasks in this process's thread pool; an instance is in one run at a time)."""
 
 _PREFIX = {"live": "novaflow-slots-", "cold": "novaflow-cold-", "rebuild": "novaflow-rebuilds-"}
 
@@ -95,8 +100,10 @@ def budget(kind: str, live_slots: int, rebuild_slots: int) -> int:
 )
 def move_instance(move: Move, cloud: str, timeout_s: int) -> Outcome:
     """Move one instance, idempotently: a re-run finds it moved or in flight and never
-    migrates it twice (novaflow.mover.run_move). Its slots are held by the dispatcher."""
-    outcome = run_move(cloud_for(cloud), move, timeout_s=timeout_s)
+    migrates it twice (novaflow.mover.run_move). Its slots are held by the dispatcher, which
+    also gives it its turn in Nova's queue (novaflow/turns.py)."""
+    turn = _TURNS.get(move.instance_id)
+    outcome = run_move(cloud_for(cloud), move, timeout_s=timeout_s, turn=turn)
     log = get_run_logger()
     if outcome.result in ("moved", "already-done"):
         log.info(
@@ -184,6 +191,7 @@ class Dispatcher:
         self.pool: SlotPool | None = None
         self.noticed = 0.0
         self._limit_names: dict[int, list[str]] = {}
+        self._turns: dict[tuple[str, str], list[Turn]] = {}
 
     def _window_closed(self) -> bool:
         return self.window_end is not None and datetime.now(UTC) >= self.window_end
@@ -220,7 +228,27 @@ class Dispatcher:
                 want[slot_limit_name(slot[1], slot[0])] = min(n, self._cap(*slot) - self.busy[slot])
         return want
 
+    def _nova_runs(self, kind: str, host: str) -> int:
+        """Moves of `kind` Nova runs at once on `host`; the rest of its budget waits there.
+        Nova does not hold back cold migrations, so none of them queue."""
+        if kind == "live":
+            return max(1, self.slots.get(host, 1))
+        return max(1, self.rebuild_slots) if kind == "rebuild" else self._cap(kind, host)
+
+    def _turn(self, move: Move) -> Turn:
+        """The move's place in Nova's queue: one that will wait there goes after every move
+        started before it on the same host, so Nova runs them in the plan's order."""
+        slot = slot_of(move)
+        if slot is None:
+            return Turn()
+        started = [t for t in self._turns.get(slot, []) if not t.taken]
+        queues = self.busy[slot] >= self._nova_runs(*slot)
+        turn = Turn(after=started if queues else ())
+        self._turns[slot] = [*started, turn]
+        return turn
+
     def _start(self, move: Move) -> PrefectFuture:
+        _TURNS[move.instance_id] = self._turn(move)
         self.busy[slot_of(move)] += 1
         future = move_instance.submit(move, self.cloud, self.timeout_s)
         future.add_done_callback(self.finished.put)
@@ -315,6 +343,7 @@ class Dispatcher:
                 continue
             for future in self._finished_futures():
                 move, taken = inflight.pop(future)
+                _TURNS.pop(move.instance_id, None)
                 self.busy[slot_of(move)] -= 1
                 self.pool.give_back(taken)
                 try:

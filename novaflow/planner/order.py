@@ -6,8 +6,13 @@ operator can sanity-check it:
 * live: ``LIVE_BASE_S`` + ``LIVE_S_PER_GIB_RAM`` x RAM (memory copy incl. dirty-page
   rounds, ~1.4 Gbit/s effective) + ``BLOCK_S_PER_GIB`` x local disk (block migration);
 * cold: ``COLD_BASE_S`` (stop, claim, start, confirm) + ``COPY_S_PER_GIB`` x local disk;
-* evacuate: ``EVACUATE_BASE_S`` (rebuild and boot) + ``REBUILD_S_PER_GIB`` x local disk
-  (image copied onto the new host) unless the disk is on shared storage or a volume.
+* evacuate: ``EVACUATE_BASE_S`` (claim, ports, volume connections, define the guest) +
+  ``SPAWN_S_PER_GIB_RAM`` x RAM (the guest's memory set up at spawn: locked, preallocated or
+  hugepage-backed memory grows with it) + ``REBUILD_S_PER_GIB`` x local disk (a fresh root
+  disk created from the image, which the new host fetches once and caches) unless the disk
+  is on shared storage or a volume. Nothing of the old disk is copied: an evacuation
+  rebuilds from the image, so a big flavor disk costs little and a big RAM more. The
+  simulated cloud's rebuild model (novaflow/sim/moves/common.py) has the same shape.
 
 Scheduling is list scheduling over an event queue: a live or cold move holds one of its
 source's ``max_concurrent_live_migrations`` slots (Nova's own per-node limit; cold moves use
@@ -31,8 +36,9 @@ LIVE_S_PER_GIB_RAM = 6.0
 BLOCK_S_PER_GIB = 8.0
 COLD_BASE_S = 45.0
 COPY_S_PER_GIB = 8.0
-EVACUATE_BASE_S = 60.0
-REBUILD_S_PER_GIB = 2.0
+EVACUATE_BASE_S = 30.0
+SPAWN_S_PER_GIB_RAM = 2.0
+REBUILD_S_PER_GIB = 0.25
 
 PER_TARGET = 2
 """Incoming moves a target takes at once (libvirt and disk I/O suffer beyond this)."""
@@ -50,7 +56,8 @@ def estimate_seconds(move: Move, shared_storage: bool = False) -> float:
         return LIVE_BASE_S + LIVE_S_PER_GIB_RAM * ram_gib + BLOCK_S_PER_GIB * disk
     if move.method is Method.COLD:
         return COLD_BASE_S + COPY_S_PER_GIB * disk
-    return EVACUATE_BASE_S + (0.0 if shared_storage else REBUILD_S_PER_GIB * disk)
+    disk_s = 0.0 if shared_storage else REBUILD_S_PER_GIB * disk
+    return EVACUATE_BASE_S + SPAWN_S_PER_GIB_RAM * ram_gib + disk_s
 
 
 def order_moves(

@@ -59,6 +59,27 @@ def test_rebuilds_every_instance_elsewhere_in_its_prior_power_state(cloud_of):
     assert report.ok and {o.result for o in report.outcomes} == {"moved"}
 
 
+def test_rebuilds_waiting_on_a_target_start_in_the_plans_order(cloud_of):
+    """The spare rebuilds one instance at a time; novaflow hands it the next one ahead of
+    time (Nova queues it), and Nova starts them in the plan's order: longest first."""
+    spec = ClusterSpec().host("cmp-a").host("spare", max_concurrent_builds=1)
+    flavors = ("m1.tiny", "m1.xlarge", "m1.small", "m1.large", "m1.medium", "m1.tiny")
+    for i, flavor in enumerate(flavors):
+        spec.instance(f"vm-{i}", host="cmp-a", flavor=flavor)
+    sim = cloud_of(spec)
+    sim.kill_host("cmp-a")
+    report = drive(
+        evacuate_failed_node,
+        {"approve-evacuation": APPROVE_FENCED},
+        host="cmp-a",
+        settings=settings(rebuild_slots=1),
+    )
+    planned = [m.instance_name for m in report.plan.moves]
+    rebuilt = sorted(planned, key=lambda n: sim.instance(sim.server_id(n)).launched_at)
+    assert report.ok and planned[:2] == ["vm-1", "vm-3"]  # xlarge, then large
+    assert rebuilt == planned
+
+
 def test_up_host_approved_without_fencing_is_refused_and_nothing_changes(cloud_of):
     sim = cloud_of(failed_node())
     report = drive(

@@ -5,8 +5,10 @@ from __future__ import annotations
 from novaflow.models import Method, Move, Resources
 from novaflow.planner.order import (
     COLD_BASE_S,
+    EVACUATE_BASE_S,
     LIVE_BASE_S,
     LIVE_S_PER_GIB_RAM,
+    SPAWN_S_PER_GIB_RAM,
     estimate_seconds,
     makespan,
     order_moves,
@@ -40,6 +42,15 @@ def test_estimate_grows_with_ram_for_live_and_disk_for_cold():
     assert estimate_seconds(mv("e", "s", "t", disk=100, method=Method.EVACUATE), True) < (
         estimate_seconds(mv("e", "s", "t", disk=100, method=Method.EVACUATE))
     )
+
+
+def test_an_evacuation_is_estimated_by_ram_more_than_by_flavor_disk():
+    """A rebuild creates a fresh disk from the image (nothing of the old one is copied), so a
+    big volume-backed guest takes longer than a small one with a big local disk."""
+    big_on_volume = mv("big", "dead", "t", ram_gb=16, disk=0, method=Method.EVACUATE)
+    small_local = mv("small", "dead", "t", ram_gb=2, disk=40, method=Method.EVACUATE)
+    assert estimate_seconds(big_on_volume) > estimate_seconds(small_local)
+    assert estimate_seconds(big_on_volume) == EVACUATE_BASE_S + 16 * SPAWN_S_PER_GIB_RAM
 
 
 def test_each_source_keeps_its_slots_busy():

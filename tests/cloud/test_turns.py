@@ -1,0 +1,48 @@
+"""Requests in turn: a move that will queue in Nova is requested after the ones before it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from novaflow.turns import Turn
+
+
+def test_a_queued_move_is_requested_after_every_move_started_before_it():
+    first, second = Turn(), Turn()
+    queued = Turn(after=[first, second])
+    sent: list[str] = []
+
+    def request(name: str, turn: Turn, delay: float) -> None:
+        time.sleep(delay)
+        turn.wait()
+        sent.append(name)
+        turn.take()
+
+    threads = [
+        threading.Thread(target=request, args=("queued", queued, 0.0)),
+        threading.Thread(target=request, args=("second", second, 0.05)),
+        threading.Thread(target=request, args=("first", first, 0.1)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert sent[-1] == "queued" and sorted(sent[:2]) == ["first", "second"]
+
+
+def test_moves_that_start_at_once_do_not_wait_and_sent_ones_are_not_waited_for():
+    done = Turn()
+    done.take()
+    assert Turn(after=[done]).after == []
+    free = Turn()
+    t0 = time.monotonic()
+    free.wait()
+    assert time.monotonic() - t0 < 0.05
+
+
+def test_a_move_stuck_before_its_request_holds_the_next_one_only_for_a_while():
+    stuck = Turn()
+    t0 = time.monotonic()
+    Turn(after=[stuck]).wait(timeout_s=0.2)
+    assert 0.15 <= time.monotonic() - t0 < 2
