@@ -974,7 +974,9 @@ class Cloud:
 
     def unlock(self, instance_id: str) -> None:
         self._call(
-            f"unlocking {self.label(instance_id)}", self.conn.compute.unlock_server, _server(instance_id)
+            f"unlocking {self.label(instance_id)}",
+            self.conn.compute.unlock_server,
+            _server(instance_id),
         )
 
     def reset_state(self, instance_id: str, state: str = "active") -> None:
@@ -987,12 +989,16 @@ class Cloud:
 
     def start(self, instance_id: str) -> None:
         self._call(
-            f"starting {self.label(instance_id)}", self.conn.compute.start_server, _server(instance_id)
+            f"starting {self.label(instance_id)}",
+            self.conn.compute.start_server,
+            _server(instance_id),
         )
 
     def stop(self, instance_id: str) -> None:
         self._call(
-            f"stopping {self.label(instance_id)}", self.conn.compute.stop_server, _server(instance_id)
+            f"stopping {self.label(instance_id)}",
+            self.conn.compute.stop_server,
+            _server(instance_id),
         )
 
     # ---------------------------------------------------------------- observing
