@@ -4,19 +4,21 @@
     .venv/bin/python -m bench.overhead --markdown   # the table for bench/RESULTS.md
 
 The flow is the real `rebalance` flow with strategy `proximity`: "move every instance with
-metadata app=batch into aggregate `near`" plans exactly one move per selected instance, from many
-source hosts to many target hosts, so neither one host's migration slots nor capacity limit the
-run, and the count (1,000) is set by the cloud, not by a move budget. (A `node_maintenance`
-drains one host, whose live-migration slots would cap the run at 16 at a time; `rolling`
-pauses for a "batch done" gate per batch.) The flow runs exactly as `novaflow run rebalance`
-runs it: in a process of its own (the child below, so its memory is the flow's alone), against a
-real `prefect server start` on 127.0.0.1 and the simulated cloud served by `novaflow sim serve`
-in a third process (openstacksdk over real HTTP), with the plan gate answered through Prefect's
-API the moment the run pauses. The sim runs at `TIME_SCALE` real seconds per simulated second,
-so a live migration lasts well under a millisecond: what is left is orchestration. Every move is
-a Prefect task that holds its source host's and the cloud's global concurrency slots, reads the
-instance, locks, live-migrates, waits through the batched observer, unlocks, logs and emits an
-event; the run is capped at `MAX_PARALLEL` moves in flight (the most `max_parallel` allows).
+metadata app=batch into aggregate `near`" plans exactly one move per selected instance, from
+many source hosts to many target hosts, so neither one host's migration slots nor capacity limit
+the run, and the count (1,000) is set by the cloud, not by a move budget. (A `node_maintenance`
+drains one host, whose live-migration slots would cap the run at 16 at a time; `rolling` pauses
+for a "batch done" gate per batch.) The flow runs exactly as `novaflow run rebalance` runs it:
+in a process of its own (the child below, so its memory is the flow's alone), against a real
+`prefect server start` on 127.0.0.1 (with the task run recorder batching of
+deployments/server_settings.py, as in production) and the simulated cloud served by `novaflow
+sim serve` in a third process (openstacksdk over real HTTP), with the plan gate answered through
+Prefect's API the moment the run pauses. The sim runs at `TIME_SCALE` real seconds per simulated
+second, so a live migration lasts well under a millisecond: what is left is orchestration. Every
+move is a Prefect task that holds its source host's and the cloud's global concurrency slots,
+reads the instance, locks, live-migrates, waits through the batched observer, unlocks, logs and
+emits an event; the run is capped at `MAX_PARALLEL` moves in flight (the most `max_parallel`
+allows).
 
 Columns: `flow s` is the flow run from its call to its return (snapshot, plan, plan artifact,
 gate, moves, verification snapshot, report); `/ move` divides it by the moves; `after gate`

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from deployments.server_settings import TASK_RUN_RECORDER
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -37,6 +39,7 @@ def server_env(home: Path, api_url: str) -> dict[str, str]:
         "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": (
             "prefect.server.concurrency.lease_storage.filesystem"
         ),
+        **TASK_RUN_RECORDER,  # as the README's production set-up has it
     }
 
 
