@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from uuid import UUID
 
-import httpx
 from prefect import get_client, get_run_logger
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.actions import VariableCreate
@@ -22,9 +21,9 @@ from prefect.client.schemas.filters import VariableFilter, VariableFilterName
 from prefect.client.schemas.objects import Variable
 from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from novaflow.errors import BadRequest
+from tasks.prefect_api import retried
 
 
 class HostBusy(BadRequest):
@@ -41,24 +40,9 @@ class HostBusy(BadRequest):
         )
 
 
-def _server_hiccup(exc: BaseException) -> bool:
-    """A Prefect server that is restarting or overloaded (connection refused, 5xx, 429)."""
-    if isinstance(exc, httpx.TransportError):
-        return True
-    if isinstance(exc, httpx.HTTPStatusError):
-        return exc.response.status_code >= 500 or exc.response.status_code == 429
-    return False
-
-
-# A claim read or write that fails on a passing server fault is asked again (Prefect's
-# client already retries a few times within seconds), so that a busy server neither fails
-# a run before it starts nor makes a live holder's claim look stale.
-_patient = retry(
-    retry=retry_if_exception(_server_hiccup),
-    stop=stop_after_delay(300),
-    wait=wait_exponential_jitter(initial=1, max=15),
-    reraise=True,
-)
+# A claim read or write that fails on a passing server fault is asked again, so that a busy
+# server neither fails a run before it starts nor makes a live holder's claim look stale.
+_patient = retried(within_s=300)
 
 
 def claim_name(host: str) -> str:

@@ -26,6 +26,8 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.exceptions import PrefectHTTPStatusError
 
+from tasks.prefect_api import retried
+
 LEASE_S = 60
 """A lease lives this long unless renewed (the Prefect server refuses shorter ones); if the
 run's process dies, the server frees its slots within this plus its repossessor interval."""
@@ -43,8 +45,17 @@ cloud from other runs (it asks the server again, like everyone else)."""
 CHUNK = 16
 """Most slots asked for in one request."""
 
+QUICK_S = 3.0
+"""How long one lease request is retried on a passing server refusal (a SQLite write
+conflict clears in milliseconds; Prefect's own client would wait 2 s, then 4...)."""
+
 RETRY_S = (0.25, 5.0)
 """Back-off after the server refused a limit (first, cap): it is full, or the server busy."""
+
+
+_quick = retried(within_s=QUICK_S)
+"""A lease request retried within QUICK_S of a passing server refusal (tasks/prefect_api.py);
+past that, the pool's own back-off takes over, so the dispatcher's loop is never held long."""
 
 
 @dataclass
@@ -211,7 +222,7 @@ class SlotPool:
         or unreachable, or it refused for another reason (kept in `state.why`). Never
         raises: moves already in flight must still be waited on and reported."""
         try:
-            response = self.client.increment_concurrency_slots_with_lease(
+            response = _quick(self.client.increment_concurrency_slots_with_lease)(
                 names=[name],
                 slots=size,
                 mode="concurrency",
@@ -231,7 +242,7 @@ class SlotPool:
 
     def _release(self, lease: Lease) -> None:
         try:
-            self.client.release_concurrency_slots_with_lease(lease_id=lease.id)
+            _quick(self.client.release_concurrency_slots_with_lease)(lease_id=lease.id)
         except Exception as exc:  # the lease expires on the server within LEASE_S
             self.warn(
                 f"releasing {lease.size} slot(s) of {lease.name} failed ({exc}); "
@@ -257,7 +268,7 @@ class SlotPool:
         ]
         for lease in due:
             try:
-                client.renew_concurrency_lease(lease_id=lease.id, lease_duration=LEASE_S)
+                _quick(client.renew_concurrency_lease)(lease_id=lease.id, lease_duration=LEASE_S)
             except PrefectHTTPStatusError as exc:
                 if exc.response.status_code in (404, 410):
                     lease.lost = True
