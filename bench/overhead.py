@@ -167,16 +167,16 @@ def _trivial() -> dict[str, float]:
 def _settle(timeout_s: float = 120) -> int:
     """Wait until the server's count of task runs stops growing: it records task runs from
     their state-change events, after the tasks have returned. Returns the count."""
-    import httpx
+    from prefect import get_client
 
-    url = os.environ["PREFECT_API_URL"].rstrip("/") + "/task_runs/count"
     seen, deadline = -1, time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        count = httpx.post(url, json={}, timeout=30).raise_for_status().json()
-        if count == seen:
-            break
-        seen = count
-        time.sleep(1.0)
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            count = client.request("POST", "/task_runs/count", json={}).json()
+            if count == seen:
+                break
+            seen = count
+            time.sleep(1.0)
     return seen
 
 

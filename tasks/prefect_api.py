@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import wraps
 from typing import Any, TypeVar
 
 import httpx
@@ -22,9 +23,9 @@ from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponenti
 
 T = TypeVar("T")
 
-_quiet: dict[int, tuple[Any, Any]] = {}
-"""Settings without client retries, by the settings they were derived from (building them
-costs ~25 ms, so once per settings object, not per call)."""
+_quiet: list[Any] = [None, None]
+"""The settings last derived from, and the same without client retries (building them costs
+~25 ms, so once per settings object, not per call)."""
 
 
 def server_hiccup(exc: BaseException) -> bool:
@@ -40,10 +41,10 @@ def server_hiccup(exc: BaseException) -> bool:
 def own_retries() -> Iterator[None]:
     """Within: the Prefect client tries each request once (the caller retries)."""
     ctx = get_settings_context()
-    base, quiet = _quiet.get(id(ctx.settings), (None, None))
+    base, quiet = _quiet
     if base is not ctx.settings:
         quiet = ctx.settings.copy_with_update(updates={PREFECT_CLIENT_MAX_RETRIES: 0})
-        _quiet[id(ctx.settings)] = (ctx.settings, quiet)
+        _quiet[:] = [ctx.settings, quiet]
     with SettingsContext(profile=ctx.profile, settings=quiet):
         yield
 
@@ -59,12 +60,11 @@ def retried(within_s: float) -> Callable[[Callable[..., T]], Callable[..., T]]:
             wait=wait_exponential_jitter(initial=0.05, max=15),
             reraise=True,
         )
+        @wraps(fn)
         def call(*args: Any, **kwargs: Any) -> T:
             with own_retries():
                 return fn(*args, **kwargs)
 
-        call.__doc__ = fn.__doc__
-        call.__name__ = fn.__name__
         return call
 
     return decorate
