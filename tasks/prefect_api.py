@@ -1,12 +1,15 @@
-"""novaflow's own Prefect API calls (host claims, slot leases), retried within milliseconds
-when a SQLite-backed server refuses a write for a moment.
+"""A flow run's Prefect API calls, retried within milliseconds when a SQLite-backed server
+refuses a write for a moment.
 
 On SQLite, Prefect's server answers 503 when a write transaction finds another writer
 committed first (SQLITE_BUSY_SNAPSHOT); its event persister writes all through a run. The
 Prefect client then sleeps 2 s (then 4, 8...) before asking again, although the conflict is
 over within milliseconds: on an idle server, 4% of variable updates got a 503 and each cost
-2 s; during a 1,000-move run, giving back 58 host claims took 5-9 s. These calls switch the
-client's own back-off off and retry themselves from 50 ms, doubling.
+2 s; after the drain benchmarks, one such answer to a slot lease held an evacuation's first
+rebuild back 2.5 s. The client sleeps those 2 s even with its retries set to 0 (it sleeps
+before it counts), so `quick_retries` asks again below it, in the HTTP transport, from
+50 ms; only a server still refusing after `QUICK_S` reaches the client's own back-off.
+`retried` adds patience for longer outages (a server restarting) to novaflow's own calls.
 """
 
 from __future__ import annotations
@@ -17,11 +20,73 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import httpx
+from prefect.client.orchestration import SyncPrefectClient
 from prefect.context import SettingsContext, get_settings_context
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES
-from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential_jitter
+from tenacity import (
+    Retrying,
+    retry,
+    retry_if_exception,
+    retry_if_result,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 T = TypeVar("T")
+
+QUICK_S = 3.0
+"""How long a refused request is asked again below the Prefect client (a SQLite write
+conflict clears in milliseconds)."""
+
+
+def _refused(response: httpx.Response) -> bool:
+    return response.status_code == 503
+
+
+class QuickRetries(httpx.BaseTransport):
+    """A transport that asks again, from 50 ms and doubling, while the server answers 503,
+    for up to `within_s`; then it returns the last answer to the Prefect client. Safe for
+    every request: a 503 from Prefect's server means the transaction was rolled back, and
+    the client itself would send the same request again."""
+
+    def __init__(self, inner: httpx.BaseTransport, within_s: float = QUICK_S) -> None:
+        self.inner = inner
+        self.within_s = within_s
+        self.refusals = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        asking = Retrying(
+            retry=retry_if_result(_refused),
+            stop=stop_after_delay(self.within_s),
+            wait=wait_exponential_jitter(initial=0.05, max=1.0, jitter=0.05),
+            before_sleep=self._before_sleep,
+            retry_error_callback=lambda state: state.outcome.result(),  # the last 503
+        )
+        return asking(self._send, request)
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if _refused(response):
+            response.read()  # small; a retry closes it, the last one goes to the client
+        return response
+
+    def _before_sleep(self, state: Any) -> None:
+        self.refusals += 1
+        state.outcome.result().close()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def quick_retries(client: SyncPrefectClient) -> SyncPrefectClient:
+    """Give `client` the QuickRetries transport (once). In a flow run, `get_client` returns
+    the run's own client, which its task runs share: their state changes get it too."""
+    http = client._client  # the httpx client under Prefect's (no public way to reach it)
+    inner = getattr(http, "_transport", None)
+    if isinstance(inner, httpx.BaseTransport) and not isinstance(inner, QuickRetries):
+        http._transport = QuickRetries(inner)
+    return client
+
 
 _quiet: list[Any] = [None, None]
 """The settings last derived from, and the same without client retries (building them costs
@@ -57,7 +122,7 @@ def retried(within_s: float) -> Callable[[Callable[..., T]], Callable[..., T]]:
         @retry(
             retry=retry_if_exception(server_hiccup),
             stop=stop_after_delay(within_s),
-            wait=wait_exponential_jitter(initial=0.05, max=15),
+            wait=wait_exponential_jitter(initial=0.05, max=15, jitter=0.05),
             reraise=True,
         )
         @wraps(fn)

@@ -26,7 +26,7 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.exceptions import PrefectHTTPStatusError
 
-from tasks.prefect_api import retried
+from tasks.prefect_api import quick_retries, retried
 
 LEASE_S = 60
 """A lease lives this long unless renewed (the Prefect server refuses shorter ones); if the
@@ -252,6 +252,7 @@ class SlotPool:
 
     def _renew_loop(self) -> None:
         with get_client(sync_client=True) as client:
+            quick_retries(client)
             while not self.stopping.wait(1.0):
                 self.renew_due(client)
 

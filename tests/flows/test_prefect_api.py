@@ -1,0 +1,96 @@
+"""A Prefect server that refuses a write for a moment (503, SQLite busy) is asked again
+within milliseconds, below the Prefect client, whose own back-off starts at 2 s."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.settings import (
+    PREFECT_CLIENT_CSRF_SUPPORT_ENABLED,
+    PREFECT_CLIENT_MAX_RETRIES,
+    temporary_settings,
+)
+
+from tasks.prefect_api import QuickRetries, quick_retries
+
+
+class Refusing(ThreadingHTTPServer):
+    """Answers 503 to the first `refuse` requests, then 200 with the body it was sent."""
+
+    def __init__(self, refuse: int) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.refuse = refuse
+        self.bodies: list[bytes] = []
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Refusing
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.bodies.append(body)
+        refused = len(self.server.bodies) <= self.server.refuse
+        reply = b'{"detail": "database is locked"}' if refused else body
+        self.send_response(503 if refused else 200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def refusing() -> Iterator[callable]:
+    servers: list[Refusing] = []
+
+    def start(refuse: int) -> Refusing:
+        server = Refusing(refuse)
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _client(server: Refusing) -> SyncPrefectClient:
+    return SyncPrefectClient(f"http://127.0.0.1:{server.server_address[1]}/api")
+
+
+def test_a_passing_refusal_is_asked_again_below_the_prefect_client(refusing) -> None:
+    server = refusing(refuse=3)
+    # The Prefect client may not retry at all: the answer can only come from the transport.
+    only_once = {PREFECT_CLIENT_MAX_RETRIES: 0, PREFECT_CLIENT_CSRF_SUPPORT_ENABLED: False}
+    with temporary_settings(only_once), _client(server) as client:
+        quick_retries(client)
+        quick_retries(client)  # a second call changes nothing
+        answer = client.request("POST", "/variables/filter", json={"limit": 1})
+        transport = client._client._transport
+    assert answer.status_code == 200
+    assert answer.json() == {"limit": 1}  # the same request, body and all, sent again
+    assert server.bodies == [b'{"limit":1}'] * 4
+    assert isinstance(transport, QuickRetries) and not isinstance(transport.inner, QuickRetries)
+    assert transport.refusals == 3
+
+
+def test_a_server_that_keeps_refusing_gets_its_answer_to_the_client(refusing) -> None:
+    import httpx
+
+    server = refusing(refuse=10**6)
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    transport = QuickRetries(httpx.HTTPTransport(), within_s=0.3)
+    with httpx.Client(transport=transport) as http:
+        answer = http.post(url, json={"n": 1})
+    assert answer.status_code == 503
+    assert json.loads(answer.content) == {"detail": "database is locked"}
+    assert len(server.bodies) >= 2  # asked again, then given up after `within_s`
+    assert transport.refusals == len(server.bodies) - 1
