@@ -366,7 +366,8 @@ def evacuation_reading(rows: list[dict[str, Any]]) -> str:
         f"{nova['vs_lb']:.3f}x the lower bound of {nova['lower_bound']:.0f} s (target <= 1.10: "
         f"{_ok(nova['vs_lb'] <= 1.10)}); with Nova's scheduler picking targets "
         f"{sched['recover_s']:.0f} s ({sched['vs_lb']:.3f}x, {_ok(sched['vs_lb'] <= 1.10)}); "
-        f"evacuate-all {base['recover_s']:.0f} s ({base['vs_lb']:.3f}x). API requests per "
+        f"evacuate-all {base['recover_s']:.0f} s ({base['vs_lb']:.3f}x; novaflow faster than "
+        f"evacuate-all: {_ok(nova['recover_s'] < base['recover_s'])}). API requests per "
         f"instance: {nova['per_instance']:.1f}, {sched['per_instance']:.1f} and "
         f"{base['per_instance']:.1f}."
     )
@@ -395,8 +396,11 @@ def evacuation_reading(rows: list[dict[str, Any]]) -> str:
     )
     if nova["vs_lb"] > 1.10:
         text += (
-            f" The first instance is back {nova['first_back_s']:.0f} s after the approval "
-            f"(evacuate-all: {base['first_back_s']:.0f} s): before the first rebuild come the "
+            f" Nova received the first rebuild request {nova['first_asked_s']:.1f} s after "
+            f"the approval and the last {nova['last_asked_s']:.1f} s after it (evacuate-all: "
+            f"{base['first_asked_s']:.1f} and {base['last_asked_s']:.1f} s); the first "
+            f"instance was back at {nova['first_back_s']:.0f} s (evacuate-all: "
+            f"{base['first_back_s']:.0f} s). Before the first request come the "
             "gate's resume, forcing the service down, leasing the run's slots and starting "
             "one Prefect task per instance, all at once. Each target then rebuilds in the "
             "order the plan requested (a queued rebuild waits for every move planned before "

@@ -104,7 +104,8 @@ def server_hiccup(exc: BaseException) -> bool:
 
 @contextmanager
 def own_retries() -> Iterator[None]:
-    """Within: the Prefect client tries each request once (the caller retries)."""
+    """Within: the Prefect client sends each request once (the caller retries). It still
+    sleeps 2 s before it returns a 503, which QuickRetries, below it, keeps from coming."""
     ctx = get_settings_context()
     base, quiet = _quiet
     if base is not ctx.settings:
