@@ -414,7 +414,8 @@ def evacuation_reading(rows: list[dict[str, Any]]) -> str:
 
 
 def overhead_reading(rows: list[dict[str, Any]]) -> str:
-    r = rows[0]
+    r = overhead.median_run(rows)
+    runs = ", ".join(f"{row['ms_per_move']:.1f}" for row in rows)
     per, after = r["ms_per_move"], r["after_gate_ms_per_move"]
     all_moved = r["moved"] == r["planned"]
     moving = r["moves_s"] * 1e3 / max(1, r["planned"])
@@ -447,7 +448,8 @@ def overhead_reading(rows: list[dict[str, Any]]) -> str:
     return (
         f"{r['planned']:,} moves ({r['sources']} source hosts, {r['targets']} targets, "
         f"{overhead.MAX_PARALLEL} in flight at most) through the real `rebalance` flow on a "
-        f"real Prefect server: {r['flow_s']:.1f} s from the flow's call to its return, "
+        f"real Prefect server, {len(rows)} run(s) ({runs} ms per move), read on the median "
+        f"run ({r['run']}): {r['flow_s']:.1f} s from the flow's call to its return, "
         f"{per:.1f} ms per move (target < 40 ms: {_ok(per < 40)}); after the gate "
         f"{after:.1f} ms per move, {moving:.1f} ms of it from the first move's start "
         f"to the last one's end. Every move landed: {'yes' if all_moved else 'no'} "
