@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from prefect import get_client, get_run_logger
+from prefect import get_run_logger
 
 from flows.params import RunSettings
 from novaflow.errors import BadRequest
@@ -19,7 +19,7 @@ from tasks.inventory import make_plan, read_cloud, take_snapshot
 from tasks.leftovers import find_leftovers
 from tasks.moves import Dispatcher, ensure_slot_limits
 from tasks.notify import Notifier
-from tasks.prefect_api import quick_retries
+from tasks.prefect_api import quick_retries_for_this_run
 from tasks.reporting import Progress, plan_summary, publish_plan, publish_report
 
 
@@ -50,7 +50,7 @@ class Runbook:
         self.notes: list[str] = []
         self.plan: Plan | None = None
         self.log = get_run_logger()
-        quick_retries(get_client(sync_client=True))  # the run's client, its tasks' too
+        quick_retries_for_this_run()
         self.notifier = Notifier.for_run(settings.approval.mode, scenario, settings.cloud, hosts)
 
     # -- read and plan -------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.context import SettingsContext, get_settings_context
+from prefect.context import SettingsContext, SyncClientContext, get_settings_context
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES
 from tenacity import (
     Retrying,
@@ -79,13 +79,20 @@ class QuickRetries(httpx.BaseTransport):
 
 
 def quick_retries(client: SyncPrefectClient) -> SyncPrefectClient:
-    """Give `client` the QuickRetries transport (once). In a flow run, `get_client` returns
-    the run's own client, which its task runs share: their state changes get it too."""
+    """Give `client` the QuickRetries transport (once)."""
     http = client._client  # the httpx client under Prefect's (no public way to reach it)
     inner = getattr(http, "_transport", None)
     if isinstance(inner, httpx.BaseTransport) and not isinstance(inner, QuickRetries):
         http._transport = QuickRetries(inner)
     return client
+
+
+def quick_retries_for_this_run() -> None:
+    """Give the flow run's own client QuickRetries. In a run, `get_client` returns that
+    client, which the run's task runs share: their state changes get it too."""
+    ctx = SyncClientContext.get()
+    if ctx is not None:
+        quick_retries(ctx.client)
 
 
 _quiet: list[Any] = [None, None]

@@ -94,3 +94,28 @@ def test_a_server_that_keeps_refusing_gets_its_answer_to_the_client(refusing) ->
     assert json.loads(answer.content) == {"detail": "database is locked"}
     assert len(server.bodies) >= 2  # asked again, then given up after `within_s`
     assert transport.refusals == len(server.bodies) - 1
+
+
+def _has_quick_retries() -> bool:
+    from prefect import get_client
+
+    return isinstance(get_client(sync_client=True)._client._transport, QuickRetries)
+
+
+def test_a_flow_run_and_its_task_runs_share_the_quick_retries(prefect_server: str) -> None:
+    from prefect import flow, task
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from tasks.prefect_api import quick_retries_for_this_run
+
+    @task
+    def in_a_task() -> bool:
+        return _has_quick_retries()
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def probe() -> tuple[bool, bool, bool]:
+        before = _has_quick_retries()
+        quick_retries_for_this_run()
+        return before, _has_quick_retries(), in_a_task.submit().result()
+
+    assert probe() == (False, True, True)
