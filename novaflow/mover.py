@@ -120,7 +120,11 @@ def run_move(
     """Move one instance per `move`, safely re-runnable; never raises for a move's failure.
 
     `turn`: its place in its host's queue in Nova (novaflow/turns.py), given back however
-    the move ends so the next one never waits for it."""
+    the move ends so the next one never waits for it. A move that will queue waits for its
+    turn before its first request too: its read and lock would only compete (for the API and
+    this process's CPU) with the moves ahead of it, whose requests start Nova's slots."""
+    if turn is not None:
+        turn.wait()
     try:
         return _run(cloud, move, timeout_s, allow_fallback, lock, abort_timeout_s, turn)
     finally:

@@ -4,8 +4,9 @@ A host's live migrations beyond its `max_concurrent_live_migrations`, and a targ
 beyond its build slots, wait in Nova and start first come, first served. novaflow hands such
 moves over ahead of time (so no slot idles while it notices a finished move), in the plan's
 order: longest first, which keeps the makespan short. Many move threads racing to Nova would
-scramble that order; a `Turn` keeps it. A move that will queue waits, before its request,
-until every move started before it on the same host has sent its own. Moves that start at
+scramble that order; a `Turn` keeps it. A move that will queue waits, before its first
+request (its read and lock too, which would only slow the moves ahead), until every move
+started before it on the same host has sent its own. Moves that start at
 once in Nova do not wait for each other. The wait is bounded: a move whose predecessor is
 stuck before its request goes anyway after `WAIT_S`, since it would only queue anyway.
 """

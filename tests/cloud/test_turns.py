@@ -5,7 +5,12 @@ from __future__ import annotations
 import threading
 import time
 
+from novaflow.models import Method, Outcome
+from novaflow.mover import run_move
+from novaflow.sim.spec import ClusterSpec
 from novaflow.turns import Turn
+
+from .conftest import find, move_of
 
 
 def test_a_queued_move_is_requested_after_every_move_started_before_it():
@@ -46,3 +51,24 @@ def test_a_move_stuck_before_its_request_holds_the_next_one_only_for_a_while():
     t0 = time.monotonic()
     Turn(after=[stuck]).wait(timeout_s=0.2)
     assert 0.15 <= time.monotonic() - t0 < 2
+
+
+def test_a_queued_move_sends_nothing_to_nova_before_the_moves_ahead_of_it(connect):
+    """Not even its read and lock: they would only slow the requests that start Nova's slots."""
+    sim, cloud = connect(ClusterSpec().host("src").host("dst").instance("web-1", host="src"))
+    web = find(cloud, "web-1")
+    ahead = Turn()
+    outcome: list[Outcome] = []
+    before = sum(sim.cloud.requests.values())
+    mover = threading.Thread(
+        target=lambda: outcome.append(
+            run_move(cloud, move_of(web, Method.LIVE, "dst"), timeout_s=30, turn=Turn([ahead]))
+        )
+    )
+    mover.start()
+    time.sleep(0.3)
+    assert sum(sim.cloud.requests.values()) == before, "the queued move asked Nova already"
+    assert not sim.instance(web.id).locked
+    ahead.take()
+    mover.join(30)
+    assert outcome and outcome[0].result == "moved" and sim.host_of(web.id) == "dst"
