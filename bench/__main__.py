@@ -395,20 +395,25 @@ def evacuation_reading(rows: list[dict[str, Any]]) -> str:
         )
     )
     if nova["vs_lb"] > 1.10:
+        own, bound = nova["own_order_s"], nova["lower_bound"]
         text += (
-            f" Nova received the first rebuild request {nova['first_asked_s']:.1f} s after "
-            f"the approval and the last {nova['last_asked_s']:.1f} s after it (evacuate-all: "
-            f"{base['first_asked_s']:.1f} and {base['last_asked_s']:.1f} s); the first "
-            f"instance was back at {nova['first_back_s']:.0f} s (evacuate-all: "
-            f"{base['first_back_s']:.0f} s). Before the first request come the "
-            "gate's resume, forcing the service down, leasing the run's slots and starting "
-            "one Prefect task per instance, all at once. Each target then rebuilds in the "
-            "order the plan requested (a queued rebuild waits for every move planned before "
-            "it on its target to be requested, novaflow/turns.py): priority first, then "
-            "longest first by the planner's estimate (30 s + 2 s per GiB of RAM + 0.25 s per "
-            "GiB of local disk, novaflow/planner/order.py), which the sim's durations follow "
-            "up to their noise (x0.8 to x1.3). Real seconds of start-up count "
-            f"{1 / evacuation.TIME_SCALE:.0f} simulated seconds each at this time scale."
+            f" Nova received novaflow's first rebuild request {nova['first_asked_s']:.1f} s "
+            f"after the approval, one for every build slot by {nova['slots_filled_s']:.1f} s "
+            f"and the last at {nova['last_asked_s']:.1f} s (evacuate-all: "
+            f"{base['first_asked_s']:.1f}, {base['slots_filled_s']:.1f} and "
+            f"{base['last_asked_s']:.1f} s); the first instance was back at "
+            f"{nova['first_back_s']:.0f} s (evacuate-all: {base['first_back_s']:.0f} s). "
+            f"Replaying novaflow's own requests as if all had reached Nova at the approval "
+            f"gives {own:.0f} s ({own / bound:.3f}x): of its {nova['recover_s'] - bound:.0f} s "
+            f"above the bound, {nova['recover_s'] - own:.0f} s are start-up (the gate's "
+            "resume, forcing the service down, leasing the run's slots, starting one Prefect "
+            "task per instance; one real second counts "
+            f"{1 / evacuation.TIME_SCALE:.0f} simulated seconds at this time scale) and "
+            f"{own - bound:.0f} s the schedule: each target rebuilds in the order the plan "
+            "requested (novaflow/turns.py keeps it), priority first, then longest first by the "
+            "planner's estimate (30 s + 2 s per GiB of RAM + 0.25 s per GiB of local disk, "
+            "novaflow/planner/order.py), which the sim's durations follow only up to their "
+            "noise (x0.8 to x1.3), so a target's longest rebuilds can end up behind others."
         )
     return text + "\n"
 

@@ -8,8 +8,10 @@ some with an `evacuation_priority`); two empty spare hosts take them, each rebui
 `max_concurrent_builds` (Nova's default, 10) at once — the sim queues further rebuilds on the
 target until a build slot frees. The host is killed (its service down) before either row
 starts; each row runs on a fresh cloud from the same `ClusterSpec` (same instances, same
-durations), after one untimed `novaflow` row that warms the Prefect server up (a production
-server is long running; a fresh one's first flow run pays its first-request costs). Rows:
+durations), served from a process of its own (as a real cloud is outside the process that
+runs the flow, and as in bench.overhead; the flow runs in this one), after one untimed
+`novaflow` row that warms the Prefect server up (a production server is long running; a fresh
+one's first flow run pays its first-request costs). Rows:
 
 * `novaflow`: the real `evacuate_failed_node` flow on a real `prefect server start`; its gate
   is answered through Prefect's API (approved, fenced=True) and the clock starts at that
@@ -26,9 +28,13 @@ server is long running; a fresh one's first flow run pays its first-request cost
 
 Time to recover runs to the last instance back in its prior power state (ACTIVE, or SHUTOFF
 for those that were) on another host, as recorded by a watcher that reads the sim's state in
-process every `WATCH_S` real seconds (no API requests). `first rebuild asked` and `last asked`
-are when Nova received the first and the last evacuation request (the sim's migration records),
-from the same start. Lower bound: 1 s conductor delay +
+the sim's process every `WATCH_S` real seconds (no API requests). `first rebuild asked` and
+`last asked` are when Nova received the first and the last evacuation request (the sim's
+migration records), from the same start; `every build slot asked` when each target had been
+asked for as many rebuilds as it has build slots (the start-up: until then a slot idles).
+`its order, all asked at 0` replays the row's own requests, each target's in the order Nova got
+them, with the sim's durations, as if every one had arrived at the start (plus the conductor
+delay): the row's schedule without its start-up. Lower bound: 1 s conductor delay +
 max(the longest single rebuild, the sum of every rebuild / (spares x build slots)), from the
 sim's own duration model (`move_seconds(..., "evacuation")`). The bound spreads the rebuilds'
 total over the slots as if a rebuild could be split; for reference, the reading also gives a
@@ -41,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import multiprocessing
 import os
 import random
 import threading
@@ -49,6 +56,7 @@ from typing import Any
 
 from bench import baselines, table
 from bench.prefect_server import clouds_yaml_restored, shared_prefect_server
+from novaflow.sim.clouds_yaml import CLOUD_NAME
 from novaflow.sim.moves.common import CONDUCTOR_DELAY, move_seconds
 from novaflow.sim.spec import ClusterSpec
 from novaflow.sim.testing import SimHandle, running_sim
@@ -109,28 +117,24 @@ def _rebuilds(sim: SimHandle) -> list[float]:
         ]
 
 
-def lower_bound(sim: SimHandle) -> float:
-    rebuilds = _rebuilds(sim)
+def lower_bound(rebuilds: list[float]) -> float:
     return CONDUCTOR_DELAY + max(max(rebuilds), sum(rebuilds) / (SPARES * BUILD_SLOTS))
 
 
-def longest_first(sim: SimHandle) -> float:
+def longest_first(rebuilds: list[float]) -> float:
     """What knowing every duration buys: all rebuilds requested at once, longest first, each
     taking the build slot (of any spare) that frees first. Not a bound: an achievable schedule,
     showing how far above the lower bound whole rebuilds (which cannot be split over slots)
     must land."""
-    slots = [0.0] * (SPARES * BUILD_SLOTS)
-    for d in sorted(_rebuilds(sim), reverse=True):
-        heapq.heapreplace(slots, slots[0] + d)
-    return CONDUCTOR_DELAY + max(slots)
+    return CONDUCTOR_DELAY + _fifo(sorted(rebuilds, reverse=True), SPARES * BUILD_SLOTS)
 
 
-def best_known(sim: SimHandle) -> float:
+def best_known(durations: list[float]) -> float:
     """The best whole-rebuild schedule this benchmark knows, knowing every duration: the
     smallest time T for which first-fit decreasing packs every rebuild into the build slots
     without a slot passing T (multifit; at most 13/11 of the optimum, usually much closer).
     Also achievable, not a bound; it shows what a perfect-knowledge scheduler reaches."""
-    rebuilds = sorted(_rebuilds(sim), reverse=True)
+    rebuilds = sorted(durations, reverse=True)
     slots = SPARES * BUILD_SLOTS
 
     def fits(limit: float) -> bool:
@@ -184,23 +188,116 @@ class Watcher:
         self._thread.join()
 
 
-def _now(sim: SimHandle) -> float:
-    return sim.state.now
+class SimProcess:
+    """The simulated cloud in a process of its own, as a real cloud is outside the process that
+    runs the flow (and as bench.overhead serves it): its request handling then does not take
+    the flow's interpreter lock, nor the flow's the sim's. The watcher runs beside the sim in
+    that process and reads its state there; this side talks to it over a pipe."""
+
+    def __init__(self, seed: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._pipe, child = ctx.Pipe()
+        self._process = ctx.Process(target=_serve, args=(child, seed), daemon=True)
+        self._process.start()
+        ready = self._pipe.recv()
+        self.clouds_yaml: str = ready["clouds_yaml"]
+        self.rebuilds: list[float] = ready["rebuilds"]
+
+    def ask(self, command: str, arg: Any = None) -> Any:
+        self._pipe.send((command, arg))
+        return self._pipe.recv()
+
+    def now(self) -> float:
+        """The sim's clock, in simulated seconds."""
+        return self.ask("now")
+
+    def connect(self) -> Any:
+        import openstack.config
+        from openstack.connection import Connection
+
+        config = openstack.config.OpenStackConfig(config_files=[self.clouds_yaml])
+        return Connection(config=config.get_one(cloud=CLOUD_NAME))
+
+    def close(self) -> None:
+        self._process.join(timeout=20)
+        if self._process.is_alive():
+            self._process.kill()
 
 
-def _novaflow(sim: SimHandle, scheduler: bool = False) -> float:
+def _serve(pipe: Any, seed: int) -> None:
+    """The sim process: serve the cluster with its failed host down, watch, answer the pipe."""
+    with running_sim(cluster(INSTANCES, seed), time_scale=TIME_SCALE) as sim:
+        sim.kill_host(FAILED)
+        pipe.send({"clouds_yaml": str(sim.clouds_yaml), "rebuilds": _rebuilds(sim)})
+        watcher: Watcher | None = None
+        while True:
+            command, arg = pipe.recv()
+            if command == "now":
+                pipe.send(sim.state.now)
+            elif command == "watch":
+                sim.reset_stats()
+                watcher = Watcher(sim)
+                pipe.send(None)
+            elif command == "finish":
+                assert watcher is not None
+                time.sleep(0.05)
+                watcher.stop()
+                pipe.send(_observed(sim, watcher, began=arg))
+                return
+
+
+def _observed(sim: SimHandle, watcher: Watcher, began: float) -> dict[str, Any]:
+    """What the sim saw of one row, in simulated seconds from `began`."""
+    cloud = sim.state
+    with cloud.lock:
+        rebuilds = sorted(
+            (m.created, m.dest_compute, m.instance_id)
+            for m in cloud.migrations.values()
+            if m.migration_type == "evacuation" and m.instance_id in watcher.prior
+        )
+        queues: dict[str, list[tuple[float, float]]] = {}
+        for created, target, iid in rebuilds:
+            duration = move_seconds(cloud.seed, cloud.instances[iid], "evacuation")
+            queues.setdefault(str(target), []).append((created - began, duration))
+        targets: dict[str, int] = {}
+        for iid in watcher.prior:
+            host = str(cloud.instances[iid].host)
+            targets[host] = targets.get(host, 0) + 1
+    return {
+        "instances": len(watcher.prior),
+        "back": [t - began for t in watcher.back.values()],
+        "asked": [created - began for created, _, _ in rebuilds],
+        "slots_filled": max(
+            (q[min(len(q), BUILD_SLOTS) - 1][0] for q in queues.values()), default=float("nan")
+        ),
+        "own_order": CONDUCTOR_DELAY
+        + max((_fifo([d for _, d in q]) for q in queues.values()), default=float("nan")),
+        "targets": targets,
+        "requests": sim.stats()["total_requests"],
+    }
+
+
+def _fifo(durations: list[float], slots_n: int = BUILD_SLOTS) -> float:
+    """When `slots_n` build slots finish `durations`, all requested at once, in order."""
+    slots = [0.0] * slots_n
+    for d in durations:
+        heapq.heapreplace(slots, slots[0] + d)
+    return max(slots)
+
+
+def _novaflow(sim: SimProcess, scheduler: bool = False) -> float:
     """Run the flow, approve its gate (fenced); returns the simulated time of the approval."""
     from deployments.run_cli import run_foreground
     from flows.evacuation import evacuate_failed_node
     from flows.params import ApprovalSettings, RunSettings
     from tasks.connect import forget_clouds
 
-    os.environ["OS_CLIENT_CONFIG_FILE"] = str(sim.clouds_yaml)
+    os.environ["OS_CLIENT_CONFIG_FILE"] = sim.clouds_yaml
     forget_clouds()
     approved: list[float] = []
 
     def answer(gate: str) -> dict[str, Any]:
-        approved.append(_now(sim))
+        approved.append(sim.now())
         return {"approved": True, "fenced": True, "approver": "bench", "via": "ui"}
 
     settings = RunSettings(
@@ -215,8 +312,8 @@ def _novaflow(sim: SimHandle, scheduler: bool = False) -> float:
     return approved[0]
 
 
-def _evacuate_all(sim: SimHandle) -> float:
-    began = _now(sim)
+def _evacuate_all(sim: SimProcess) -> float:
+    began = sim.now()
     conn = sim.connect()
     try:
         baselines.evacuate_all(conn, FAILED, POLL_SIM_S * TIME_SCALE)
@@ -233,45 +330,34 @@ TOOLS = {
 
 
 def bench_row(tool: str, seed: int = SEED) -> dict[str, Any]:
-    with running_sim(cluster(INSTANCES, seed), time_scale=TIME_SCALE) as sim:
-        sim.kill_host(FAILED)
-        bound = lower_bound(sim)
-        achievable = longest_first(sim)
-        best = best_known(sim)
-        sim.reset_stats()
-        watcher = Watcher(sim)
+    sim = SimProcess(seed)
+    try:
+        bound = lower_bound(sim.rebuilds)
+        sim.ask("watch")
         t0 = time.perf_counter()
         began = TOOLS[tool](sim)
         wall = time.perf_counter() - t0
-        time.sleep(0.05)
-        watcher.stop()
-        requests = sim.stats()["total_requests"]
-        targets = {}
-        with sim.state.lock:
-            asked = [
-                m.created - began
-                for m in sim.state.migrations.values()
-                if m.migration_type == "evacuation" and m.instance_id in watcher.prior
-            ]
-            for iid in watcher.prior:
-                host = sim.state.instances[iid].host
-                targets[host] = targets.get(host, 0) + 1
-    back = watcher.back
-    recovered = max(back.values()) - began if len(back) == len(watcher.prior) else float("nan")
+        seen = sim.ask("finish", began)
+    finally:
+        sim.close()
+    back = seen["back"]
+    recovered = max(back) if len(back) == seen["instances"] else float("nan")
     return {
         "tool": tool,
-        "instances": len(watcher.prior),
+        "instances": seen["instances"],
         "back": len(back),
         "recover_s": recovered,
         "lower_bound": bound,
-        "longest_first_s": achievable,
-        "best_known_s": best,
+        "longest_first_s": longest_first(sim.rebuilds),
+        "best_known_s": best_known(sim.rebuilds),
         "vs_lb": recovered / bound,
-        "first_back_s": min(back.values()) - began if back else float("nan"),
-        "first_asked_s": min(asked, default=float("nan")),
-        "last_asked_s": max(asked, default=float("nan")),
-        "per_instance": requests / max(1, len(back)),
-        "targets": ", ".join(f"{h} {n}" for h, n in sorted(targets.items(), key=str)),
+        "first_back_s": min(back, default=float("nan")),
+        "first_asked_s": min(seen["asked"], default=float("nan")),
+        "last_asked_s": max(seen["asked"], default=float("nan")),
+        "slots_filled_s": seen["slots_filled"],
+        "own_order_s": seen["own_order"],
+        "per_instance": seen["requests"] / max(1, len(back)),
+        "targets": ", ".join(f"{h} {n}" for h, n in sorted(seen["targets"].items(), key=str)),
         "wall_s": wall,
     }
 
@@ -306,6 +392,8 @@ COLUMNS = (
     ("vs_lb", "time / LB", "{:.3f}"),
     ("first_asked_s", "first rebuild asked s", "{:.1f}"),
     ("last_asked_s", "last asked s", "{:.1f}"),
+    ("slots_filled_s", "every build slot asked s", "{:.1f}"),
+    ("own_order_s", "its order, all asked at 0 s", "{:.0f}"),
     ("first_back_s", "first back s", "{:.0f}"),
     ("per_instance", "API requests / instance", "{:.1f}"),
     ("targets", "where they went", "{}"),
