@@ -442,7 +442,7 @@ def overhead_reading(rows: list[dict[str, Any]]) -> str:
         )
         + ". What would close it: fewer Prefect writes per move (a task run and its three "
         "state-change events, log lines and the move's outcome event; the task run recorder "
-        "already writes 100 state changes per transaction, deployments/server_settings.py, "
+        "and the event persister already write them in batches, deployments/server_settings.py, "
         "and the slots come from leases the run takes a few at a time, tasks/slots.py), "
         "since the server records them behind the moves and the run's last calls (giving "
         "back its slots and its host claims) wait behind that backlog; e.g. one task per "

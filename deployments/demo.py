@@ -22,7 +22,7 @@ import httpx
 from rich.console import Console
 from rich.markdown import Markdown
 
-from deployments.server_settings import TASK_RUN_RECORDER
+from deployments.server_settings import SERVER_SETTINGS
 
 console = Console()
 STATE_DIR = Path(".novaflow")
@@ -95,7 +95,7 @@ def local_stack(
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_API_URL": api,
         "OS_CLIENT_CONFIG_FILE": str(clouds),
-        **TASK_RUN_RECORDER,
+        **SERVER_SETTINGS,
     }
     procs = Processes()
     try:

@@ -22,6 +22,11 @@ from tasks.notify import Notifier
 from tasks.prefect_api import quick_retries_for_this_run
 from tasks.reporting import Progress, plan_summary, publish_plan, publish_report
 
+PLAN_LOG_LINES = 200
+"""Moves of a plan listed one per line in the run's log (every skip always is). A node's
+drain fits; the rest of a bigger plan is in its artifact, a table the UI can search, and the
+log of a 1,000-move plan would be 1,000 lines the server writes before the gate."""
+
 
 class MovesIncomplete(Exception):
     """Raised at the end of a run whose moves did not all succeed, so the run is Failed
@@ -65,7 +70,7 @@ class Runbook:
         self.plan = plan
         publish_plan(plan, self.scenario, self.hosts)
         self.log.info("Plan: %s", plan_summary(plan))
-        for move in plan.moves:
+        for move in plan.moves[:PLAN_LOG_LINES]:
             self.log.info(
                 "  %s: %s -> %s by %s (%s)",
                 move.instance_name,
@@ -73,6 +78,11 @@ class Runbook:
                 move.target or "scheduler",
                 move.method.value,
                 move.reason,
+            )
+        if len(plan.moves) > PLAN_LOG_LINES:
+            self.log.info(
+                "  ... and %d more moves: every move is in the plan artifact (Artifacts tab)",
+                len(plan.moves) - PLAN_LOG_LINES,
             )
         for skip in plan.skips:
             self.log.warning(

@@ -103,10 +103,11 @@ def active_holder(host: str) -> dict | None:
     return None
 
 
-RELEASERS = 8
-"""Claims given back at once. A run can hold hundreds of hosts, and the server is busiest
-right after the moves (recording them): one at a time, each answer that asks the client to
-come back later (SQLite busy) would add its seconds of back-off to the run's end."""
+CLAIMS_AT_ONCE = 8
+"""Claims taken or given back at once. A run can hold hundreds of hosts, and the server is
+busiest right after the moves (recording them) and right after the plan (its log lines and
+artifact): one at a time, each answer that asks the client to come back later (SQLite busy)
+would add its seconds of back-off to the run's start or end."""
 
 
 PAGE = 200
@@ -142,7 +143,7 @@ def _release(hosts: list[str], me: dict[str, str]) -> None:
     """Give back this run's claims (only those it still holds), several at once."""
     with get_client(sync_client=True) as client:
         mine = _still_mine(client, hosts, me)
-        with ThreadPoolExecutor(RELEASERS) as pool:
+        with ThreadPoolExecutor(CLAIMS_AT_ONCE) as pool:
             list(pool.map(lambda name: _delete(client, name), mine))
 
 
@@ -152,12 +153,11 @@ def hosts_claimed(hosts: list[str]) -> Iterator[None]:
     me = _me()
     taken: list[str] = []
     try:
-        with get_client(sync_client=True) as client:
-            for host in hosts:
-                holder = _try_claim(client, host, me)
-                if holder is None:
-                    taken.append(host)
-                    continue
+        with get_client(sync_client=True) as client, ThreadPoolExecutor(CLAIMS_AT_ONCE) as pool:
+            holders = list(pool.map(lambda host: _try_claim(client, host, me), hosts))
+        taken = [host for host, holder in zip(hosts, holders, strict=True) if holder is None]
+        for host, holder in zip(hosts, holders, strict=True):
+            if holder is not None:
                 raise HostBusy.held_by(host, holder)
         get_run_logger().info("Holding %s for this run", ", ".join(hosts))
         yield

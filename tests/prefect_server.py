@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from deployments.server_settings import TASK_RUN_RECORDER
+from deployments.server_settings import SERVER_SETTINGS
 
 
 def free_port() -> int:
@@ -39,7 +39,7 @@ def server_env(home: Path, api_url: str) -> dict[str, str]:
         "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": (
             "prefect.server.concurrency.lease_storage.filesystem"
         ),
-        **TASK_RUN_RECORDER,  # as the README's production set-up has it
+        **SERVER_SETTINGS,  # as the README's production set-up has it
     }
 
 

@@ -3,10 +3,12 @@ and only those; a claim another run has since taken stays that run's."""
 
 from __future__ import annotations
 
+import pytest
 from prefect import flow, get_client
-from prefect.client.schemas.actions import VariableUpdate
+from prefect.client.schemas.actions import VariableCreate, VariableUpdate
+from prefect.states import Running
 
-from tasks.locks import claim_name, hosts_claimed
+from tasks.locks import HostBusy, claim_name, hosts_claimed
 
 HOSTS = [f"claim-{i:03d}" for i in range(230)]  # more than one page of the release's read
 
@@ -36,3 +38,32 @@ def test_a_run_gives_back_every_claim_it_holds_and_leaves_a_taken_over_one(prefe
     assert _claims(HOSTS) == {HOSTS[7]: "other"}
     with get_client(sync_client=True) as client:
         client.delete_variable_by_name(claim_name(HOSTS[7]))
+
+
+def test_a_run_refused_one_host_names_its_holder_and_keeps_none_of_the_others(prefect_server):
+    hosts = HOSTS[:20]
+
+    @flow(name="test-claims-holder")
+    def holder() -> None:
+        pass
+
+    @flow(name="test-claims-refused")
+    def refused() -> None:
+        with hosts_claimed(hosts):
+            raise AssertionError("the run went on although another run holds claim-005")
+
+    with get_client(sync_client=True) as client:
+        other = client.create_flow_run(holder, state=Running())
+        client.create_variable(
+            VariableCreate(
+                name=claim_name(hosts[5]),
+                value={"flow_run_id": str(other.id), "flow_run_name": other.name, "flow": "x"},
+            )
+        )
+    try:
+        with pytest.raises(HostBusy, match=rf"claim-005 is already being worked on.*{other.name}"):
+            refused()
+        assert _claims(hosts) == {hosts[5]: str(other.id)}, "no claim but the holder's is left"
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_variable_by_name(claim_name(hosts[5]))
