@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName, LogFilter
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.logging.handlers import APILogWorker
 from pydantic import ValidationError
 
+import flows.common
 from flows.maintenance import node_maintenance
 from flows.params import ApprovalSettings, RunSettings
 from novaflow.errors import BadRequest
@@ -98,6 +103,25 @@ def test_dry_run_plans_but_changes_nothing(cloud_of):
     assert report.dry_run and len(report.plan.moves) == 2
     assert where(sim, "web-0") == ("cmp-a", "ACTIVE")
     assert service(sim, "cmp-a").status == "enabled"
+
+
+def test_a_big_plan_lists_its_first_moves_in_the_log_and_points_to_the_artifact(
+    cloud_of, monkeypatch
+):
+    monkeypatch.setattr(flows.common, "PLAN_LOG_LINES", 2)
+    cloud_of(two_hosts(5))
+    drive(node_maintenance, {}, host="cmp-a", settings=settings(dry_run=True))
+    APILogWorker.drain_all(timeout=10)
+    with get_client(sync_client=True) as client:
+        (run,) = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["node-maintenance"])),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=1,
+        )
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id={"any_": [run.id]}))
+    lines = [log.message for log in logs]
+    assert len([line for line in lines if line.startswith("  web-")]) == 2
+    assert "  ... and 3 more moves: every move is in the plan artifact (Artifacts tab)" in lines
 
 
 def test_live_impossible_falls_back_to_cold(cloud_of):
