@@ -442,7 +442,7 @@ def overhead_reading(rows: list[dict[str, Any]]) -> str:
         )
         + ". What would close it: fewer Prefect writes per move (a task run and its three "
         "state-change events, log lines and the move's outcome event; the task run recorder "
-        "and the event persister already write them in batches, deployments/server_settings.py, "
+        "already writes 100 state changes per transaction, deployments/server_settings.py, "
         "and the slots come from leases the run takes a few at a time, tasks/slots.py), "
         "since the server records them behind the moves and the run's last calls (giving "
         "back its slots and its host claims) wait behind that backlog; e.g. one task per "
@@ -482,18 +482,43 @@ BENCHES = (
 )
 
 
+GAUGE_N = 300_000
+
+
+def cpu_gauge() -> float:
+    """Milliseconds this machine takes for a fixed piece of pure-Python work (the best of 5).
+
+    The same code and settings, measured half an hour apart on one shared 2-CPU machine, ran
+    the 1,000-move overhead flow at 25 and at 56 ms per move, with 12 and 28 ms of Prefect
+    server CPU per move: the host, not the code, had changed (and a change measured in
+    between looked like a gain it was not). Taken before each section, this says how fast
+    the machine was then, so two RESULTS.md files, or two sections, can be compared."""
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        table = {}
+        for i in range(GAUGE_N):
+            table[i % 1000] = table.get(i % 1000, 0) + i * i
+        best = min(best, time.perf_counter() - t0)
+    return 1e3 * best
+
+
 def _section(title: str, module: Any, reading: Any, seed: int, quick: bool = False) -> str:
     """Run one benchmark, print its table and reading; the RESULTS.md section."""
+    gauge = cpu_gauge()
     t0 = time.perf_counter()
     rows = module.run(quick=True) if quick and getattr(module, "HAS_QUICK", False) else module.run()
     took = time.perf_counter() - t0
     table = module.markdown(rows)
     text = reading(rows)
-    print(f"## {title} (seed {seed}, {took:.0f} s)\n\n{table}\n{text}", flush=True)
+    print(
+        f"## {title} (seed {seed}, {took:.0f} s, CPU gauge {gauge:.0f} ms)\n\n{table}\n{text}",
+        flush=True,
+    )
     doc = (module.__doc__ or "").split("\n\n", 2)[-1].strip()
     return (
-        f"## {title}\n\n`python -m {module.__name__}`, seed {seed}, {took:.0f} s.\n\n"
-        f"{doc}\n\n{table}\n{text}"
+        f"## {title}\n\n`python -m {module.__name__}`, seed {seed}, {took:.0f} s, CPU gauge "
+        f"before it {gauge:.0f} ms.\n\n{doc}\n\n{table}\n{text}"
     )
 
 
@@ -508,6 +533,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     now = datetime.now(UTC)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    gauge_start = cpu_gauge()
     sections = []
     with contextlib.ExitStack() as stack:
         served = False
@@ -531,6 +557,10 @@ def main(argv: list[str] | None = None) -> None:
         f"- Python: {platform.python_implementation()} {platform.python_version()}\n"
         f"- Load average at start (1, 5, 15 min): {load}; planner and snapshot times are the "
         f"best of 3 runs on this machine, which other work may share\n"
+        f"- CPU gauge (each section's line gives it): milliseconds for a fixed piece of "
+        f"pure-Python work ({GAUGE_N:,} dict updates, best of 5, `cpu_gauge` in "
+        f"bench/__main__.py), taken before each section; the section's times scale with it "
+        f"(at start {gauge_start:.0f} ms, at the end {cpu_gauge():.0f} ms)\n"
         f"- Command: `make bench`\n"
         f"- Seeds: planner {planner.SEED}, snapshot {snapshot.SEED}, "
         f"observation {observation.SEED}, drain {drain.SEED}, evacuation {evacuation.SEED}, "

@@ -10,8 +10,8 @@ the run, and the count (1,000) is set by the cloud, not by a move budget. (A `no
 drains one host, whose live-migration slots would cap the run at 16 at a time; `rolling` pauses
 for a "batch done" gate per batch.) The flow runs exactly as `novaflow run rebalance` runs it:
 in a process of its own (the child below, so its memory is the flow's alone), against a real
-`prefect server start` on 127.0.0.1 (with the task run recorder and event persister batching
-of deployments/server_settings.py, as in production) and the simulated cloud served by `novaflow
+`prefect server start` on 127.0.0.1 (with the task run recorder batching of
+deployments/server_settings.py, as in production) and the simulated cloud served by `novaflow
 sim serve` in a third process (openstacksdk over real HTTP), with the plan gate answered through
 Prefect's API the moment the run pauses. The sim runs at `TIME_SCALE` real seconds per simulated
 second, so a live migration lasts well under a millisecond: what is left is orchestration. Every
