@@ -95,9 +95,24 @@ def quick_retries_for_this_run() -> None:
         quick_retries(ctx.client)
 
 
-_quiet: list[Any] = [None, None]
-"""The settings last derived from, and the same without client retries (building them costs
-~25 ms, so once per settings object, not per call)."""
+_quiet: dict[int, tuple[Any, Any]] = {}
+"""Settings objects (by id) and the same without client retries. Building one costs ~25 ms
+of CPU (pydantic-settings reads the environment, .env, pyproject.toml and Prefect's profiles
+again), so once per settings object, not per call. Several are in use at once: the flow
+run's, a pool thread's, and the quiet ones themselves when a retried call calls another; a
+single remembered pair made threads, and nested calls, rebuild it on every call."""
+
+
+def _without_client_retries(settings: Any) -> Any:
+    if settings.client.max_retries == 0:
+        return settings  # already quiet: a retried call inside another one
+    known = _quiet.get(id(settings))
+    if known is None or known[0] is not settings:
+        if len(_quiet) >= 32:
+            _quiet.clear()  # settings objects come and go with runs: keep the cache small
+        known = (settings, settings.copy_with_update(updates={PREFECT_CLIENT_MAX_RETRIES: 0}))
+        _quiet[id(settings)] = known
+    return known[1]
 
 
 def server_hiccup(exc: BaseException) -> bool:
@@ -114,11 +129,7 @@ def own_retries() -> Iterator[None]:
     """Within: the Prefect client sends each request once (the caller retries). It still
     sleeps 2 s before it returns a 503, which QuickRetries, below it, keeps from coming."""
     ctx = get_settings_context()
-    base, quiet = _quiet
-    if base is not ctx.settings:
-        quiet = ctx.settings.copy_with_update(updates={PREFECT_CLIENT_MAX_RETRIES: 0})
-        _quiet[:] = [ctx.settings, quiet]
-    with SettingsContext(profile=ctx.profile, settings=quiet):
+    with SettingsContext(profile=ctx.profile, settings=_without_client_retries(ctx.settings)):
         yield
 
 

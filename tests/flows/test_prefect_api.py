@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from prefect.client.orchestration import SyncPrefectClient
+from prefect.context import get_settings_context
 from prefect.settings import (
     PREFECT_CLIENT_CSRF_SUPPORT_ENABLED,
     PREFECT_CLIENT_MAX_RETRIES,
@@ -119,3 +120,41 @@ def test_a_flow_run_and_its_task_runs_share_the_quick_retries(prefect_server: st
         return before, _has_quick_retries(), in_a_task.submit().result()
 
     assert probe() == (False, True, True)
+
+
+def test_retried_calls_build_quiet_settings_once_not_per_call(monkeypatch) -> None:
+    """Nested retried calls and calls from other threads reuse the settings without client
+    retries; building them costs ~25 ms of CPU, which every call used to pay."""
+    from prefect.settings.models.root import Settings
+
+    from tasks import prefect_api
+
+    built: list[object] = []
+    copy = Settings.copy_with_update
+
+    def counted(self, *args, **kwargs):
+        built.append(self)
+        return copy(self, *args, **kwargs)
+
+    monkeypatch.setattr(Settings, "copy_with_update", counted)
+    monkeypatch.setattr(prefect_api, "_quiet", {})
+    seen: list[int] = []
+
+    @prefect_api.retried(within_s=1)
+    def inner() -> None:
+        seen.append(get_settings_context().settings.client.max_retries)
+
+    @prefect_api.retried(within_s=1)
+    def outer() -> None:
+        inner()
+
+    for _ in range(20):
+        outer()
+    threads = [threading.Thread(target=lambda: [outer() for _ in range(20)]) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == [0] * 100, "every call ran without the client's own retries"
+    # Once per settings object: the main thread's and (if it differs) the other threads'.
+    assert len(built) == len({id(b) for b in built}) <= 2, f"built {len(built)} times"
