@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import drain, evacuation, observation, overhead, planner, snapshot
+from bench.machine import GAUGE_N, cpu_gauge
 from bench.prefect_server import shared_prefect_server
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -421,6 +422,7 @@ def evacuation_reading(rows: list[dict[str, Any]]) -> str:
 def overhead_reading(rows: list[dict[str, Any]]) -> str:
     r = overhead.median_run(rows)
     runs = ", ".join(f"{row['ms_per_move']:.1f}" for row in rows)
+    gauges = ", ".join(f"{row['gauge_ms']:.0f}" for row in rows)
     per, after = r["ms_per_move"], r["after_gate_ms_per_move"]
     all_moved = r["moved"] == r["planned"]
     moving = r["moves_s"] * 1e3 / max(1, r["planned"])
@@ -453,7 +455,9 @@ def overhead_reading(rows: list[dict[str, Any]]) -> str:
     return (
         f"{r['planned']:,} moves ({r['sources']} source hosts, {r['targets']} targets, "
         f"{overhead.MAX_PARALLEL} in flight at most) through the real `rebalance` flow on a "
-        f"real Prefect server, {len(rows)} run(s) ({runs} ms per move), read on the median "
+        f"real Prefect server, {len(rows)} run(s) ({runs} ms per move; CPU gauge before "
+        f"each: {gauges} ms, the same fixed work, so a higher figure is a slower machine at "
+        f"that moment), read on the median "
         f"run ({r['run']}): {r['flow_s']:.1f} s from the flow's call to its return, "
         f"{per:.1f} ms per move (target < 40 ms: {_ok(per < 40)}); after the gate "
         f"{after:.1f} ms per move, {moving:.1f} ms of it from the first move's start "
@@ -480,27 +484,6 @@ BENCHES = (
     ("Evacuation: time to recover", evacuation, evacuation_reading, evacuation.SEED),
     ("Orchestration overhead: 1,000 moves", overhead, overhead_reading, overhead.SEED),
 )
-
-
-GAUGE_N = 300_000
-
-
-def cpu_gauge() -> float:
-    """Milliseconds this machine takes for a fixed piece of pure-Python work (the best of 5).
-
-    The same code and settings, measured half an hour apart on one shared 2-CPU machine, ran
-    the 1,000-move overhead flow at 25 and at 56 ms per move, with 12 and 28 ms of Prefect
-    server CPU per move: the host, not the code, had changed (and a change measured in
-    between looked like a gain it was not). Taken before each section, this says how fast
-    the machine was then, so two RESULTS.md files, or two sections, can be compared."""
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        table = {}
-        for i in range(GAUGE_N):
-            table[i % 1000] = table.get(i % 1000, 0) + i * i
-        best = min(best, time.perf_counter() - t0)
-    return 1e3 * best
 
 
 def _section(title: str, module: Any, reading: Any, seed: int, quick: bool = False) -> str:

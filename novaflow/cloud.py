@@ -13,12 +13,14 @@ benchmarks can show that a snapshot or a poll cycle costs a constant number of A
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import keystoneauth1.exceptions as ks_exc
@@ -268,6 +270,34 @@ def _pool_connections(conn: openstack.connection.Connection) -> None:
     adapter = ks_session.TCPKeepAliveAdapter(pool_maxsize=HTTP_POOL)
     for scheme in ("https://", "http://"):
         conn.session.session.mount(scheme, adapter)
+    _skip_empty_environment(conn.session.session)
+
+
+REQUESTS_ENVIRONMENT = (
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "requests_ca_bundle",
+    "curl_ca_bundle",
+    "netrc",
+)
+"""What requests reads from the environment, in any case, when `trust_env` is on."""
+
+
+def _skip_empty_environment(session: Any) -> None:
+    """Turn off requests' per-request look at the environment when it can find nothing.
+
+    With `trust_env` on, requests looks for proxies, a CA bundle and ~/.netrc on every
+    request (a stat of ~/.netrc each time): 0.25 of 1.75 ms of CPU per request to the sim,
+    measured in process. None of those set and no netrc file, the lookup finds nothing, so
+    skipping it changes nothing; any of them present keeps requests' default."""
+    names = {name.lower() for name in os.environ}
+    if names & set(REQUESTS_ENVIRONMENT):
+        return
+    if any(Path(p).expanduser().exists() for p in ("~/.netrc", "~/_netrc")):
+        return
+    session.trust_env = False
 
 
 class Cloud:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from novaflow.cloud import Cloud
+from novaflow.cloud import REQUESTS_ENVIRONMENT, Cloud
 from novaflow.errors import BadRequest, CloudError, UnsupportedByCloud
 from novaflow.observer import Observer
 from novaflow.sim.api.paging import MAX_LIMIT
@@ -432,3 +432,32 @@ def test_a_move_whose_reply_was_lost_is_not_sent_again(connect) -> None:
     sim.advance(600)  # a second migration, had one been sent, would be over by now
     assert len(sim.migrations(vm.id)) == 1
     assert sim.host_of(vm.id) in ("b", "c")
+
+
+def _no_requests_environment(monkeypatch, home) -> None:
+    for name in REQUESTS_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HOME", str(home))
+
+
+def test_with_no_proxy_ca_or_netrc_set_requests_skips_its_environment_lookups(
+    connect, monkeypatch, tmp_path
+) -> None:
+    _no_requests_environment(monkeypatch, tmp_path)
+    _sim, cloud = connect(ClusterSpec().host("a").instance("web-1", host="a"))
+    assert cloud.conn.session.session.trust_env is False
+    assert cloud.server_state(find(cloud, "web-1").id).host == "a"
+
+
+def test_a_proxy_setting_in_the_environment_is_still_honoured(
+    connect, monkeypatch, tmp_path
+) -> None:
+    _no_requests_environment(monkeypatch, tmp_path)
+    # A proxy that answers nothing, and 127.0.0.1 exempt from it: reaching the sim at all
+    # shows requests read NO_PROXY from the environment.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    _sim, cloud = connect(ClusterSpec().host("a").instance("web-1", host="a"))
+    assert cloud.conn.session.session.trust_env is True
+    assert cloud.server_state(find(cloud, "web-1").id).host == "a"
