@@ -542,7 +542,7 @@ def main(argv: list[str] | None = None) -> None:
         f"best of 3 runs on this machine, which other work may share\n"
         f"- CPU gauge (each section's line gives it): milliseconds for a fixed piece of "
         f"pure-Python work ({GAUGE_N:,} dict updates, best of 5, `cpu_gauge` in "
-        f"bench/__main__.py), taken before each section; the section's times scale with it "
+        f"bench/machine.py), taken before each section; the section's times scale with it "
         f"(at start {gauge_start:.0f} ms, at the end {cpu_gauge():.0f} ms)\n"
         f"- Command: `make bench`\n"
         f"- Seeds: planner {planner.SEED}, snapshot {snapshot.SEED}, "
