@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from uuid import UUID
 
@@ -152,11 +152,15 @@ def hosts_claimed(hosts: list[str]) -> Iterator[None]:
     """Hold every host in `hosts` for this run, or refuse naming the run that holds one."""
     me = _me()
     taken: list[str] = []
+    tries: dict[str, Future[dict | None]] = {}
     try:
         with get_client(sync_client=True) as client, ThreadPoolExecutor(CLAIMS_AT_ONCE) as pool:
-            holders = list(pool.map(lambda host: _try_claim(client, host, me), hosts))
-        taken = [host for host, holder in zip(hosts, holders, strict=True) if holder is None]
-        for host, holder in zip(hosts, holders, strict=True):
+            tries = {host: pool.submit(_try_claim, client, host, me) for host in hosts}
+        # Every attempt is over: what was claimed is known (and given back below) before a
+        # refusal or a failed attempt ends the run.
+        taken = [h for h, t in tries.items() if t.exception() is None and t.result() is None]
+        for host, attempt in tries.items():
+            holder = attempt.result()
             if holder is not None:
                 raise HostBusy.held_by(host, holder)
         get_run_logger().info("Holding %s for this run", ", ".join(hosts))

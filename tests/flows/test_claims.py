@@ -8,6 +8,7 @@ from prefect import flow, get_client
 from prefect.client.schemas.actions import VariableCreate, VariableUpdate
 from prefect.states import Running
 
+from tasks import locks
 from tasks.locks import HostBusy, claim_name, hosts_claimed
 
 HOSTS = [f"claim-{i:03d}" for i in range(230)]  # more than one page of the release's read
@@ -67,3 +68,26 @@ def test_a_run_refused_one_host_names_its_holder_and_keeps_none_of_the_others(pr
     finally:
         with get_client(sync_client=True) as client:
             client.delete_variable_by_name(claim_name(hosts[5]))
+
+
+def test_a_claim_attempt_that_fails_leaves_none_of_the_run_s_claims_behind(
+    prefect_server, monkeypatch
+):
+    hosts = HOSTS[:20]
+    real = locks._try_claim
+
+    def flaky(client, host, me):
+        if host == hosts[3]:
+            raise RuntimeError("the Prefect server went away")
+        return real(client, host, me)
+
+    monkeypatch.setattr(locks, "_try_claim", flaky)
+
+    @flow(name="test-claims-failed")
+    def failed() -> None:
+        with hosts_claimed(hosts):
+            raise AssertionError("the run went on without its claim on claim-003")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        failed()
+    assert _claims(hosts) == {}, "every claim the run took was given back"
