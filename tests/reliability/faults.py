@@ -10,9 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import openstack
-
 from flows.params import ApprovalSettings
+from novaflow.sim import lifecycle
 from novaflow.sim.testing import SimHandle
 from tasks.moves import cloud_limit_name, slot_limit_name
 from tests.reliability.harness import (
@@ -103,21 +102,47 @@ def untouched_instance(cell: Cell, sim: SimHandle) -> str | None:
     return None
 
 
-def owner_does(action: str) -> Callable[[Cell, SimHandle, Any], None]:
-    def then(cell: Cell, sim: SimHandle, mig: Any) -> None:
-        iid = untouched_instance(cell, sim)
-        if iid is None:
-            cell.notes.append(f"no untouched instance left to be {action} by its owner")
-            return
-        conn = openstack.connect(cloud=cell.cloud)  # as the instance's owner would, by API
-        if action == "stopped":
-            conn.compute.stop_server(iid)
-        else:
-            conn.compute.delete_server(iid)
-        cell.owner[iid] = action
-        cell.notes.append(f"{sim.instance(iid).name} {action} by its owner mid-run")
+def owner_acts(action: str) -> Callable[[Cell], CellResult]:
+    """The owner stops or deletes an instance of the run's source when the run's first
+    server action (a lock or a move) reaches Nova: after the plan counted the instance,
+    before its move. The sim does it inside that request, before serving it, so no other
+    move can start first; by then every move starting at once (a drain's live and cold
+    slots take a small host's instances together) would leave no instance not yet touched
+    for a watcher thread to pick. It may be the very instance that first request is for."""
 
-    return then
+    def run(cell: Cell) -> CellResult:
+        fired = threading.Event()
+
+        def hook(route: str) -> None:
+            if fired.is_set() or not (
+                route.startswith("POST ") and route.endswith("/servers/{server_id}/action")
+            ):
+                return
+            fired.set()
+            assert cell.sim is not None
+            iid = untouched_instance(cell, cell.sim)
+            if iid is None:
+                cell.notes.append(f"no untouched instance left to be {action} by its owner")
+                return
+            cloud = cell.sim.state
+            with cloud.lock:  # the owner's own API call, done in place (this is Nova's loop)
+                inst = cloud.instance(iid)
+                if action == "stopped":
+                    lifecycle.stop(cloud, inst)
+                else:
+                    lifecycle.delete_server(cloud, inst)
+            cell.owner[iid] = action
+            cell.notes.append(f"{inst.name} {action} by its owner mid-run")
+
+        with cell.cloud_up() as sim:
+            sim.state.request_hooks.append(hook)
+            cell.run()
+            sim.state.request_hooks.remove(hook)
+            if not fired.is_set():
+                cell.notes.append("the fault never fired (the run ended first)")
+            return cell.audit()
+
+    return run
 
 
 # -- concurrency --------------------------------------------------------------------------
@@ -268,14 +293,14 @@ FAULTS: list[Fault] = [
         "owner-stops",
         "migrations",
         "an instance not yet moved is stopped by its owner",
-        triggered(first_migration, owner_does("stopped")),
+        owner_acts("stopped"),
         na=_not_for_evacuation("the instances of a dead node cannot be stopped by their owners"),
     ),
     Fault(
         "owner-deletes",
         "migrations",
         "an instance not yet moved is deleted by its owner",
-        triggered(first_migration, owner_does("deleted")),
+        owner_acts("deleted"),
     ),
     Fault(
         "sigkill",
