@@ -416,6 +416,14 @@ def evacuation_reading(rows: list[dict[str, Any]]) -> str:
             "novaflow/planner/order.py), which the sim's durations follow only up to their "
             "noise (x0.8 to x1.3), so a target's longest rebuilds can end up behind others."
         )
+        anyslot = nova["any_slot_s"]
+        text += (
+            f" The same requests, each on whichever build slot of either spare frees first "
+            f"(targets chosen at the last moment), take {anyslot:.0f} s "
+            f"({anyslot / bound:.3f}x): choosing the targets up front cost {own - anyslot:.0f} s "
+            f"of the schedule, and the order by estimate, against longest first knowing every "
+            f"duration ({lpt:.0f} s), {anyslot - lpt:.0f} s."
+        )
     return text + "\n"
 
 
