@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import drain, evacuation, observation, overhead, planner, snapshot
-from bench.machine import GAUGE_N, cpu_gauge
+from bench.machine import GAUGE_N, ROUND_TRIPS, cpu_gauge, cpu_model, wakeup_gauge
 from bench.prefect_server import shared_prefect_server
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -431,6 +431,7 @@ def overhead_reading(rows: list[dict[str, Any]]) -> str:
     r = overhead.median_run(rows)
     runs = ", ".join(f"{row['ms_per_move']:.1f}" for row in rows)
     gauges = ", ".join(f"{row['gauge_ms']:.0f}" for row in rows)
+    wakeups = ", ".join(f"{row['wakeup_ms']:.0f}" for row in rows)
     per, after = r["ms_per_move"], r["after_gate_ms_per_move"]
     all_moved = r["moved"] == r["planned"]
     moving = r["moves_s"] * 1e3 / max(1, r["planned"])
@@ -465,7 +466,7 @@ def overhead_reading(rows: list[dict[str, Any]]) -> str:
         f"{overhead.MAX_PARALLEL} in flight at most) through the real `rebalance` flow on a "
         f"real Prefect server, {len(rows)} run(s) ({runs} ms per move; CPU gauge before "
         f"each: {gauges} ms, the same fixed work, so a higher figure is a slower machine at "
-        f"that moment), read on the median "
+        f"that moment; wake-up gauge {wakeups} ms), read on the median "
         f"run ({r['run']}): {r['flow_s']:.1f} s from the flow's call to its return, "
         f"{per:.1f} ms per move (target < 40 ms: {_ok(per < 40)}); after the gate "
         f"{after:.1f} ms per move, {moving:.1f} ms of it from the first move's start "
@@ -524,7 +525,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     now = datetime.now(UTC)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    gauge_start = cpu_gauge()
+    gauge_start, wakeup_start = cpu_gauge(), wakeup_gauge()
     sections = []
     with contextlib.ExitStack() as stack:
         served = False
@@ -544,7 +545,8 @@ def main(argv: list[str] | None = None) -> None:
         "hand. Benchmarks are not tests: they measure, and the readings say which targets of "
         "issues 3 and 7 are met and which are missed.\n\n"
         f"- Date: {now:%Y-%m-%d %H:%M} UTC\n"
-        f"- Machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs\n"
+        f"- Machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs "
+        f"({cpu_model()})\n"
         f"- Python: {platform.python_implementation()} {platform.python_version()}\n"
         f"- Load average at start (1, 5, 15 min): {load}; planner and snapshot times are the "
         f"best of 3 runs on this machine, which other work may share\n"
@@ -552,6 +554,11 @@ def main(argv: list[str] | None = None) -> None:
         f"pure-Python work ({GAUGE_N:,} dict updates, best of 5, `cpu_gauge` in "
         f"bench/machine.py), taken before each section; the section's times scale with it "
         f"(at start {gauge_start:.0f} ms, at the end {cpu_gauge():.0f} ms)\n"
+        f"- Wake-up gauge: milliseconds for {ROUND_TRIPS:,} one-byte round trips between two "
+        f"threads over 127.0.0.1 TCP (best of 5, `wakeup_gauge` in bench/machine.py), what "
+        f"every Prefect and cloud call pays and the CPU gauge does not see (at start "
+        f"{wakeup_start:.0f} ms, at the end {wakeup_gauge():.0f} ms; the overhead table gives "
+        f"it per run)\n"
         f"- Command: `make bench`\n"
         f"- Seeds: planner {planner.SEED}, snapshot {snapshot.SEED}, "
         f"observation {observation.SEED}, drain {drain.SEED}, evacuation {evacuation.SEED}, "

@@ -38,7 +38,10 @@ sim, and the target is read on the median run: on this shared machine, runs of t
 minutes apart differed by up to 20 ms per move (34.5 to 55.0 in one `make bench`), more than
 most changes this benchmark is meant to show, because the machine's own speed changes:
 `CPU gauge before` is how long a fixed piece of pure-Python work took just before the run
-(bench/machine.py; 27-28 ms on this machine when quiet, 42-50 ms at other moments).
+(bench/machine.py; 27-28 ms on this machine when quiet, 42-50 ms at other moments), and
+`wake-up gauge before` how long 2,000 round trips between two threads over 127.0.0.1 took:
+on 2026-12-03 three runs after a CPU gauge of 28-29 ms took 42-53 ms per move, and a
+trivial Prefect task twice its usual 2.5 ms, which the CPU gauge did not show.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import table
-from bench.machine import cpu_gauge
+from bench.machine import cpu_gauge, wakeup_gauge
 
 SEED = 1
 SOURCES = 50
@@ -326,8 +329,8 @@ def run(seed: int = SEED, quick: bool = False) -> list[dict[str, Any]]:
     """`RUNS` rows (one with `quick`), each on a fresh Prefect server and sim."""
     rows = []
     for n in range(1 if quick else RUNS):
-        gauge = cpu_gauge()
-        rows.append({"run": n + 1, "gauge_ms": gauge, **bench(seed)})
+        gauges = {"gauge_ms": cpu_gauge(), "wakeup_ms": wakeup_gauge()}
+        rows.append({"run": n + 1, **gauges, **bench(seed)})
         print(f"  overhead run {n + 1}: {rows[-1]['ms_per_move']:.1f} ms per move", flush=True)
     return rows
 
@@ -340,6 +343,7 @@ def median_run(rows: list[dict[str, Any]]) -> dict[str, Any]:
 COLUMNS = (
     ("run", "run", "{}"),
     ("gauge_ms", "CPU gauge before ms", "{:.0f}"),
+    ("wakeup_ms", "wake-up gauge before ms", "{:.0f}"),
     ("planned", "moves planned", "{}"),
     ("moved", "moved", "{}"),
     ("sources", "source hosts", "{}"),

@@ -65,13 +65,9 @@ down (the message says to evacuate it) rather than by naming the evacuation's ru
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    from bench.machine import cpu_model
+
+    cpu = cpu_model()
     system = f"{platform.system()} {platform.release()}"
     python = platform.python_version()
     return f"{platform.node()}: {os.cpu_count()} CPU ({cpu}), {system}, Python {python}"
