@@ -183,9 +183,9 @@ def test_metadata_get_set_delete(frozen: Callable[..., SimHandle]) -> None:
     conn = sim.connect()
     server = conn.compute.get_server(sim.server_id("web-1"))
     conn.compute.set_server_metadata(server, evacuation_priority="1", owner="team-a")
-    assert conn.compute.get_server_metadata(server).metadata["owner"] == "team-a"
+    assert conn.compute.fetch_server_metadata(server).metadata["owner"] == "team-a"
     conn.compute.delete_server_metadata(server, ["owner"])
-    meta = conn.compute.get_server_metadata(server).metadata
+    meta = conn.compute.fetch_server_metadata(server).metadata
     assert meta == {"evacuation_priority": "1"}
     assert sim.instance(server.id).metadata == {"evacuation_priority": "1"}
 
