@@ -98,7 +98,7 @@ def test_flavors_with_extra_specs(sim: SimHandle) -> None:
     flavors = {f.name: f for f in conn.compute.flavors()}
     assert {"m1.tiny", "m1.2xlarge", "c1.pinned", "g1.pci", "s1.vtpm"} <= set(flavors)
     assert {f.vcpus for f in flavors.values()} >= {1, 16}
-    pinned = conn.compute.find_flavor("c1.pinned")
+    pinned = conn.compute.find_flavor("c1.pinned", ignore_missing=False)
     assert pinned.extra_specs == {"hw:cpu_policy": "dedicated"}
     assert conn.compute.fetch_flavor_extra_specs(flavors["g1.pci"]).extra_specs == {
         "pci_passthrough:alias": "gpu:1"

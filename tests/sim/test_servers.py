@@ -90,7 +90,8 @@ def test_unknown_server_is_404(sim: SimHandle) -> None:
     conn = sim.connect()
     with pytest.raises(openstack.exceptions.NotFoundException):
         conn.compute.get_server("00000000-0000-0000-0000-000000000000")
-    assert conn.compute.find_server("no-such-server") is None
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        conn.compute.find_server("no-such-server", ignore_missing=False)
 
 
 def test_create_places_by_capacity_and_zone_then_delete(make_sim: Callable[..., SimHandle]) -> None:
@@ -98,7 +99,7 @@ def test_create_places_by_capacity_and_zone_then_delete(make_sim: Callable[..., 
     sim = make_sim(spec)
     conn = sim.connect()
     image = next(iter(conn.image.images()))
-    flavor = conn.compute.find_flavor("m1.large")
+    flavor = conn.compute.find_flavor("m1.large", ignore_missing=False)
     server = conn.compute.create_server(
         name="new-1",
         image_id=image.id,
