@@ -7,6 +7,7 @@ import platform
 import subprocess
 from datetime import UTC, datetime
 
+from bench.machine import cpu_model
 from tests.reliability.faults import FAULTS, ROWS
 from tests.reliability.matrix import RESTART, RESTART_TITLE
 from tests.reliability.outcome import CellResult
@@ -65,8 +66,6 @@ down (the message says to evacuate it) rather than by naming the evacuation's ru
 
 
 def _machine() -> str:
-    from bench.machine import cpu_model
-
     cpu = cpu_model()
     system = f"{platform.system()} {platform.release()}"
     python = platform.python_version()
