@@ -3,6 +3,7 @@ reused across moves, shared fairly with other runs, and all given back."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -62,6 +63,7 @@ def test_a_second_run_waits_until_the_first_gives_slots_back(client, limit):
     for taken in held:
         first.give_back(taken)
     first.tidy({})  # nothing more to start: idle leases go back to the server
+    first.settle()
     assert limit() == 0
     second.clock.now += 5  # past the refusal's back-off
     assert second.take([limit.name], {limit.name: 1}) is not None
@@ -78,6 +80,7 @@ def test_idle_slots_stay_while_moves_wait_for_them_and_go_once_old(client, limit
     assert limit() == 2
     clock.now += REFRESH_S + 1  # old and idle: back to the server so other runs get a turn
     pool.tidy({limit.name: 2})
+    pool.settle()
     assert limit() == 0 and not pool.leases[limit.name]
 
 
@@ -105,3 +108,32 @@ def test_leases_are_renewed_and_a_lost_one_takes_no_new_moves(client, limit):
     pool.tidy({})
     pool.close()
     assert limit() == 0
+
+
+class SlowReleases:
+    """The run's Prefect client, but the server answers a release only once `answer` is set
+    (a busy server, recording the moves that just ended)."""
+
+    def __init__(self, client, answer: threading.Event) -> None:
+        self.client = client
+        self.answer = answer
+
+    def __getattr__(self, name: str):
+        return getattr(self.client, name)
+
+    def release_concurrency_slots_with_lease(self, **kwargs):
+        self.answer.wait(30)
+        return self.client.release_concurrency_slots_with_lease(**kwargs)
+
+
+def test_giving_slots_back_does_not_wait_for_a_busy_server(client, limit):
+    answer = threading.Event()
+    pool = SlotPool(SlowReleases(client, answer))
+    pool.give_back(pool.take([limit.name], {limit.name: 1}))
+    threading.Timer(5, answer.set).start()  # a tidy that waited would return only after this
+    pool.tidy({})  # the dispatcher's loop goes on to start the next moves at once
+    assert not answer.is_set()
+    assert not pool.leases[limit.name]  # the run no longer uses it...
+    assert limit() == 1  # ...and the server still counts it until it has answered
+    pool.close()  # the end of the run waits for every release
+    assert answer.is_set() and limit() == 0
