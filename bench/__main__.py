@@ -310,7 +310,8 @@ def drain_reading(rows: list[dict[str, Any]]) -> str:
     for r in nova:
         others = [o for o in _same(rows, r) if o is not r]
         fewer = all(r["per_move"] < o["per_move"] for o in others)
-        idle = (r["makespan"] - r["floor"]) / max(1, r["moved"])
+        # A makespan a little under the floor (its rounding) means no idle slot, not "-0".
+        idle = max(0.0, r["makespan"] - r["floor"]) / max(1, r["moved"])
         lines.append(
             f"{r['instances']} instances, {r['slots']} slot(s): makespan {r['makespan']:.0f} s, "
             f"{r['vs_lb']:.3f}x LB (target <= 1.05: {_ok(r['vs_lb'] <= 1.05)}; "
