@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -115,7 +115,6 @@ class SlotPool:
     stopping: threading.Event = field(default_factory=threading.Event)
     renewer: threading.Thread | None = None
     releaser: ThreadPoolExecutor | None = None
-    releasing: list[Future[None]] = field(default_factory=list)
 
     # -- taking and giving back ----------------------------------------------------------
     def take(self, names: list[str], want: dict[str, int]) -> list[Lease] | None:
@@ -194,15 +193,12 @@ class SlotPool:
                     self._release(lease)
         self.leases.clear()
         self.settle()
-        if self.releaser is not None:
-            self.releaser.shutdown()
-            self.releaser = None
 
     def settle(self) -> None:
         """Wait until every lease given back so far has reached the server."""
-        done, self.releasing = self.releasing, []
-        for release in done:
-            release.result()
+        if self.releaser is not None:
+            self.releaser.shutdown(wait=True)
+            self.releaser = None
 
     def refusal(self, name: str) -> str:
         """What the server last said when it refused `name`."""
@@ -269,8 +265,7 @@ class SlotPool:
             self.releaser = ThreadPoolExecutor(
                 RELEASES_AT_ONCE, thread_name_prefix="novaflow-slot-release"
             )
-        self.releasing = [r for r in self.releasing if not r.done()]
-        self.releasing.append(self.releaser.submit(self._give_back_to_server, lease))
+        self.releaser.submit(self._give_back_to_server, lease)
 
     def _give_back_to_server(self, lease: Lease) -> None:
         try:
