@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from novaflow.sim import placement
 from novaflow.sim.errors import bad_request, invalid_state
 from novaflow.sim.model import NOSTATE, RUNNING, SHUTDOWN, Host, Instance
 from novaflow.sim.moves import cold_failed, evacuation_failed, fail_live, start_queued_live
@@ -68,6 +69,7 @@ def create_server(
             "message": ("No valid host was found. There are not enough hosts available."),
         }
         return inst
+    placement.claim(cloud, inst, dest)
     inst.host, inst.zone, inst.task_state = dest, cloud.hosts[dest].zone, "spawning"
     inst.addresses = cloud.new_addresses()
 
@@ -86,7 +88,9 @@ def delete_server(cloud: SimCloud, inst: Instance) -> None:
     The record is kept in `cloud.deleted` (vm_state deleted, status DELETED), as Nova keeps a
     soft-deleted row that `changes-since` listings still return.
     """
+    placement.drop_consumer(cloud, inst.id)
     for m in cloud.migrations_of(inst.id):
+        placement.drop_consumer(cloud, m.uuid)
         if m.in_progress:
             m.generation += 1
             m.status = "error"
@@ -163,6 +167,7 @@ def revive_host(cloud: SimCloud, name: str) -> None:
     host.alive = True
     host.last_heartbeat = cloud.now
     host.booted_at = cloud.now
+    placement.clean_up_evacuated(cloud, name)
     for inst in cloud.instances.values():
         if inst.host == name and inst.vm_state in ("active", "paused") and inst.task_state is None:
             inst.vm_state, inst.power_state, inst.updated = "stopped", SHUTDOWN, cloud.now

@@ -64,6 +64,10 @@ class Host:
     booted_at: float = 0.0
     # Nova's max_concurrent_builds: rebuilds (evacuations) this node runs at once.
     max_concurrent_builds: int = 10
+    reserved_host_cpus: int = 0
+    reserved_host_disk_mb: int = 0
+    # vGPUs of a physical GPU, reported by Nova as a nested child provider (0: none).
+    vgpus: int = 0
 
     @property
     def is_up(self) -> bool:
@@ -226,3 +230,46 @@ class InstanceAction:
     updated: float
     message: str | None = None
     events: list[ActionEvent] = field(default_factory=list)
+
+
+@dataclass
+class Inventory:
+    """One resource class of a Placement resource provider, as nova-compute reports it."""
+
+    total: int
+    reserved: int = 0
+    allocation_ratio: float = 1.0
+    min_unit: int = 1
+    max_unit: int = 0
+    step_size: int = 1
+
+    @property
+    def capacity(self) -> int:
+        """What Placement may hand out: (total - reserved) x allocation_ratio."""
+        return int((self.total - self.reserved) * self.allocation_ratio)
+
+
+@dataclass
+class Provider:
+    """A Placement resource provider: a compute node (root) or a device under it (child)."""
+
+    uuid: str
+    name: str
+    host: str
+    root_uuid: str
+    parent_uuid: str | None
+    inventories: dict[str, Inventory]
+    traits: set[str] = field(default_factory=set)
+    generation: int = 1
+
+
+@dataclass
+class Consumer:
+    """Who holds allocations: an instance, or a migration while a move is in flight."""
+
+    uuid: str
+    project_id: str
+    user_id: str
+    consumer_type: str  # INSTANCE or MIGRATION (Placement 1.38)
+    allocations: dict[str, dict[str, int]] = field(default_factory=dict)
+    generation: int = 1

@@ -1,28 +1,19 @@
-"""The scheduler: Nova's filters (compute up, zone, capacity, server groups) and RAM weigher."""
+"""The scheduler: Nova's filters (compute up, zone, server groups) over Placement's answer.
+
+Capacity is decided only by Placement (`novaflow.sim.placement`): each compute node's
+inventories (total, reserved, allocation_ratio, min/max_unit, step_size) and the allocations
+held on it, so a move planned on a different picture of capacity fails here as on real Nova.
+"""
 
 from __future__ import annotations
 
-from novaflow.sim.model import Flavor, Host, Instance
-from novaflow.sim.state import SimCloud, Usage
+from novaflow.sim import placement
+from novaflow.sim.model import Host, Instance
+from novaflow.sim.state import SimCloud
 
 
-def free(host: Host, usage: Usage) -> tuple[float, float, float]:
-    """(vCPU, RAM MiB, disk GiB) still schedulable on a host, allocation ratios applied."""
-    return (
-        host.vcpus * host.cpu_allocation_ratio - usage.vcpus,
-        (host.memory_mb - host.reserved_host_memory_mb) * host.ram_allocation_ratio - usage.ram,
-        host.disk_gb * host.disk_allocation_ratio - usage.disk,
-    )
-
-
-def fits(host: Host, usage: Usage, flavor: Flavor, boot_from_volume: bool) -> bool:
-    cpu, ram, disk = free(host, usage)
-    need_disk = (0 if boot_from_volume else flavor.disk) + flavor.ephemeral + flavor.swap // 1024
-    return flavor.vcpus <= cpu and flavor.ram <= ram and need_disk <= disk
-
-
-def group_hosts(cloud: SimCloud, members: list[str], moving: str) -> list[str]:
-    """Where a group's other members are, counting the targets of their moves in flight."""
+def group_hosts(cloud: SimCloud, members: list[str], moving: str | None) -> list[str]:
+    """Where a group's members are (not `moving`), counting the targets of moves in flight."""
     hosts: list[str] = []
     for member in members:
         if member == moving or member not in cloud.instances:
@@ -36,22 +27,34 @@ def group_hosts(cloud: SimCloud, members: list[str], moving: str) -> list[str]:
     return hosts
 
 
-def passes(cloud: SimCloud, inst: Instance, host: Host, usage: Usage, zone: str | None) -> bool:
-    """All of Nova's hard filters for placing `inst` on `host`."""
+def group_allows(cloud: SimCloud, inst: Instance, host: str) -> bool:
+    """ServerGroupAffinityFilter and ServerGroupAntiAffinityFilter, as Nova applies them.
+
+    Affinity: only hosts among the group's hosts, which include the moving member's own host,
+    so a group that lives on one host can never be moved away by the scheduler. Anti-affinity:
+    the other members on the host count against max_server_per_host (rules, 2.64).
+    """
+    for group in cloud.groups_of(inst.id):
+        if group.policy == "anti-affinity":
+            others = group_hosts(cloud, group.members, inst.id)
+            if others.count(host) >= group.rules.get("max_server_per_host", 1):
+                return False
+        elif group.policy == "affinity":
+            hosts = group_hosts(cloud, group.members, None)
+            if hosts and host not in hosts:
+                return False
+    return True
+
+
+def passes(cloud: SimCloud, inst: Instance, host: Host, zone: str | None) -> bool:
+    """All of Nova's hard filters for placing `inst` on `host`; room is Placement's."""
     if not host.is_up or host.status != "enabled":
         return False
     if zone and host.zone != zone:
         return False
-    if not fits(host, usage, inst.flavor, inst.image_id is None):
+    if placement.fit(cloud, host.name, placement.instance_resources(inst)) is None:
         return False
-    for group in cloud.groups_of(inst.id):
-        others = group_hosts(cloud, group.members, inst.id)
-        if group.policy == "anti-affinity":
-            if others.count(host.name) >= group.rules.get("max_server_per_host", 1):
-                return False
-        elif group.policy == "affinity" and others and host.name not in others:
-            return False
-    return True
+    return group_allows(cloud, inst, host.name)
 
 
 def select_destination(
@@ -65,15 +68,12 @@ def select_destination(
     """The best host for `inst`, or None for Nova's NoValidHost."""
     if cloud.faults.no_valid_host(inst.flavor.id, inst.flavor.name):
         return None
-    usage = cloud.usages()
     zone = zone or inst.pinned_az
     names = [requested] if requested else sorted(cloud.hosts)
     candidates = [
         cloud.hosts[n]
         for n in names
-        if n in cloud.hosts
-        and n not in exclude
-        and passes(cloud, inst, cloud.hosts[n], usage[n], zone)
+        if n in cloud.hosts and n not in exclude and passes(cloud, inst, cloud.hosts[n], zone)
     ]
     if not candidates:
         return None
@@ -86,15 +86,17 @@ def select_destination(
                 soft -= count
             elif group.policy == "soft-affinity":
                 soft += count
-        return (-soft, -free(host, usage[host.name])[1], host.name)
+        root = cloud.providers[host.hypervisor_uuid]
+        return (-soft, -placement.free(cloud, root, "MEMORY_MB"), host.name)
 
     return min(candidates, key=weight).name
 
 
 def forced_destination(cloud: SimCloud, inst: Instance, host: str | None) -> str | None:
-    """A host an admin forced (bypassing the filters): it must still be up and have room."""
+    """A host an admin forced (bypassing the filters): it must be up and Placement must
+    still grant the claim."""
     target = cloud.hosts.get(host or "")
     if target is None or not target.is_up:
         return None
-    usage = cloud.usages()[target.name]
-    return target.name if fits(target, usage, inst.flavor, inst.image_id is None) else None
+    allocs = placement.fit(cloud, target.name, placement.instance_resources(inst))
+    return target.name if allocs is not None else None

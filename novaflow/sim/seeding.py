@@ -10,6 +10,7 @@ from novaflow.sim.spec import (
     FlavorSpec,
     HostSpec,
     InstanceSpec,
+    NovaConf,
     ServerGroupSpec,
     default_flavors,
 )
@@ -27,6 +28,19 @@ FLAVOR_WEIGHTS = {
     "g1.pci": 3,
     "s1.vtpm": 4,
 }
+
+
+def _nova_conf(hosts: list[HostSpec], settings: NovaConf, seed: int) -> None:
+    """Per-host nova.conf choices (ratios, reserved memory), drawn from their own seeded
+    stream so that a cloud generated without them is the same as before they existed."""
+    rng = random.Random(f"nova.conf:{seed}")
+    for h in hosts:
+        if settings.cpu_allocation_ratios:
+            h.cpu_allocation_ratio = rng.choice(settings.cpu_allocation_ratios)
+        if settings.ram_allocation_ratios:
+            h.ram_allocation_ratio = rng.choice(settings.ram_allocation_ratios)
+        if settings.reserved_host_memory_mb:
+            h.reserved_host_memory_mb = rng.choice(settings.reserved_host_memory_mb)
 
 
 def _hosts(n: int, rng: random.Random) -> list[HostSpec]:
@@ -79,8 +93,9 @@ class _Fill:
     def fits(self, host: str, flavor: str, ceiling: float = 0.9) -> bool:
         h, f, u = self.hosts[host], self.flavors[flavor], self.used[host]
         return (
-            u[0] + f.vcpus <= h.vcpus * h.cpu_allocation_ratio * ceiling
-            and u[1] + f.ram <= (h.memory_mb - h.reserved_host_memory_mb) * ceiling
+            u[0] + f.vcpus <= (h.vcpus - h.reserved_host_cpus) * h.cpu_allocation_ratio * ceiling
+            and u[1] + f.ram
+            <= (h.memory_mb - h.reserved_host_memory_mb) * h.ram_allocation_ratio * ceiling
             and u[2] + f.disk + f.ephemeral <= h.disk_gb * ceiling
         )
 
@@ -91,12 +106,20 @@ class _Fill:
         u[2] += f.disk + f.ephemeral
 
 
-def generate_cluster(hosts: int = 8, instances: int = 120, seed: int = 1) -> ClusterSpec:
-    """Build a deterministic cluster for `seed`: same seed, same cloud."""
+def generate_cluster(
+    hosts: int = 8, instances: int = 120, seed: int = 1, nova_conf: NovaConf | None = None
+) -> ClusterSpec:
+    """Build a deterministic cluster for `seed`: same seed, same cloud.
+
+    `nova_conf` mixes per-host allocation ratios and reserved memory, as clouds whose compute
+    nodes were set up at different times have; Placement reports them and the scheduler obeys.
+    """
     if hosts < 1:
         raise ValueError("need at least one host")
     rng = random.Random(seed)
     host_specs = _hosts(hosts, rng)
+    if nova_conf:
+        _nova_conf(host_specs, nova_conf, seed)
     flavors = default_flavors()
     by_name = {f.name: f for f in flavors}
     groups = _groups(rng)

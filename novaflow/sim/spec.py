@@ -19,13 +19,24 @@ class HostSpec(BaseModel):
     cpu_allocation_ratio: float = Field(4.0, gt=0)
     ram_allocation_ratio: float = Field(1.0, gt=0)
     disk_allocation_ratio: float = Field(1.0, gt=0)
-    reserved_host_memory_mb: int = Field(512, ge=0)
+    reserved_host_memory_mb: int = Field(512, ge=0, description="nova.conf; Nova's default 512")
+    reserved_host_cpus: int = Field(0, ge=0)
+    reserved_host_disk_mb: int = Field(0, ge=0)
+    vgpus: int = Field(0, ge=0, description="vGPUs on a nested PGPU child provider (0: none)")
     max_concurrent_live_migrations: int = Field(1, ge=1)
     max_concurrent_builds: int = Field(10, ge=1)
     disabled: bool = False
     disabled_reason: str | None = None
     forced_down: bool = False
     up: bool = True
+
+
+class NovaConf(BaseModel):
+    """Per-host nova.conf settings a generated cloud draws from (empty: the stock values)."""
+
+    cpu_allocation_ratios: list[float] = Field(default_factory=list)
+    ram_allocation_ratios: list[float] = Field(default_factory=list)
+    reserved_host_memory_mb: list[int] = Field(default_factory=list)
 
 
 class FlavorSpec(BaseModel):
@@ -149,11 +160,17 @@ class ClusterSpec(BaseModel):
         return self
 
     @classmethod
-    def generated(cls, hosts: int = 8, instances: int = 120, seed: int = 1) -> ClusterSpec:
+    def generated(
+        cls,
+        hosts: int = 8,
+        instances: int = 120,
+        seed: int = 1,
+        nova_conf: NovaConf | None = None,
+    ) -> ClusterSpec:
         """A realistic seeded cluster (see `novaflow.sim.seeding`)."""
         from novaflow.sim.seeding import generate_cluster
 
-        return generate_cluster(hosts=hosts, instances=instances, seed=seed)
+        return generate_cluster(hosts=hosts, instances=instances, seed=seed, nova_conf=nova_conf)
 
     @model_validator(mode="after")
     def _references_exist(self) -> Self:

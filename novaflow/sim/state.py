@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from novaflow.sim import microversion
+from novaflow.sim import microversion, placement
 from novaflow.sim.clock import EventQueue, SimClock
 from novaflow.sim.errors import not_found
 from novaflow.sim.faults import FaultInjector, FaultPlan
@@ -20,12 +20,14 @@ from novaflow.sim.model import (
     RUNNING,
     SHUTDOWN,
     Aggregate,
+    Consumer,
     Flavor,
     Host,
     Image,
     Instance,
     InstanceAction,
     Migration,
+    Provider,
     ServerGroup,
 )
 from novaflow.sim.spec import AggregateSpec, ClusterSpec
@@ -97,6 +99,10 @@ class SimCloud:
         self.migrations: dict[int, Migration] = {}
         self.groups: dict[str, ServerGroup] = {}
         self.aggregates: dict[int, Aggregate] = {}
+        # Placement: providers by uuid, allocations by consumer uuid, usage per provider.
+        self.providers: dict[str, Provider] = {}
+        self.consumers: dict[str, Consumer] = {}
+        self.used: dict[str, dict[str, int]] = {}
         # Live migrations waiting for a slot on their source host, in arrival order.
         self.live_queues: dict[str, list[int]] = {}
         # Evacuations waiting for a build slot on their target host, in arrival order.
@@ -138,6 +144,9 @@ class SimCloud:
                 reserved_host_memory_mb=hs.reserved_host_memory_mb,
                 max_concurrent_live_migrations=hs.max_concurrent_live_migrations,
                 max_concurrent_builds=hs.max_concurrent_builds,
+                reserved_host_cpus=hs.reserved_host_cpus,
+                reserved_host_disk_mb=hs.reserved_host_disk_mb,
+                vgpus=hs.vgpus,
                 service_id=i + 10,
                 service_uuid=uid(),
                 hypervisor_id=i + 1,
@@ -149,6 +158,7 @@ class SimCloud:
                 alive=hs.up,
                 booted_at=-86400.0 * rng.randint(5, 90),
             )
+            placement.add_providers(self, self.hosts[hs.name])
         for fs in spec.flavors:
             fid = fs.id or uid()
             self.flavors[fid] = Flavor(
@@ -228,6 +238,14 @@ class SimCloud:
                     "message": "Instance failed to spawn",
                 }
             self.instances[inst.id] = inst
+            # Seeded as booted: Nova's allocation for the instance exists even on a full host.
+            placement.set_allocations(
+                self,
+                inst.id,
+                {host.hypervisor_uuid: placement.instance_resources(inst)},
+                project_id=inst.project_id,
+                user_id=inst.user_id,
+            )
             for gname in ispec.groups:
                 group_by_name[gname].members.append(inst.id)
         self._build_aggregates(spec, rng)
@@ -362,27 +380,17 @@ class SimCloud:
         return None
 
     def usages(self) -> dict[str, Usage]:
-        """Resources consumed per host: instances there plus claims of moves in flight."""
-        usage = {name: Usage() for name in self.hosts}
-
-        def charge(host: str | None, flavor: Flavor, bfv: bool) -> None:
-            if host in usage:
-                u = usage[host]
-                u.vcpus += flavor.vcpus
-                u.ram += flavor.ram
-                u.disk += (0 if bfv else flavor.disk) + flavor.ephemeral + flavor.swap // 1024
-
+        """Resources used per compute node, as its Placement provider counts them: the
+        instances' allocations plus those migrations hold on a move's source."""
+        usage = {}
+        for name, h in self.hosts.items():
+            used = placement.root_used(self, h)
+            usage[name] = Usage(
+                vcpus=used.get("VCPU", 0), ram=used.get("MEMORY_MB", 0), disk=used.get("DISK_GB", 0)
+            )
         for inst in self.instances.values():
             if inst.host in usage:
-                charge(inst.host, inst.flavor, inst.image_id is None)
                 usage[inst.host].running_vms += 1
-        for m in self.migrations.values():
-            if m.in_progress and m.dest_compute:
-                inst = self.instances.get(m.instance_id)
-                if inst is None:
-                    continue
-                holder = m.dest_compute if inst.host == m.source_compute else m.source_compute
-                charge(holder, inst.flavor, inst.image_id is None)
         return usage
 
     def host_id(self, inst: Instance) -> str:

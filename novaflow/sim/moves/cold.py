@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from novaflow.sim import placement
 from novaflow.sim.action_log import add_event
 from novaflow.sim.errors import bad_request, invalid_state
 from novaflow.sim.model import RUNNING, SHUTDOWN, Instance, Migration
@@ -89,6 +90,7 @@ def cold_failed(cloud: SimCloud, m: Migration) -> None:
     inst.host = m.source_compute
     inst.zone = cloud.hosts[m.source_compute].zone
     inst.vm_state = inst.prior_vm_state or inst.vm_state
+    placement.restore(cloud, m)
     set_task(cloud, inst, None)
 
 
@@ -107,6 +109,7 @@ def confirm_resize(cloud: SimCloud, inst: Instance) -> None:
 
     def confirmed() -> None:
         set_status(cloud, m, "confirmed")
+        placement.drop_migration(cloud, m)
         inst.vm_state = inst.prior_vm_state or "active"
         inst.power_state = RUNNING if inst.vm_state == "active" else SHUTDOWN
         set_task(cloud, inst, None)
@@ -125,6 +128,7 @@ def revert_resize(cloud: SimCloud, inst: Instance) -> None:
 
     def reverted() -> None:
         set_status(cloud, m, "reverted")
+        placement.restore(cloud, m)
         inst.host = m.source_compute
         inst.zone = cloud.hosts[m.source_compute].zone
         inst.vm_state = inst.prior_vm_state or "active"

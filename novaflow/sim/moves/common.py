@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from novaflow.sim import placement
 from novaflow.sim.action_log import NO_VALID_HOST, add_event, start_action
 from novaflow.sim.errors import NovaError, bad_request, conflict, invalid_state
 from novaflow.sim.model import Instance, Migration
@@ -82,6 +83,8 @@ def destination(cloud: SimCloud, m: Migration, inst: Instance, event: str) -> st
         dest = forced_destination(cloud, inst, m.dest_compute)
     else:
         dest = select_destination(cloud, inst, exclude={m.source_compute}, requested=m.dest_compute)
+    if dest is not None and not _claim(cloud, m, inst, dest):
+        dest = None
     if dest is None:
         set_status(cloud, m, "error")
         set_task(cloud, inst, None)
@@ -92,6 +95,15 @@ def destination(cloud: SimCloud, m: Migration, inst: Instance, event: str) -> st
     m.hang = m.hang or cloud.faults.host_hangs(dest)
     m.updated = cloud.now
     return dest
+
+
+def _claim(cloud: SimCloud, m: Migration, inst: Instance, dest: str) -> bool:
+    """Placement claims on the target: an evacuation adds the target to the instance's
+    allocation (the dead source keeps its own); other moves hand the source's to the migration.
+    """
+    if m.migration_type == "evacuation":
+        return placement.claim(cloud, inst, dest)
+    return placement.move_claim(cloud, m, inst, dest)
 
 
 def set_status(cloud: SimCloud, m: Migration, status: str) -> None:

@@ -3,6 +3,7 @@ per target), ending ACTIVE (<2.95) or SHUTOFF."""
 
 from __future__ import annotations
 
+from novaflow.sim import placement
 from novaflow.sim.action_log import add_event
 from novaflow.sim.errors import bad_request, conflict, not_found
 from novaflow.sim.model import RUNNING, SHUTDOWN, Instance, Migration
@@ -120,6 +121,8 @@ def evacuation_failed(cloud: SimCloud, m: Migration, reason: str | None = None) 
         host=m.dest_compute,
         details=reason or f"Rebuild of instance on {m.dest_compute} failed.",
     )
+    if m.dest_compute in cloud.hosts:
+        placement.drop_host(cloud, inst.id, m.dest_compute)
     inst.host = m.source_compute
     inst.zone = cloud.hosts[m.source_compute].zone
     inst.vm_state = "error"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from novaflow.sim import placement
 from novaflow.sim.action_log import add_event
 from novaflow.sim.errors import bad_request, invalid_state, not_found
 from novaflow.sim.model import Instance, Migration
@@ -86,6 +87,7 @@ def _live_completed(cloud: SimCloud, m: Migration) -> None:
     inst.zone = cloud.hosts[m.dest_compute].zone
     set_task(cloud, inst, None)
     set_status(cloud, m, "completed")
+    placement.drop_migration(cloud, m)
     add_event(cloud, m.request_id, "compute_live_migration", ok=True, host=m.source_compute)
     start_queued_live(cloud, m.source_compute)
 
@@ -95,6 +97,7 @@ def fail_live(cloud: SimCloud, m: Migration, status: str = "error") -> None:
     was_active = m.status in ("preparing", "running")
     m.generation += 1
     set_status(cloud, m, status)
+    placement.restore(cloud, m)
     add_event(
         cloud,
         m.request_id,
