@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -32,7 +33,6 @@ import tenacity
 from openstack import resource as sdk_resource
 from openstack import utils as sdk_utils
 from openstack.compute.v2 import aggregate as sdk_aggregate
-from openstack.compute.v2 import hypervisor as sdk_hypervisor
 from openstack.compute.v2 import server as sdk_server
 from openstack.compute.v2 import server_group as sdk_server_group
 from openstack.compute.v2 import service as sdk_service
@@ -45,11 +45,14 @@ from novaflow.errors import (
     UnsupportedByCloud,
 )
 from novaflow.models import (
+    STANDARD_RESOURCES,
     AllocationRatios,
     CloudFeatures,
     Flavor,
     Host,
     Instance,
+    Inventory,
+    NestedProvider,
     Resources,
     ServerGroup,
     Snapshot,
@@ -58,8 +61,13 @@ from novaflow.models import (
 # Microversions, chosen per call. Each is the version whose semantics we rely on.
 MV_SERVERS = (2, 73)  # embedded flavor + extra_specs (2.47), locked_reason (2.73)
 MV_SERVERS_MIN = (2, 47)
-MV_HYPERVISORS = (2, 87)  # last one with vcpus / memory_mb / local_gb; paged since 2.33
-MV_HYPERVISORS_MIN = (2, 33)
+MV_HYPERVISORS = (2, 88)  # ids are compute node (= resource provider) uuids from 2.53
+MV_HYPERVISORS_MIN = (2, 33)  # paged
+# Placement: provider summaries with traits (1.17) and root/parent providers (1.29).
+PLACEMENT_MV = (1, 29)
+PLACEMENT_MV_MIN = (1, 14)  # parent / root providers on every provider
+PLACEMENT_POOL = 8  # per-provider inventory reads at once: bounded, so a big cloud is not flooded
+DISABLED_TRAIT = "COMPUTE_STATUS_DISABLED"
 MV_SERVICES = (2, 53)  # service UUIDs and PUT /os-services/{id}; forced_down there too
 MV_GROUPS = (2, 64)  # `policy` (string) instead of `policies`
 MV_MIGRATIONS = (2, 80)  # changes-since and paging (2.59), uuid, user/project ids
@@ -209,10 +217,12 @@ class Migration:
 
 @dataclass
 class Counters:
-    """Requests made, for benchmarks (`api_calls`: to Nova, `http_requests`: incl. Keystone)."""
+    """Requests made, for benchmarks (`api_calls`: to Nova, `placement_calls`: to Placement,
+    `http_requests`: all, Keystone included)."""
 
     api_calls: int = 0
     http_requests: int = 0
+    placement_calls: int = 0
     retries: int = 0
     reauthentications: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -322,6 +332,7 @@ class Cloud:
         self._local = threading.local()
         self._observer: Any = None
         self._observer_lock = threading.Lock()
+        self._placement_max: tuple[int, int] | None = None
         self.max_version = self._discover_max_version()
         self._count_http()
 
@@ -408,10 +419,16 @@ class Cloud:
         if raw is None:
             return
         compute = (self.conn.compute.get_endpoint() or "").rstrip("/")
+        try:
+            placement = (self.conn.placement.get_endpoint() or "").rstrip("/")
+        except ks_exc.ClientException:
+            placement = ""  # a cloud without Placement in its catalog: counted as HTTP only
 
         def hook(resp: Any, *_a: Any, **_k: Any) -> None:
             self.counters.bump("http_requests")
             url = getattr(resp.request, "url", "") or ""
+            if placement and url.startswith(placement):
+                self.counters.bump("placement_calls")
             if compute and url.startswith(compute):
                 self.counters.bump("api_calls")
                 self._local.api_calls = self.thread_api_calls() + 1
@@ -718,25 +735,24 @@ class Cloud:
 
     # ---------------------------------------------------------------- snapshot
 
-    def snapshot(
-        self, *, ratios: AllocationRatios | None = None, live_migration_slots: int = 1
-    ) -> Snapshot:
-        """The whole cloud in five list calls (plus paging), never one call per host/instance.
+    def snapshot(self, *, live_migration_slots: int = 1) -> Snapshot:
+        """The whole cloud in five compute list calls (plus paging) and Placement's view of
+        capacity: three Placement list calls and one inventory read per compute node (in a
+        bounded pool), never one call per instance.
 
-        Services, hypervisors, groups and aggregates are sdk resources: per host and few (at 200
-        hosts, services + hypervisors take ~0.3 s). Servers are read as JSON (`_server_bodies`).
+        Services, groups and aggregates are sdk resources (per host and few); servers and
+        hypervisors are read as JSON (`_server_bodies`, `_json_pages`).
         """
-        default = ratios or AllocationRatios()
         taken_at = datetime.now(UTC)
         services = self._services()
         hv_mv = self._version(MV_HYPERVISORS, MV_HYPERVISORS_MIN, "paged hypervisors")
-        # The sdk would negotiate 2.88+, where Nova no longer reports vcpus / memory / disk.
-        hypervisors = self._all(
-            "listing hypervisors", self.conn.compute.hypervisors, details=True, microversion=hv_mv
+        hypervisors = self._json_pages(
+            "listing hypervisors", "/os-hypervisors/detail", "hypervisors", {}, hv_mv
         )
         bodies = self._server_bodies()
         groups = self._server_groups()
         aggregates = self._call("listing aggregates", lambda: list(self.conn.compute.aggregates()))
+        providers = self._placement_view()
         member_of: dict[str, list[str]] = {}
         for g in groups:
             for m in g.members:
@@ -749,7 +765,7 @@ class Cloud:
             self._names[inst.id] = inst.name
             instances.append(inst)
         hosts = self._hosts(
-            services, hypervisors, aggregates or [], instances, default, live_migration_slots
+            services, hypervisors, aggregates or [], providers, live_migration_slots
         )
         return Snapshot(
             taken_at=taken_at,
@@ -798,29 +814,29 @@ class Cloud:
     def _hosts(
         self,
         services: list[sdk_service.Service],
-        hypervisors: list[sdk_hypervisor.Hypervisor],
+        hypervisors: list[dict[str, Any]],
         aggregates: list[sdk_aggregate.Aggregate],
-        instances: list[Instance],
-        default: AllocationRatios,
+        providers: dict[str, _Provider],
         slots: int,
     ) -> list[Host]:
-        capacity: dict[str, Resources] = {}
+        """Each compute service with its node's Placement provider.
+
+        A provider is the compute node: its uuid is the hypervisor id (2.53+) and its name
+        the hypervisor_hostname, which may differ from the service host, so the hypervisors
+        list maps one to the other.
+        """
+        by_name = {p.name: p for p in providers.values() if p.parent is None}
+        node_of: dict[str, _Provider] = {}
         for hv in hypervisors:
-            name = (hv.service_details or {}).get("host") or hv.name
-            res = Resources(
-                vcpus=hv.vcpus or 0,
-                ram_mb=hv.memory_size or 0,
-                disk_gb=hv.local_disk_size or 0,
-            )
-            capacity[name] = capacity.get(name, Resources()) + res
-        used: dict[str, Resources] = {}
-        for inst in instances:
-            if inst.host:
-                used[inst.host] = used.get(inst.host, Resources()) + inst.resources
+            host = (hv.get("service") or {}).get("host") or hv.get("hypervisor_hostname")
+            p = providers.get(str(hv.get("id"))) or by_name.get(hv.get("hypervisor_hostname"))
+            if host and p is not None and p.parent is None:
+                node_of.setdefault(host, p)
         hosts = []
         for svc in services:
             name = svc.host
             aggs = [a for a in aggregates if name in (a.hosts or [])]
+            node = node_of.get(name) or by_name.get(name)
             hosts.append(
                 Host(
                     name=name,
@@ -831,13 +847,99 @@ class Cloud:
                     forced_down=bool(svc.is_forced_down),
                     zone=svc.availability_zone or "nova",
                     aggregates=[a.name or "" for a in aggs],
-                    capacity=capacity.get(name, Resources()),
-                    ratios=_ratios(aggs, default),
-                    used=used.get(name, Resources()),
                     max_concurrent_live_migrations=_slots(aggs, slots),
+                    aggregate_ratios=_aggregate_ratios(aggs),
+                    **_placement_fields(node, providers),
                 )
             )
         return sorted(hosts, key=lambda h: h.name)
+
+    # ---------------------------------------------------------------- placement
+
+    def _placement_mv(self) -> str:
+        """The Placement microversion to send: 1.29, lowered to the service's maximum."""
+        if self._placement_max is None:
+            data = self._call(
+                "finding the Placement API", lambda: self.conn.placement.get_endpoint_data()
+            )
+            mv = getattr(data, "max_microversion", None) if data else None
+            self._placement_max = (int(mv[0]), int(mv[1])) if mv else (1, 0)
+        if self._placement_max < PLACEMENT_MV_MIN:
+            raise UnsupportedByCloud(
+                f"cloud {self.name!r} has Placement up to {_mv(self._placement_max)}, but "
+                f"reading capacity needs {_mv(PLACEMENT_MV_MIN)}",
+                "upgrade Placement (Queens or later)",
+            )
+        return _mv(min(PLACEMENT_MV, self._placement_max))
+
+    def _placement_get(self, what: str, path: str, **params: str) -> dict[str, Any]:
+        mv = self._placement_mv()
+
+        def read() -> dict[str, Any]:
+            resp = self.conn.placement.get(path, params=params, microversion=mv)
+            openstack.exceptions.raise_from_response(resp)
+            return resp.json()
+
+        return self._call(what, read) or {}
+
+    def _placement_view(self) -> dict[str, _Provider]:
+        """Every resource provider with its inventories, usages and whether it is disabled.
+
+        Bulk reads first: the provider list, the disabled ones (a `required` filter), and the
+        provider summaries of allocation candidates, which give the usage of every provider
+        tree with room for one vCPU. Inventories (total, reserved, ratio, min/max_unit,
+        step_size) have no bulk read, so they are read per provider in a bounded pool, with
+        the usages of the few providers (full ones) the summaries did not cover.
+        """
+        listed = self._placement_get("listing resource providers", "/resource_providers")
+        providers = {
+            p["uuid"]: _Provider(
+                uuid=p["uuid"],
+                name=p.get("name") or "",
+                parent=p.get("parent_provider_uuid"),
+                root=p.get("root_provider_uuid") or p["uuid"],
+            )
+            for p in listed.get("resource_providers") or []
+        }
+        if self._placement_max >= (1, 18):
+            disabled = self._placement_get(
+                "listing disabled resource providers",
+                "/resource_providers",
+                required=DISABLED_TRAIT,
+            )
+            for p in disabled.get("resource_providers") or []:
+                if p["uuid"] in providers:
+                    providers[p["uuid"]].disabled = True
+        used: dict[str, dict[str, int]] = {}
+        if self._placement_max >= (1, 10):
+            summaries = (
+                self._placement_get(
+                    "reading allocation candidates", "/allocation_candidates", resources="VCPU:1"
+                ).get("provider_summaries")
+                or {}
+            )
+            for uuid, summary in summaries.items():
+                res = summary.get("resources") or {}
+                used[uuid] = {rc: int(r.get("used") or 0) for rc, r in res.items()}
+
+        def fill(p: _Provider) -> None:
+            body = self._placement_get(
+                f"reading inventories of {p.name}", f"/resource_providers/{p.uuid}/inventories"
+            )
+            p.inventories = body.get("inventories") or {}
+            if p.uuid in used and set(p.inventories) <= set(used[p.uuid]):
+                p.used = used[p.uuid]
+            else:
+                p.used = (
+                    self._placement_get(
+                        f"reading usages of {p.name}", f"/resource_providers/{p.uuid}/usages"
+                    ).get("usages")
+                    or {}
+                )
+
+        with ThreadPoolExecutor(PLACEMENT_POOL, thread_name_prefix="placement") as pool:
+            list(pool.map(fill, providers.values()))
+        return providers
 
     # ---------------------------------------------------------------- services
 
@@ -1134,15 +1236,80 @@ def _int_or(value: str) -> int:
         return 0
 
 
-def _ratios(aggs: list[sdk_aggregate.Aggregate], default: AllocationRatios) -> AllocationRatios:
-    """Aggregate metadata overrides the run default; where several set it, the lowest wins
-    (as Nova's aggregate filters did)."""
+def _aggregate_ratios(aggs: list[sdk_aggregate.Aggregate]) -> dict[str, float]:
+    """Ratios set in aggregate metadata (the lowest where several set one). Nova's scheduler
+    no longer reads them; they are kept only to tell the operator where they disagree with
+    Placement."""
     values: dict[str, float] = {}
     for kind, key in RATIO_KEYS.items():
         found = [_float((a.metadata or {}).get(key)) for a in aggs]
         found = [f for f in found if f and f > 0]
-        values[kind] = min(found) if found else getattr(default, kind)
-    return AllocationRatios(**values)
+        if found:
+            values[kind] = min(found)
+    return values
+
+
+@dataclass
+class _Provider:
+    """A resource provider as read from Placement, before it becomes part of a Host."""
+
+    uuid: str
+    name: str
+    parent: str | None
+    root: str
+    disabled: bool = False
+    inventories: dict[str, dict[str, Any]] = field(default_factory=dict)
+    used: dict[str, int] = field(default_factory=dict)
+
+    def inventory(self) -> dict[str, Inventory]:
+        return {
+            rc: Inventory(
+                total=int(inv.get("total") or 0),
+                reserved=int(inv.get("reserved") or 0),
+                allocation_ratio=float(inv.get("allocation_ratio") or 1.0),
+                min_unit=int(inv.get("min_unit") or 1),
+                max_unit=inv.get("max_unit"),
+                step_size=int(inv.get("step_size") or 1),
+                used=int(self.used.get(rc) or 0),
+            )
+            for rc, inv in self.inventories.items()
+        }
+
+
+def _placement_fields(node: _Provider | None, providers: dict[str, _Provider]) -> dict[str, Any]:
+    """Host fields from a compute node's provider (none: a node that never reported, which
+    the scheduler cannot use either)."""
+    if node is None:
+        return {"capacity": Resources()}
+    inventory = node.inventory()
+
+    def amounts(of: Callable[[Inventory], float]) -> Resources:
+        return Resources(
+            **{
+                field_name: of(inventory[rc]) if rc in inventory else 0
+                for rc, field_name in STANDARD_RESOURCES.items()
+            }
+        )
+
+    def ratio(rc: str) -> float:
+        return inventory[rc].allocation_ratio if rc in inventory else 1.0
+
+    nested = [
+        NestedProvider(name=p.name, uuid=p.uuid, inventory=p.inventory())
+        for p in providers.values()
+        if p.root == node.uuid and p.uuid != node.uuid
+    ]
+    return {
+        "capacity": amounts(lambda i: i.total),
+        "reserved": amounts(lambda i: i.reserved),
+        "used": amounts(lambda i: i.used),
+        "ratios": AllocationRatios(
+            cpu=ratio("VCPU"), ram=ratio("MEMORY_MB"), disk=ratio("DISK_GB")
+        ),
+        "inventory": inventory,
+        "nested": sorted(nested, key=lambda n: n.name),
+        "placement_disabled": node.disabled,
+    }
 
 
 def _slots(aggs: list[sdk_aggregate.Aggregate], default: int) -> int:

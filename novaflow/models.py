@@ -67,8 +67,68 @@ class AllocationRatios(_Model):
     disk: float = Field(1.0, gt=0)
 
 
+class Inventory(_Model):
+    """One resource class of a Placement resource provider, with what is allocated from it."""
+
+    total: int = 0
+    reserved: int = 0
+    allocation_ratio: float = 1.0
+    min_unit: int = 1
+    max_unit: int | None = None
+    step_size: int = 1
+    used: int = 0
+
+    @property
+    def capacity(self) -> float:
+        """What Placement may hand out in all: (total - reserved) x allocation_ratio."""
+        return (self.total - self.reserved) * self.allocation_ratio
+
+    @property
+    def free(self) -> float:
+        return self.capacity - self.used
+
+    def refusal(self, amount: int) -> str | None:
+        """Why Placement refuses `amount` in one allocation, whatever is free (None: it may)."""
+        if amount < self.min_unit:
+            return f"less than its min_unit {self.min_unit}"
+        if self.max_unit is not None and amount > self.max_unit:
+            return f"more than its max_unit {self.max_unit}"
+        if self.step_size > 1 and amount % self.step_size:
+            return f"not a multiple of its step_size {self.step_size}"
+        return None
+
+
+class NestedProvider(_Model):
+    """A child resource provider of a compute node (a physical GPU with vGPUs, a PCI device)."""
+
+    name: str
+    uuid: str
+    inventory: dict[str, Inventory] = Field(default_factory=dict)
+
+
+STANDARD_RESOURCES = {"VCPU": "vcpus", "MEMORY_MB": "ram_mb", "DISK_GB": "disk_gb"}
+"""Placement's resource classes for the three a Host's capacity / used / free are counted in."""
+
+
+def placement_request(flavor: Flavor, boot_from_volume: bool = False) -> dict[str, int]:
+    """What Nova asks Placement for a flavor: the standard classes plus `resources:RC=N`."""
+    disk = flavor.ephemeral_gb + (0 if boot_from_volume else flavor.disk_gb)
+    disk += -(-flavor.swap_mb // 1024)
+    wanted = {"VCPU": flavor.vcpus, "MEMORY_MB": flavor.ram_mb, "DISK_GB": disk}
+    for key, value in flavor.extra_specs.items():
+        if key.startswith("resources:") and value.strip().isdigit():
+            wanted[key.split(":", 1)[1]] = int(value)
+    return {rc: n for rc, n in wanted.items() if n > 0}
+
+
 class Host(_Model):
-    """A compute node as Nova sees it: its nova-compute service, hypervisor and placement."""
+    """A compute node as Nova sees it: its nova-compute service, hypervisor and placement.
+
+    Capacity, reserved, ratios and used are its Placement resource provider's inventories and
+    usages (VCPU, MEMORY_MB, DISK_GB): what Nova's scheduler decides from. `used` counts every
+    allocation there, so a move's source held by its migration and what an evacuated dead
+    host still holds are counted too.
+    """
 
     name: str = Field(description="The compute service host name (what `--host` takes).")
     service_id: str
@@ -78,17 +138,61 @@ class Host(_Model):
     forced_down: bool = False
     zone: str = "nova"
     aggregates: list[str] = Field(default_factory=list)
-    capacity: Resources = Field(description="Physical vCPUs, RAM (MiB) and disk (GiB).")
+    capacity: Resources = Field(description="Placement totals: vCPUs, RAM (MiB), disk (GiB).")
     reserved: Resources = Field(default_factory=Resources)
     ratios: AllocationRatios = Field(default_factory=AllocationRatios)
     used: Resources = Field(
-        default_factory=Resources, description="Sum of the flavors of the instances on it."
+        default_factory=Resources, description="Placement usages: every allocation held here."
     )
     max_concurrent_live_migrations: int = Field(1, ge=1)
+    inventory: dict[str, Inventory] = Field(
+        default_factory=dict, description="The compute node provider's inventories by class."
+    )
+    nested: list[NestedProvider] = Field(default_factory=list)
+    placement_disabled: bool = Field(
+        False, description="Its provider carries COMPUTE_STATUS_DISABLED."
+    )
+    aggregate_ratios: dict[str, float] = Field(
+        default_factory=dict,
+        description="cpu/ram/disk ratios set in aggregate metadata (not what Nova uses).",
+    )
+
+    def refusal(self, wanted: dict[str, int]) -> str | None:
+        """Why Placement can never give one instance `wanted` here, even on an empty host:
+        a min/max_unit or step_size of the node's inventory, or a class (VGPU, say) that
+        neither the node nor a nested provider of it has. None when it could."""
+        for rc, amount in wanted.items():
+            inv = self.inventory.get(rc)
+            if inv is not None:
+                why = inv.refusal(amount)
+                if why:
+                    return f"{amount} {rc} is {why} on {self.name}"
+                continue
+            if rc in STANDARD_RESOURCES and not self.inventory:
+                continue  # a snapshot built without Placement inventories
+            devices = [n.inventory[rc] for n in self.nested if rc in n.inventory]
+            if not devices:
+                return f"{self.name} has no {rc} provider"
+            if all(d.refusal(amount) for d in devices):
+                return f"{amount} {rc} is more than one device of {self.name} gives"
+        return None
+
+    def nested_room(self, rc: str) -> float:
+        """Free units of a class on the nested providers (a VGPU's, say)."""
+        return sum(n.inventory[rc].free for n in self.nested if rc in n.inventory)
+
+    def ratio_differences(self) -> dict[str, tuple[float, float]]:
+        """Per kind, (aggregate metadata's ratio, Placement's) where the two disagree."""
+        placement = {"cpu": self.ratios.cpu, "ram": self.ratios.ram, "disk": self.ratios.disk}
+        return {
+            kind: (value, placement[kind])
+            for kind, value in self.aggregate_ratios.items()
+            if abs(value - placement[kind]) > 1e-9
+        }
 
     @property
     def usable(self) -> Resources:
-        """What the scheduler may hand out: (capacity - reserved) x allocation ratio."""
+        """What Placement may hand out: (total - reserved) x allocation_ratio."""
         return Resources(
             vcpus=(self.capacity.vcpus - self.reserved.vcpus) * self.ratios.cpu,
             ram_mb=(self.capacity.ram_mb - self.reserved.ram_mb) * self.ratios.ram,
@@ -198,6 +302,27 @@ class Snapshot(_Model):
     instances: list[Instance] = Field(default_factory=list)
     server_groups: list[ServerGroup] = Field(default_factory=list)
     features: CloudFeatures = Field(default_factory=CloudFeatures)
+
+    def ratio_notes(self) -> list[str]:
+        """Where aggregate metadata sets allocation ratios that Placement does not have.
+
+        Nova's scheduler no longer reads those keys; the plan goes by Placement, and says so
+        so that an operator who set the aggregate keys knows they do nothing.
+        """
+        differ: dict[tuple[str, float, float], list[str]] = {}
+        for h in self.hosts:
+            for kind, (agg, placed) in h.ratio_differences().items():
+                differ.setdefault((kind, agg, placed), []).append(h.name)
+        notes = []
+        for (kind, agg, placed), names in sorted(differ.items()):
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            notes.append(
+                f"aggregate metadata sets {kind}_allocation_ratio {agg:g} on {shown}, but "
+                f"Placement has {placed:g} there: Nova schedules by Placement and so does this "
+                f"plan (set {kind}_allocation_ratio in nova.conf of those compute nodes, or drop "
+                "the aggregate key)"
+            )
+        return notes
 
     def host(self, name: str) -> Host:
         for h in self.hosts:

@@ -7,7 +7,7 @@ from prefect.cache_policies import INPUTS, NO_CACHE, RUN_ID
 
 from novaflow import planner
 from novaflow.errors import REFUSALS
-from novaflow.models import AllocationRatios, Plan, PlanRequest, Snapshot
+from novaflow.models import Plan, PlanRequest, Snapshot
 from tasks.connect import cloud_for
 
 # The pre-flight snapshot and the plan are cached per flow run: a retried run (the UI's
@@ -31,9 +31,7 @@ def worth_retrying(_task, _task_run, state) -> bool:
 )
 def take_snapshot(cloud: str, live_migration_slots: int, purpose: str = "plan") -> Snapshot:
     """Read the whole cloud with a constant number of list calls."""
-    return cloud_for(cloud).snapshot(
-        ratios=AllocationRatios(), live_migration_slots=live_migration_slots
-    )
+    return cloud_for(cloud).snapshot(live_migration_slots=live_migration_slots)
 
 
 @task(
@@ -45,9 +43,7 @@ def take_snapshot(cloud: str, live_migration_slots: int, purpose: str = "plan") 
 )
 def read_cloud(cloud: str, live_migration_slots: int) -> Snapshot:
     """A snapshot that is never cached: for verifying what the moves did."""
-    return cloud_for(cloud).snapshot(
-        ratios=AllocationRatios(), live_migration_slots=live_migration_slots
-    )
+    return cloud_for(cloud).snapshot(live_migration_slots=live_migration_slots)
 
 
 @task(name="plan", cache_policy=_PER_RUN, persist_result=True)

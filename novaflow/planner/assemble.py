@@ -107,7 +107,7 @@ def build_plan(
         usage_before=before,
         usage_after=after,
         capacity=cap,
-        warnings=warnings,
+        warnings=[*warnings, *cluster.snapshot.ratio_notes()],
         timeline=timeline,
         emptied_hosts=emptied or [],
     )

@@ -52,7 +52,9 @@ def test_snapshot_reads_hosts_instances_groups_and_zones(connect) -> None:
     assert sorted(hosts) == ["c1", "c2", "c3"]
     assert hosts["c3"].status == "disabled" and hosts["c3"].disabled_reason == "old disk"
     assert hosts["c3"].zone == "az2" and hosts["c1"].zone == "az1"
-    assert hosts["c1"].ratios.cpu == 2.0 and hosts["c3"].ratios.cpu == 4.0
+    # Ratios are Placement's (the sim's nova.conf default 4.0); the aggregate's 2.0 is only noted.
+    assert hosts["c1"].ratios.cpu == 4.0 and hosts["c1"].aggregate_ratios == {"cpu": 2.0}
+    assert hosts["c1"].reserved.ram_mb == 512 and hosts["c3"].placement_disabled
     assert hosts["c1"].max_concurrent_live_migrations == 3
     assert hosts["c3"].max_concurrent_live_migrations == 1
     inst = {i.name: i for i in snap.instances}
@@ -80,6 +82,8 @@ def test_snapshot_costs_the_same_number_of_calls_for_a_bigger_cloud(connect) -> 
 
 
 SERVERS_DETAIL = "GET /compute/v2.1/servers/detail"
+PROVIDERS = "GET /placement/resource_providers"
+INVENTORIES = "GET /placement/resource_providers/{rp_uuid}/inventories"
 
 
 def test_snapshot_of_5000_instances_costs_the_calls_of_a_small_one_plus_pages(connect) -> None:
@@ -100,10 +104,14 @@ def test_snapshot_of_5000_instances_costs_the_calls_of_a_small_one_plus_pages(co
     extra_pages = 5000 // MAX_LIMIT
     assert costs == [5, 5 + extra_pages]
     assert routes[1][SERVERS_DETAIL] == 1 + extra_pages
-    assert {r: n for r, n in routes[1].items() if r != SERVERS_DETAIL} == {
-        r: n for r, n in routes[0].items() if r != SERVERS_DETAIL
+    # Placement has no bulk inventory read: one per compute node, none per instance.
+    assert routes[0][INVENTORIES] == 8 and routes[1][INVENTORIES] == 200
+    per_host = (SERVERS_DETAIL, INVENTORIES)
+    assert {r: n for r, n in routes[1].items() if r not in per_host} == {
+        r: n for r, n in routes[0].items() if r not in per_host
     }
-    assert set(routes[0].values()) == {1}
+    # Each list once; the provider list twice (all, then the COMPUTE_STATUS_DISABLED ones).
+    assert {r: n for r, n in routes[0].items() if n > 1 and r not in per_host} == {PROVIDERS: 2}
 
 
 def _as_the_sdk_reads_it(server) -> dict:
