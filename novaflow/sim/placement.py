@@ -106,18 +106,23 @@ def unit_ok(inv: Inventory, amount: int) -> bool:
     return inv.min_unit <= amount <= (inv.max_unit or inv.total) and amount % inv.step_size == 0
 
 
-def fit(cloud: SimCloud, host: str, resources: dict[str, int]) -> Allocations | None:
+def fit(
+    cloud: SimCloud, host: str, resources: dict[str, int], *, check: bool = True
+) -> Allocations | None:
     """Allocations for `resources` on `host`'s tree, or None when Placement has no room.
 
     The standard classes come from the compute node itself; any other class from the first
-    provider in the tree that has it (a VGPU from the PGPU child, say).
+    provider in the tree that has it (a VGPU from the PGPU child, say). `check=False` skips
+    the room checks, for seeding a cloud as it already is.
     """
     providers = tree(cloud, host)
     out: Allocations = {}
     for rc, amount in resources.items():
         for p in providers if rc not in STANDARD else providers[:1]:
             inv = p.inventories.get(rc)
-            if inv is not None and unit_ok(inv, amount) and amount <= free(cloud, p, rc):
+            if inv is None:
+                continue
+            if not check or (unit_ok(inv, amount) and amount <= free(cloud, p, rc)):
                 out.setdefault(p.uuid, {})[rc] = amount
                 break
         else:

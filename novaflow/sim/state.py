@@ -242,7 +242,8 @@ class SimCloud:
             placement.set_allocations(
                 self,
                 inst.id,
-                {host.hypervisor_uuid: placement.instance_resources(inst)},
+                placement.fit(self, host.name, placement.instance_resources(inst), check=False)
+                or {host.hypervisor_uuid: placement.instance_resources(inst)},
                 project_id=inst.project_id,
                 user_id=inst.user_id,
             )
