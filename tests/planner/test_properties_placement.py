@@ -1,0 +1,113 @@
+"""Property: on generated sim clouds whose hosts mix nova.conf ratios (1.0, 4.0, 16.0) and
+reserved memory, novaflow's drain plan is Nova's. Every move of a plan it calls feasible is
+accepted by the sim's scheduler (which decides only from Placement) and lands where planned;
+every drain it refuses is one the sim's scheduler cannot carry out either."""
+
+from __future__ import annotations
+
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+from openstack.exceptions import HttpException
+
+from novaflow import planner
+from novaflow.cloud import Cloud, RetryPolicy
+from novaflow.models import DrainRequest, Plan
+from novaflow.sim.spec import ClusterSpec, NovaConf
+from novaflow.sim.testing import SimHandle, running_sim
+
+MIXED = NovaConf(
+    cpu_allocation_ratios=[1.0, 4.0, 16.0],
+    reserved_host_memory_mb=[512, 4096, 131072],
+)
+
+
+def mixed_cloud(seed: int, hosts: int, instances: int) -> ClusterSpec:
+    """A generated cloud with mixed nova.conf, in one zone and without hard-affinity groups.
+
+    Capacity is what this property checks. Zones and hard affinity are the planner's rules
+    (issue 19 part 2) with tests of their own; today the planner keeps an unpinned instance in
+    its zone, where Nova (and the sim) may move it to another, so they are left out here.
+    """
+    spec = ClusterSpec.generated(hosts=hosts, instances=instances, seed=seed, nova_conf=MIXED)
+    for host in spec.hosts:
+        host.zone = "az1"
+    for agg in spec.aggregates or []:
+        agg.availability_zone = "az1" if agg.availability_zone else None
+    for inst in spec.instances:
+        inst.availability_zone = "az1" if inst.availability_zone else None
+    hard = {g.name for g in spec.server_groups if g.policy == "affinity"}
+    spec.server_groups = [g for g in spec.server_groups if g.name not in hard]
+    for inst in spec.instances:
+        inst.groups = [g for g in inst.groups if g not in hard]
+    return spec
+
+
+def settle(sim: SimHandle, conn: object, server_id: str) -> None:
+    sim.advance(600)
+    if sim.status_of(server_id) == "VERIFY_RESIZE":
+        conn.compute.confirm_server_resize(server_id)  # type: ignore[attr-defined]
+        sim.advance(10)
+
+
+def carry_out(sim: SimHandle, plan: Plan) -> None:
+    """Issue each move over the API as planned; each must land on its target as it was."""
+    conn = sim.connect()
+    for move in plan.moves:
+        before = sim.status_of(move.instance_id)
+        if move.method == "live":
+            conn.compute.live_migrate_server(
+                move.instance_id, host=move.target, block_migration="auto"
+            )
+        else:
+            conn.compute.migrate_server(move.instance_id, host=move.target)
+        settle(sim, conn, move.instance_id)
+        host, status = sim.host_of(move.instance_id), sim.status_of(move.instance_id)
+        assert status == before, f"{move.instance_name} ended {status}"
+        if move.target is None:  # left to the scheduler: anywhere but where it was
+            assert host != move.source, f"{move.instance_name} did not leave {move.source}"
+        else:
+            assert host == move.target, f"{move.instance_name}: planned {move.target}, on {host}"
+
+
+def scheduler_drains(sim: SimHandle, host: str) -> bool:
+    """Whether Nova's scheduler, asked to move everything off `host`, empties it: live where
+    the instance runs and its devices allow, cold otherwise (a paused one only live)."""
+    conn = sim.connect()
+    for server_id in sim.instances_on(host):
+        status = sim.status_of(server_id)
+        try:
+            if status not in ("ACTIVE", "PAUSED"):
+                raise HttpException("stopped: cold")
+            conn.compute.live_migrate_server(server_id, host=None, block_migration="auto")
+        except HttpException:
+            if status == "PAUSED":
+                continue
+            conn.compute.migrate_server(server_id)
+        settle(sim, conn, server_id)
+    return not sim.instances_on(host)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(1, 100_000),
+    hosts=st.integers(3, 6),
+    load=st.integers(10, 22),
+)
+def test_drain_plans_match_the_sims_scheduler(seed: int, hosts: int, load: int) -> None:
+    spec = mixed_cloud(seed, hosts, hosts * load)
+    with running_sim(spec, time_scale=0) as sim:
+        cloud = Cloud.connect(
+            sim.cloud_name, config_file=str(sim.clouds_yaml), retry=RetryPolicy(attempts=3)
+        )
+        try:
+            snap = cloud.snapshot()
+            busiest = max(snap.hosts, key=lambda h: h.used.vcpus / max(h.usable.vcpus, 1))
+            plan = planner.plan(snap, DrainRequest(hosts=[busiest.name]))
+            event("feasible" if plan.feasible else "refused")
+            if plan.feasible:
+                event(f"{len(plan.moves)} moves" if plan.moves else "nothing to move")
+                carry_out(sim, plan)
+            else:
+                assert not scheduler_drains(sim, busiest.name), "novaflow refused a doable drain"
+        finally:
+            cloud.close()
