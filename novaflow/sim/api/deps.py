@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from novaflow.sim import microversion
+from novaflow.sim.api.queries import check_query
 from novaflow.sim.errors import NovaError
 from novaflow.sim.state import SimCloud
 
@@ -86,6 +87,9 @@ async def api_guard(request: Request) -> None:
         request.state.microversion = microversion.requested(
             request.headers, service, cloud.compute_max
         )
+    if service == "compute" and request.method == "GET" and request.query_params:
+        route = getattr(request.scope.get("route"), "path", "")
+        check_query(route, request.query_params.keys(), request.state.microversion)
     with cloud.lock:
         cloud.advance()
 

@@ -23,7 +23,7 @@ from novaflow.sim.errors import NovaError, bad_request
 from novaflow.sim.model import Instance
 from novaflow.sim.state import ADMIN_USER, SimCloud
 from novaflow.sim.timeparse import parse_filter_time
-from novaflow.sim.views.servers import server_brief, server_detail
+from novaflow.sim.views.servers import server_brief, server_detail, server_updated
 
 router = APIRouter(prefix="/compute/v2.1", dependencies=[Depends(api_guard)])
 
@@ -143,7 +143,9 @@ async def show_server(request: Request, server_id: str) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
         inst = cloud.instance(server_id)
-        return ok({"server": server_detail(cloud, inst, compute_base(request), mv(request))})
+        return ok(
+            {"server": server_detail(cloud, inst, compute_base(request), mv(request), one=True)}
+        )
 
 
 @router.post("/servers")
@@ -221,7 +223,7 @@ async def update_server(request: Request, server_id: str) -> object:
         if "description" in body:
             inst.description = body["description"]
         inst.updated = cloud.now
-        return ok({"server": server_detail(cloud, inst, compute_base(request), mv(request))})
+        return ok({"server": server_updated(cloud, inst, compute_base(request), mv(request))})
 
 
 @router.delete("/servers/{server_id}")
