@@ -94,6 +94,17 @@ async def api_guard(request: Request) -> None:
         cloud.advance()
 
 
+def is_member(request: Request) -> bool:
+    """The caller is the non-admin `member` user (its token holds no admin role)."""
+    return request.headers.get("x-auth-token") in cloud_of(request).member_tokens
+
+
+def authorize(request: Request, rule: str) -> None:
+    """Nova's default policy for an admin API: 403 with the rule's name to a non-admin."""
+    if is_member(request):
+        raise NovaError(403, f"Policy doesn't allow {rule} to be performed.")
+
+
 async def json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw:
