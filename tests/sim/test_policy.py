@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import openstack.config
@@ -66,3 +71,30 @@ def test_member_lists_its_own_project_only(sim: SimHandle) -> None:
         demo = sim.state.projects["demo"]
         expected = {i.id for i in sim.state.instances.values() if i.project_id == demo}
     assert expected and {s["id"] for s in mine} == expected
+
+
+def test_novaflow_as_member_is_a_refusal_naming_the_rule(sim: SimHandle) -> None:
+    """`snapshot` and `plan drain` with policy-refused credentials: exit 2, one line that
+    names the rule and the doc listing the rules, no traceback."""
+    novaflow = str(Path(sys.executable).with_name("novaflow"))
+    env = {k: v for k, v in os.environ.items() if k != "OS_CLOUD"}
+    env["OS_CLIENT_CONFIG_FILE"] = str(sim.clouds_yaml)
+    cloud = f"{sim.cloud_name}-member"
+    commands = [
+        ["snapshot", "--os-cloud", cloud],
+        ["plan", "drain", "--host", "sim-compute-0", "--os-cloud", cloud],
+    ]
+
+    def run(args: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [novaflow, *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(run, commands))
+    for result in results:
+        assert result.returncode == 2, result.stderr
+        assert result.stdout == ""
+        (line,) = result.stderr.strip().splitlines()
+        assert "rule os_compute_api:os-services:list" in line
+        assert "docs/policy.md" in line and "Traceback" not in result.stderr
