@@ -14,6 +14,7 @@ benchmarks can show that a snapshot or a poll cycle costs a constant number of A
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -41,6 +42,7 @@ from novaflow.errors import (
     BadRequest,
     CannotConnect,
     CloudError,
+    PolicyRefused,
     TransientCloudError,
     UnsupportedByCloud,
 )
@@ -245,6 +247,10 @@ def parse_time(value: str | None) -> datetime | None:
 
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Nova's PolicyNotAuthorized message, which names the rule the credentials lack.
+_POLICY_RULE = re.compile(r"Policy doesn't allow (\S+) to be performed")
 
 
 def _sdk_message(exc: openstack.exceptions.HttpException) -> str:
@@ -528,9 +534,12 @@ class Cloud:
                 "check the credentials in clouds.yaml",
             )
         if status == 403:
-            return CloudError(
-                f"{what} was refused (HTTP 403): {message}",
-                "novaflow needs admin credentials (see the Nova policy rules in the docs)",
+            rule = _POLICY_RULE.search(message)
+            refused = f"rule {rule.group(1)}" if rule else (message or "no reason given")
+            return PolicyRefused(
+                f"{what}: cloud {self.name!r} refused by policy ({refused}, HTTP 403)",
+                "grant this account the Nova policy rules novaflow needs, listed in "
+                "docs/policy.md (admin has them all by default)",
             )
         if status == 406:
             return UnsupportedByCloud(

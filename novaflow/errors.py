@@ -24,6 +24,10 @@ class CannotConnect(CloudError):
     """The clouds.yaml entry does not open the cloud (credentials, auth_url): nothing was done."""
 
 
+class PolicyRefused(CloudError):
+    """The cloud's policy refuses these credentials an API novaflow needs (HTTP 403)."""
+
+
 class TransientCloudError(NovaflowError):
     """The cloud failed in a way worth retrying (connection, 5xx, 409 task in progress)."""
 
@@ -36,6 +40,11 @@ class MoveTimeout(NovaflowError):
     """A move did not finish within its timeout."""
 
 
-REFUSALS: tuple[type[NovaflowError], ...] = (BadRequest, CannotConnect, UnsupportedByCloud)
+REFUSALS: tuple[type[NovaflowError], ...] = (
+    BadRequest,
+    CannotConnect,
+    UnsupportedByCloud,
+    PolicyRefused,
+)
 """Errors a run raises only before its first cloud action: the operator fixes the input and
 runs again (`novaflow run` exits 2 on them; retrying the same call cannot help)."""

@@ -171,12 +171,32 @@ def revive_host(cloud: SimCloud, name: str) -> None:
     for inst in cloud.instances.values():
         if inst.host == name and inst.vm_state in ("active", "paused") and inst.task_state is None:
             inst.vm_state, inst.power_state, inst.updated = "stopped", SHUTDOWN, cloud.now
+    for m in cloud.migrations.values():
+        if m.migration_type == "evacuation" and m.source_compute == name and m.status == "done":
+            m.status, m.updated = "completed", cloud.now
     start_queued_live(cloud, name)
 
 
 def set_lock(inst: Instance, locked: bool, reason: str | None = None) -> None:
     inst.locked = locked
     inst.locked_reason = reason if locked else None
+
+
+def check_no_done_evacuations(cloud: SimCloud, host: Host) -> None:
+    """Nova's guard on forcing a compute service up (400, the API's own words).
+
+    Evacuation records still `done` mean the node's service has not restarted and cleaned up
+    the evacuated guests; forcing it up then would let it start them a second time.
+    """
+    if any(
+        m.migration_type == "evacuation" and m.source_compute == host.name and m.status == "done"
+        for m in cloud.migrations.values()
+    ):
+        raise bad_request(
+            f"Unable to force up host {host.name} as `done` evacuation migration records remain "
+            "associated with the host. Ensure the compute service has been restarted, allowing "
+            "these records to move to `completed` before retrying this request."
+        )
 
 
 def set_service(
@@ -188,6 +208,8 @@ def set_service(
     forced_down: bool | None = None,
 ) -> None:
     """Enable/disable a nova-compute service or force it down/up, as an operator does."""
+    if forced_down is False:
+        check_no_done_evacuations(cloud, host)
     if status is not None:
         host.status = status
         host.disabled_reason = reason if status == "disabled" else None

@@ -9,7 +9,7 @@ from novaflow.sim.errors import NovaError
 Version = tuple[int, int]
 
 COMPUTE_MIN: Version = (2, 1)
-COMPUTE_MAX: Version = (2, 96)
+COMPUTE_MAX: Version = (2, 104)
 PLACEMENT_MIN: Version = (1, 0)
 PLACEMENT_MAX: Version = (1, 39)
 
@@ -60,7 +60,7 @@ def requested(
 ) -> Version:
     """The version a request asks for (the service minimum when it asks for none).
 
-    `compute_max` is the sim's advertised maximum (an older Nova when capped below 2.96).
+    `compute_max` is the sim's advertised maximum (an older Nova when capped below COMPUTE_MAX).
     """
     lo, hi = (COMPUTE_MIN, compute_max) if service == "compute" else (PLACEMENT_MIN, PLACEMENT_MAX)
     generic = headers.get("openstack-api-version")

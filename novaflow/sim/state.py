@@ -80,6 +80,8 @@ class SimCloud:
         # The compute maximum advertised and accepted: below 2.96 the sim plays an older Nova.
         self.compute_max = microversion.parse_cap(max_microversion)
         self.tokens: set[str] = set()
+        # Tokens of the non-admin `member` user (also in `tokens`): policy refuses admin APIs.
+        self.member_tokens: set[str] = set()
         self.requests: Counter[str] = Counter()
         self.injected_errors = 0
         self.injected_resets = 0

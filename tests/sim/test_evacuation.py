@@ -65,6 +65,42 @@ def test_forced_down_service_allows_evacuation(frozen: Callable[..., SimHandle])
     assert (sim.host_of(sid), sim.status_of(sid)) == ("c", "SHUTOFF")
 
 
+def test_force_up_is_refused_until_the_dead_host_has_restarted(
+    frozen: Callable[..., SimHandle],
+) -> None:
+    sim = frozen()
+    conn = sim.connect()
+    sim.kill_host("a")
+    service = next(s for s in conn.compute.services() if s.host == "a")
+    conn.compute.update_service_forced_down(service, forced=True)
+    sid = sim.server_id("web-1")
+    conn.compute.evacuate_server(sid, host="b")
+    sim.advance(200)
+    assert [m.status for m in sim.migrations(sid)] == ["done"]
+    up = {"forced_down": False}
+    refused = call(conn, "PUT", f"/os-services/{service.id}", json=up)
+    assert error(refused) == (
+        400,
+        "badRequest",
+        "Unable to force up host a as `done` evacuation migration records remain associated "
+        "with the host. Ensure the compute service has been restarted, allowing these records "
+        "to move to `completed` before retrying this request.",
+    )
+    legacy = call(
+        conn,
+        "PUT",
+        "/os-services/force-down",
+        mv="2.11",
+        json={**up, "host": "a", "binary": "nova-compute"},
+    )
+    assert error(legacy)[0] == 400
+    assert next(s for s in conn.compute.services() if s.host == "a").is_forced_down
+    sim.revive_host("a")  # its nova-compute starts and cleans up the evacuated guest
+    assert [m.status for m in sim.migrations(sid)] == ["completed"]
+    assert call(conn, "PUT", f"/os-services/{service.id}", json=up).status_code == 200
+    assert next(s for s in conn.compute.services() if s.host == "a").state == "up"
+
+
 def test_vtpm_cannot_be_evacuated_and_unknown_host_is_404(frozen: Callable[..., SimHandle]) -> None:
     sim = frozen()
     conn = sim.connect()

@@ -27,7 +27,7 @@ def test_fail_the_nth_migration(frozen: Callable[..., SimHandle]) -> None:
     _live(conn, second)
     sim.advance(1000)
     assert (sim.host_of(first), sim.migrations(first)[0].status) == ("b", "completed")
-    assert (sim.host_of(second), sim.migrations(second)[0].status) == ("a", "error")
+    assert (sim.host_of(second), sim.migrations(second)[0].status) == ("a", "failed")
     assert sim.status_of(second) == "ACTIVE"
 
 
@@ -39,7 +39,7 @@ def test_fail_every_migration_to_a_host(frozen: Callable[..., SimHandle]) -> Non
     _live(conn, live, "c")
     conn.compute.migrate_server(cold, host="c")
     sim.advance(1000)
-    assert sim.host_of(live) == "a" and sim.migrations(live)[0].status == "error"
+    assert sim.host_of(live) == "a" and sim.migrations(live)[0].status == "failed"
     assert sim.host_of(cold) == "a" and sim.status_of(cold) == "SHUTOFF"
     assert sim.migrations(cold)[0].status == "error"
 
@@ -68,7 +68,7 @@ def test_service_goes_down_at_a_simulated_time(frozen: Callable[..., SimHandle])
     assert next(s for s in conn.compute.services() if s.host == "a").state == "up"
     sim.advance(2)
     assert next(s for s in conn.compute.services() if s.host == "a").state == "down"
-    assert sim.migrations(sid)[0].status == "error"
+    assert sim.migrations(sid)[0].status == "failed"
     assert conn.compute.get_server(sid).power_state == 4
 
 

@@ -58,7 +58,7 @@ def test_sdk_reauthenticates_after_tokens_expire(sim: SimHandle) -> None:
 
 def test_version_documents(sim: SimHandle) -> None:
     root = requests.get(f"{sim.url}/compute/", timeout=5).json()["versions"][0]
-    assert (root["id"], root["min_version"], root["version"]) == ("v2.1", "2.1", "2.96")
+    assert (root["id"], root["min_version"], root["version"]) == ("v2.1", "2.1", "2.104")
     v21 = requests.get(f"{sim.url}/compute/v2.1/", timeout=5).json()["version"]
     assert v21["links"][0]["href"] == f"{sim.url}/compute/v2.1/"
     ident = requests.get(f"{sim.url}/identity", timeout=5)
@@ -77,17 +77,17 @@ def test_microversion_is_echoed_in_both_header_forms(sim: SimHandle) -> None:
     legacy = conn.compute.get("/flavors", headers={"X-OpenStack-Nova-API-Version": "2.30"})
     assert legacy.headers["OpenStack-API-Version"] == "compute 2.30"
     latest = call(conn, "GET", "/flavors", "latest")
-    assert latest.headers["X-OpenStack-Nova-API-Version"] == "2.96"
+    assert latest.headers["X-OpenStack-Nova-API-Version"] == "2.104"
     plain = conn.compute.get("/flavors")
     assert plain.headers["X-OpenStack-Nova-API-Version"] in ("2.1", "2.96")
 
 
 def test_out_of_range_microversion_is_406(sim: SimHandle) -> None:
     conn = sim.connect()
-    resp = call(conn, "GET", "/servers", "2.97")
+    resp = call(conn, "GET", "/servers", "2.105")
     status, _, message = error(resp)
     assert status == 406
-    assert "Minimum is 2.1 and maximum is 2.96" in message
+    assert "Minimum is 2.1 and maximum is 2.104" in message
 
 
 def test_a_capped_sim_plays_an_older_nova(make_sim: Callable[..., SimHandle]) -> None:

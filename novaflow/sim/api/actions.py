@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from novaflow.sim import lifecycle, moves
 from novaflow.sim.action_log import start_action
-from novaflow.sim.api.deps import api_guard, cloud_of, empty, json_body, mv, ok
+from novaflow.sim.api.deps import api_guard, authorize, cloud_of, empty, json_body, mv, ok
 from novaflow.sim.errors import bad_request
 from novaflow.sim.microversion import Version
 from novaflow.sim.model import Instance
@@ -130,6 +130,13 @@ LOGGED_AS = {
     "confirmResize": "confirmResize",
     "revertResize": "revertResize",
 }
+# The admin-only actions and Nova's policy rule for each.
+ADMIN_RULES = {
+    "os-migrateLive": "os_compute_api:os-migrate-server:migrate_live",
+    "migrate": "os_compute_api:os-migrate-server:migrate",
+    "evacuate": "os_compute_api:os-evacuate",
+    "os-resetState": "os_compute_api:os-admin-actions:reset_state",
+}
 ACTIONS = {
     "os-migrateLive": _live,
     "migrate": _migrate,
@@ -156,6 +163,8 @@ async def server_action(request: Request, server_id: str) -> object:
         handler = ACTIONS.get(name)
         if handler is None:
             raise bad_request(f"There is no such action: {name}")
+        if name in ADMIN_RULES:
+            authorize(request, ADMIN_RULES[name])
         response = handler(cloud, inst, args, mv(request))
         if name in LOGGED_AS:
             start_action(cloud, inst, LOGGED_AS[name])

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from novaflow.sim import microversion
+from novaflow.sim.api.queries import check_query
 from novaflow.sim.errors import NovaError
 from novaflow.sim.state import SimCloud
 
@@ -86,8 +87,22 @@ async def api_guard(request: Request) -> None:
         request.state.microversion = microversion.requested(
             request.headers, service, cloud.compute_max
         )
+    if service == "compute" and request.method == "GET" and request.query_params:
+        route = getattr(request.scope.get("route"), "path", "")
+        check_query(route, request.query_params.keys(), request.state.microversion)
     with cloud.lock:
         cloud.advance()
+
+
+def is_member(request: Request) -> bool:
+    """The caller is the non-admin `member` user (its token holds no admin role)."""
+    return request.headers.get("x-auth-token") in cloud_of(request).member_tokens
+
+
+def authorize(request: Request, rule: str) -> None:
+    """Nova's default policy for an admin API: 403 with the rule's name to a non-admin."""
+    if is_member(request):
+        raise NovaError(403, f"Policy doesn't allow {rule} to be performed.")
 
 
 async def json_body(request: Request) -> dict[str, Any]:

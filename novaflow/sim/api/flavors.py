@@ -32,6 +32,8 @@ def _flavors(request: Request, detail: bool) -> object:
         flavors = sorted(cloud.flavors.values(), key=lambda f: (f.id.zfill(8), f.id))
     if "minRam" in q:
         flavors = [f for f in flavors if f.ram >= (query_int(q["minRam"], "minRam") or 0)]
+    if "name" in q and mv(request) >= (2, 102):
+        flavors = [f for f in flavors if f.name == q["name"]]
     if "minDisk" in q:
         flavors = [f for f in flavors if f.disk >= (query_int(q["minDisk"], "minDisk") or 0)]
     chunk, links = page(request, flavors, key=lambda f: f.id)

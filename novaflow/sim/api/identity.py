@@ -13,6 +13,10 @@ from novaflow.sim.api.deps import UNAUTHORIZED, base_url, cloud_of, count, json_
 from novaflow.sim.state import ADMIN_USER, SimCloud, stable_id
 
 router = APIRouter()
+# A non-admin user (role member in project demo), same password as admin: the cloud
+# `sim-member` in the sim's clouds.yaml.
+MEMBER_USER = "member"
+MEMBER_PROJECT = "demo"
 REGION = "RegionOne"
 MEDIA = [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]
 
@@ -70,36 +74,51 @@ def _unauthorized() -> JSONResponse:
     return JSONResponse(UNAUTHORIZED, status_code=401)
 
 
-def _authenticate(cloud: SimCloud, identity: dict[str, Any]) -> bool:
+def _authenticate(cloud: SimCloud, identity: dict[str, Any]) -> str | None:
+    """The user name the credentials prove (admin or member), or None."""
     methods = identity.get("methods") or []
     if "password" in methods:
         user = (identity.get("password") or {}).get("user") or {}
-        name_ok = user.get("name") == ADMIN_USER or user.get("id") == cloud.users[ADMIN_USER]
-        return bool(name_ok and user.get("password") == cloud.password)
+        if user.get("password") != cloud.password:
+            return None
+        member_id = stable_id("user", MEMBER_USER)
+        if user.get("name") == ADMIN_USER or user.get("id") == cloud.users[ADMIN_USER]:
+            return ADMIN_USER
+        if user.get("name") == MEMBER_USER or user.get("id") == member_id:
+            return MEMBER_USER
+        return None
     if "token" in methods:
-        return (identity.get("token") or {}).get("id") in cloud.tokens
-    return False
+        token = (identity.get("token") or {}).get("id")
+        if token in cloud.tokens:
+            return MEMBER_USER if token in cloud.member_tokens else ADMIN_USER
+    return None
 
 
-def token_body(cloud: SimCloud, base: str, issued: datetime) -> dict[str, object]:
+def token_body(
+    cloud: SimCloud, base: str, issued: datetime, user: str = ADMIN_USER
+) -> dict[str, object]:
+    """The token: `admin` holds the admin role in project admin; `member` only member/reader
+    in project demo, so Nova's policy refuses it the admin APIs."""
     domain = {"id": "default", "name": "Default"}
+    if user == MEMBER_USER:
+        project, user_id, roles = MEMBER_PROJECT, stable_id("user", MEMBER_USER), ("member",)
+    else:
+        project, user_id, roles = "admin", cloud.users[ADMIN_USER], ("admin", "member")
     return {
         "token": {
             "methods": ["password"],
             "user": {
-                "id": cloud.users[ADMIN_USER],
-                "name": ADMIN_USER,
+                "id": user_id,
+                "name": user,
                 "domain": domain,
                 "password_expires_at": None,
             },
             "audit_ids": [secrets.token_urlsafe(16)],
             "expires_at": (issued + timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
             "issued_at": issued.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
-            "project": {"id": cloud.projects["admin"], "name": "admin", "domain": domain},
+            "project": {"id": cloud.project_id(project), "name": project, "domain": domain},
             "is_domain": False,
-            "roles": [
-                {"id": stable_id("role", r), "name": r} for r in ("admin", "member", "reader")
-            ],
+            "roles": [{"id": stable_id("role", r), "name": r} for r in (*roles, "reader")],
             "catalog": catalog(base),
         }
     }
@@ -114,12 +133,16 @@ async def issue_token(request: Request) -> object:
     cloud = cloud_of(request)
     identity = (body.get("auth") or {}).get("identity") or {}
     with cloud.lock:
-        if not _authenticate(cloud, identity):
+        user = _authenticate(cloud, identity)
+        if user is None:
             return _unauthorized()
         token = "gAAAAA" + secrets.token_urlsafe(48)
         cloud.tokens.add(token)
+        if user == MEMBER_USER:
+            cloud.member_tokens.add(token)
+        body = token_body(cloud, base_url(request), datetime.now(UTC), user)
     return JSONResponse(
-        token_body(cloud, base_url(request), datetime.now(UTC)),
+        body,
         status_code=201,
         headers={"X-Subject-Token": token},
     )
@@ -139,8 +162,9 @@ async def validate_token(request: Request) -> object:
                 status_code=404,
             )
         )
+    user = MEMBER_USER if subject in cloud.member_tokens else ADMIN_USER
     return JSONResponse(
-        token_body(cloud, base_url(request), datetime.now(UTC)),
+        token_body(cloud, base_url(request), datetime.now(UTC), user),
         headers={"X-Subject-Token": subject or ""},
     )
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from novaflow.sim.api.deps import api_guard, cloud_of, json_body, mv, ok, query_bool
+from novaflow.sim.api.deps import api_guard, authorize, cloud_of, json_body, mv, ok, query_bool
 from novaflow.sim.api.paging import page
 from novaflow.sim.errors import NovaError, bad_request, not_found
 from novaflow.sim.lifecycle import set_service
@@ -20,6 +20,7 @@ router = APIRouter(prefix="/compute/v2.1", dependencies=[Depends(api_guard)])
 
 @router.get("/os-services")
 async def list_services(request: Request) -> object:
+    authorize(request, "os_compute_api:os-services:list")
     q = request.query_params
     v = mv(request)
     cloud = cloud_of(request)
@@ -45,6 +46,7 @@ def _by_host(cloud: SimCloud, body: dict[str, Any]) -> Host:
 
 @router.put("/os-services/{service_ref}")
 async def update_service(request: Request, service_ref: str) -> object:
+    authorize(request, "os_compute_api:os-services:update")
     v = mv(request)
     body = await json_body(request)
     cloud = cloud_of(request)
@@ -100,6 +102,7 @@ def _update_by_id(cloud: SimCloud, ref: str, body: dict[str, Any], v: tuple[int,
 
 
 def _hypervisors(request: Request, detail: bool) -> object:
+    authorize(request, f"os_compute_api:os-hypervisors:{'list-detail' if detail else 'list'}")
     q = request.query_params
     v = mv(request)
     pattern = q.get("hypervisor_hostname_pattern")
@@ -150,6 +153,7 @@ async def list_hypervisors_detail(request: Request) -> object:
 
 @router.get("/os-hypervisors/statistics")
 async def hypervisor_statistics(request: Request) -> object:
+    authorize(request, "os_compute_api:os-hypervisors:statistics")
     if mv(request) >= (2, 88):
         raise not_found("The resource could not be found.")
     cloud = cloud_of(request)
@@ -183,6 +187,7 @@ async def hypervisor_statistics(request: Request) -> object:
 
 @router.get("/os-hypervisors/{hypervisor_id}")
 async def show_hypervisor(request: Request, hypervisor_id: str) -> object:
+    authorize(request, "os_compute_api:os-hypervisors:show")
     v = mv(request)
     q = request.query_params
     with_servers = (
@@ -207,6 +212,7 @@ async def legacy_hypervisor_search(request: Request, pattern: str, what: str) ->
     v = mv(request)
     if v >= (2, 53) or what not in ("search", "servers"):
         raise not_found("The resource could not be found.")
+    authorize(request, f"os_compute_api:os-hypervisors:{what}")
     cloud = cloud_of(request)
     with cloud.lock:
         hosts = [h for h in cloud.hosts.values() if pattern in h.name]
@@ -232,6 +238,7 @@ async def list_zones(request: Request) -> object:
 
 @router.get("/os-availability-zone/detail")
 async def list_zones_detail(request: Request) -> object:
+    authorize(request, "os_compute_api:os-availability-zone:detail")
     cloud = cloud_of(request)
     with cloud.lock:
         return ok({"availabilityZoneInfo": views.availability_zones(cloud, detail=True)})
@@ -239,6 +246,7 @@ async def list_zones_detail(request: Request) -> object:
 
 @router.get("/os-aggregates")
 async def list_aggregates(request: Request) -> object:
+    authorize(request, "os_compute_api:os-aggregates:index")
     cloud = cloud_of(request)
     with cloud.lock:
         return ok({"aggregates": views.aggregates(cloud, mv(request))})
@@ -246,6 +254,7 @@ async def list_aggregates(request: Request) -> object:
 
 @router.get("/os-aggregates/{aggregate_id}")
 async def show_aggregate(request: Request, aggregate_id: str) -> object:
+    authorize(request, "os_compute_api:os-aggregates:show")
     cloud = cloud_of(request)
     with cloud.lock:
         for agg in views.aggregates(cloud, mv(request)):

@@ -5,7 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from novaflow.sim import moves
-from novaflow.sim.api.deps import api_guard, cloud_of, compute_base, empty, json_body, mv, ok
+from novaflow.sim.api.deps import (
+    api_guard,
+    authorize,
+    cloud_of,
+    compute_base,
+    empty,
+    json_body,
+    mv,
+    ok,
+)
 from novaflow.sim.api.paging import page
 from novaflow.sim.errors import bad_request, not_found
 from novaflow.sim.microversion import Version
@@ -17,9 +26,10 @@ router = APIRouter(prefix="/compute/v2.1", dependencies=[Depends(api_guard)])
 _DONE = ("confirmed", "reverted", "error", "failed", "completed", "cancelled", "done")
 
 
-def _require(request: Request, v: Version) -> None:
+def _require(request: Request, v: Version, rule: str) -> None:
     if mv(request) < v:
         raise not_found("The resource could not be found.")
+    authorize(request, f"os_compute_api:servers:migrations:{rule}")
 
 
 def _in_progress_live(ms: list[Migration]) -> list[Migration]:
@@ -28,7 +38,7 @@ def _in_progress_live(ms: list[Migration]) -> list[Migration]:
 
 @router.get("/servers/{server_id}/migrations")
 async def list_server_migrations(request: Request, server_id: str) -> object:
-    _require(request, (2, 23))
+    _require(request, (2, 23), "index")
     cloud = cloud_of(request)
     with cloud.lock:
         inst = cloud.instance(server_id)
@@ -49,7 +59,7 @@ def _server_live(request: Request, server_id: str, migration_id: str) -> tuple[o
 
 @router.get("/servers/{server_id}/migrations/{migration_id}")
 async def show_server_migration(request: Request, server_id: str, migration_id: str) -> object:
-    _require(request, (2, 23))
+    _require(request, (2, 23), "show")
     cloud = cloud_of(request)
     with cloud.lock:
         _, m = _server_live(request, server_id, migration_id)
@@ -58,7 +68,7 @@ async def show_server_migration(request: Request, server_id: str, migration_id: 
 
 @router.delete("/servers/{server_id}/migrations/{migration_id}")
 async def abort_server_migration(request: Request, server_id: str, migration_id: str) -> object:
-    _require(request, (2, 24))
+    _require(request, (2, 24), "delete")
     cloud = cloud_of(request)
     with cloud.lock:
         inst = cloud.instance(server_id)
@@ -69,7 +79,7 @@ async def abort_server_migration(request: Request, server_id: str, migration_id:
 
 @router.post("/servers/{server_id}/migrations/{migration_id}/action")
 async def server_migration_action(request: Request, server_id: str, migration_id: str) -> object:
-    _require(request, (2, 22))
+    _require(request, (2, 22), "force_complete")
     body = await json_body(request)
     if list(body) != ["force_complete"]:
         raise bad_request(f"There is no such action: {', '.join(body) or None}")
@@ -83,6 +93,7 @@ async def server_migration_action(request: Request, server_id: str, migration_id
 
 @router.get("/os-migrations")
 async def list_migrations(request: Request) -> object:
+    authorize(request, "os_compute_api:os-migrations:index")
     q = request.query_params
     v = mv(request)
     cloud = cloud_of(request)

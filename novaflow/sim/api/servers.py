@@ -10,20 +10,23 @@ from fastapi import APIRouter, Depends, Request
 from novaflow.sim import lifecycle
 from novaflow.sim.api.deps import (
     api_guard,
+    authorize,
     cloud_of,
     compute_base,
     empty,
+    is_member,
     json_body,
     mv,
     ok,
     query_bool,
 )
+from novaflow.sim.api.identity import MEMBER_PROJECT
 from novaflow.sim.api.paging import page
 from novaflow.sim.errors import NovaError, bad_request
 from novaflow.sim.model import Instance
 from novaflow.sim.state import ADMIN_USER, SimCloud
 from novaflow.sim.timeparse import parse_filter_time
-from novaflow.sim.views.servers import server_brief, server_detail
+from novaflow.sim.views.servers import server_brief, server_detail, server_updated
 
 router = APIRouter(prefix="/compute/v2.1", dependencies=[Depends(api_guard)])
 
@@ -67,11 +70,16 @@ def _candidates(cloud: SimCloud, q: Any) -> list[Instance]:
     return list(cloud.instances.values())
 
 
-def filter_servers(cloud: SimCloud, request: Request) -> list[Instance]:
+def filter_servers(cloud: SimCloud, request: Request, detail: bool = False) -> list[Instance]:
     q = request.query_params
     items = _candidates(cloud, q)
     all_tenants = "all_tenants" in q and query_bool(q.get("all_tenants"), "all_tenants")
-    project = q.get("project_id") or q.get("tenant_id") if all_tenants else cloud.projects["admin"]
+    if all_tenants:
+        authorize(
+            request, f"os_compute_api:servers:{'detail' if detail else 'index'}:get_all_tenants"
+        )
+    own = cloud.project_id(MEMBER_PROJECT if is_member(request) else "admin")
+    project = q.get("project_id") or q.get("tenant_id") if all_tenants else own
     if project:
         items = [i for i in items if i.project_id == project]
     if "user_id" in q:
@@ -117,7 +125,7 @@ def _list(request: Request, detail: bool) -> dict[str, object]:
     cloud = cloud_of(request)
     base = compute_base(request)
     with cloud.lock:
-        chunk, links = page(request, filter_servers(cloud, request), key=lambda i: i.id)
+        chunk, links = page(request, filter_servers(cloud, request, detail), key=lambda i: i.id)
         servers = [
             server_detail(cloud, i, base, mv(request)) if detail else server_brief(i, base)
             for i in chunk
@@ -143,7 +151,9 @@ async def show_server(request: Request, server_id: str) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
         inst = cloud.instance(server_id)
-        return ok({"server": server_detail(cloud, inst, compute_base(request), mv(request))})
+        return ok(
+            {"server": server_detail(cloud, inst, compute_base(request), mv(request), one=True)}
+        )
 
 
 @router.post("/servers")
@@ -221,7 +231,7 @@ async def update_server(request: Request, server_id: str) -> object:
         if "description" in body:
             inst.description = body["description"]
         inst.updated = cloud.now
-        return ok({"server": server_detail(cloud, inst, compute_base(request), mv(request))})
+        return ok({"server": server_updated(cloud, inst, compute_base(request), mv(request))})
 
 
 @router.delete("/servers/{server_id}")

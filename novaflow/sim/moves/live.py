@@ -92,7 +92,7 @@ def _live_completed(cloud: SimCloud, m: Migration) -> None:
     start_queued_live(cloud, m.source_compute)
 
 
-def fail_live(cloud: SimCloud, m: Migration, status: str = "error") -> None:
+def fail_live(cloud: SimCloud, m: Migration, status: str = "failed") -> None:
     inst = cloud.instances.get(m.instance_id)
     was_active = m.status in ("preparing", "running")
     m.generation += 1
@@ -102,7 +102,7 @@ def fail_live(cloud: SimCloud, m: Migration, status: str = "error") -> None:
         cloud,
         m.request_id,
         "compute_live_migration",
-        ok=status != "error",
+        ok=status == "cancelled",
         host=m.source_compute,
         details=f"Live migration from {m.source_compute} to {m.dest_compute} failed.",
     )

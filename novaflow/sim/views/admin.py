@@ -118,11 +118,12 @@ def flavor(f: Flavor, base: str, mv: Version, detail: bool) -> dict[str, object]
             "disk": f.disk,
             "OS-FLV-EXT-DATA:ephemeral": f.ephemeral,
             "swap": f.swap if (f.swap or mv >= (2, 75)) else "",
-            "rxtx_factor": 1.0,
             "os-flavor-access:is_public": f.is_public,
-            "OS-FLV-DISABLED:disabled": False,
         }
     )
+    if mv < (2, 102):  # 2.102 dropped both
+        body["rxtx_factor"] = 1.0
+        body["OS-FLV-DISABLED:disabled"] = False
     if mv >= (2, 61):
         body["extra_specs"] = dict(f.extra_specs)
     return body

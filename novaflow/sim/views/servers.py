@@ -35,11 +35,24 @@ def server_brief(inst: Instance, base: str) -> dict[str, object]:
     return {"id": inst.id, "name": inst.name, "links": links(base, "servers", inst.id)}
 
 
-def server_detail(cloud: SimCloud, inst: Instance, base: str, mv: Version) -> dict[str, object]:
-    """GET /servers/{id} as an admin sees it."""
-    image: object = ""
+def group_ids(cloud: SimCloud, inst: Instance) -> list[str]:
+    """The server group the instance belongs to (Nova allows at most one), as a list."""
+    return [g.id for g in cloud.groups.values() if inst.id in g.members][:1]
+
+
+def server_detail(
+    cloud: SimCloud, inst: Instance, base: str, mv: Version, one: bool = False
+) -> dict[str, object]:
+    """GET /servers/detail (one element) or, with `one`, GET/PUT /servers/{id}, as an admin.
+
+    Nova returns `server_groups` (2.71) only for one server, never in a list: it costs a
+    lookup per server.
+    """
+    image: dict[str, object] | str = ""
     if inst.image_id:
         image = {"id": inst.image_id, "links": links(base, "images", inst.image_id)[1:]}
+        if mv >= (2, 98):
+            image["properties"] = {}
     volumes: list[dict[str, object]] = [{"id": v} for v in inst.volumes]
     if mv >= (2, 3):
         for v in volumes:
@@ -101,8 +114,14 @@ def server_detail(cloud: SimCloud, inst: Instance, base: str, mv: Version) -> di
         body["trusted_image_certificates"] = None
     if mv >= (2, 73):
         body["locked_reason"] = inst.locked_reason
+    if mv >= (2, 71) and one:
+        body["server_groups"] = group_ids(cloud, inst)
     if mv >= (2, 96):
         body["pinned_availability_zone"] = inst.pinned_az
+    if mv >= (2, 100):
+        # Nova keeps the hints given at boot; the sim's only hint is the group's.
+        groups = group_ids(cloud, inst)
+        body["scheduler_hints"] = {"group": groups[0]} if groups else {}
     if inst.fault and inst.vm_state == "error":
         body["fault"] = {
             "code": inst.fault["code"],
@@ -110,3 +129,20 @@ def server_detail(cloud: SimCloud, inst: Instance, base: str, mv: Version) -> di
             "message": inst.fault["message"],
         }
     return body
+
+
+# What PUT /servers/{id} leaves out below 2.75 (from 2.75 it answers as GET does).
+_NOT_IN_UPDATE = ("config_drive", "key_name", "security_groups", "host_status")
+_NOT_IN_UPDATE_PREFIXES = ("OS-EXT-", "OS-SRV-USG:", "os-extended-volumes:")
+
+
+def server_updated(cloud: SimCloud, inst: Instance, base: str, mv: Version) -> dict[str, object]:
+    """The PUT /servers/{id} answer: below 2.75 without the extended attributes."""
+    body = server_detail(cloud, inst, base, mv, one=True)
+    if mv >= (2, 75):
+        return body
+    return {
+        k: v
+        for k, v in body.items()
+        if k not in _NOT_IN_UPDATE and not k.startswith(_NOT_IN_UPDATE_PREFIXES)
+    }

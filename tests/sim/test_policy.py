@@ -1,0 +1,100 @@
+"""Nova's default policy in the sim: the `sim-member` user is refused the admin APIs (403)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import openstack.config
+import pytest
+from openstack.connection import Connection
+
+from novaflow.sim.testing import SimHandle
+from tests.sim.conftest import action, call, error
+
+
+def member(sim: SimHandle) -> Connection:
+    config = openstack.config.OpenStackConfig(config_files=[str(sim.clouds_yaml)])
+    return Connection(config=config.get_one(cloud=f"{sim.cloud_name}-member"))
+
+
+def _refused(rule: str) -> tuple[int, str, str]:
+    return 403, "forbidden", f"Policy doesn't allow {rule} to be performed."
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "rule"),
+    [
+        ("GET", "/os-services", None, "os_compute_api:os-services:list"),
+        ("PUT", "/os-services/force-down", {}, "os_compute_api:os-services:update"),
+        ("GET", "/os-hypervisors/detail", None, "os_compute_api:os-hypervisors:list-detail"),
+        ("GET", "/os-hypervisors", None, "os_compute_api:os-hypervisors:list"),
+        ("GET", "/os-migrations", None, "os_compute_api:os-migrations:index"),
+        (
+            "GET",
+            "/servers/detail?all_tenants=1",
+            None,
+            "os_compute_api:servers:detail:get_all_tenants",
+        ),
+    ],
+)
+def test_member_is_refused_admin_apis(
+    sim: SimHandle, method: str, path: str, body: Any, rule: str
+) -> None:
+    resp = call(member(sim), method, path, mv="2.11", json=body)
+    assert error(resp) == _refused(rule)
+
+
+def test_member_cannot_move_servers_but_admin_can(sim: SimHandle) -> None:
+    with sim.state.lock:
+        sid = next(i.id for i in sim.state.instances.values() if i.status == "ACTIVE")
+    conn = member(sim)
+    live = {"os-migrateLive": {"host": None, "block_migration": "auto"}}
+    assert error(action(conn, sid, live)) == _refused(
+        "os_compute_api:os-migrate-server:migrate_live"
+    )
+    assert error(action(conn, sid, {"migrate": None})) == _refused(
+        "os_compute_api:os-migrate-server:migrate"
+    )
+    assert error(action(conn, sid, {"evacuate": {}})) == _refused("os_compute_api:os-evacuate")
+    assert sim.migrations(sid) == []
+    assert action(sim.connect(), sid, live).status_code == 202
+
+
+def test_member_lists_its_own_project_only(sim: SimHandle) -> None:
+    mine = call(member(sim), "GET", "/servers").json()["servers"]
+    with sim.state.lock:
+        demo = sim.state.projects["demo"]
+        expected = {i.id for i in sim.state.instances.values() if i.project_id == demo}
+    assert expected and {s["id"] for s in mine} == expected
+
+
+def test_novaflow_as_member_is_a_refusal_naming_the_rule(sim: SimHandle) -> None:
+    """`snapshot` and `plan drain` with policy-refused credentials: exit 2, one line that
+    names the rule and the doc listing the rules, no traceback."""
+    novaflow = str(Path(sys.executable).with_name("novaflow"))
+    env = {k: v for k, v in os.environ.items() if k != "OS_CLOUD"}
+    env["OS_CLIENT_CONFIG_FILE"] = str(sim.clouds_yaml)
+    cloud = f"{sim.cloud_name}-member"
+    commands = [
+        ["snapshot", "--os-cloud", cloud],
+        ["plan", "drain", "--host", "sim-compute-0", "--os-cloud", cloud],
+    ]
+
+    def run(args: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [novaflow, *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(run, commands))
+    for result in results:
+        assert result.returncode == 2, result.stderr
+        assert result.stdout == ""
+        (line,) = result.stderr.strip().splitlines()
+        assert "rule os_compute_api:os-services:list" in line
+        assert "docs/policy.md" in line and "Traceback" not in result.stderr
