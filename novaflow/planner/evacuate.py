@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from novaflow.models import EvacuateRequest, Method, Move, Plan, Skip, Snapshot
 from novaflow.planner.assemble import build_plan, capacity, free_total, move, skip
+from novaflow.planner.bounds import down_cell_warning
 from novaflow.planner.constraints import Evacuation, Refusal, evacuation
 from novaflow.planner.drain import (
     big_first,
+    hold_stranded,
     make_units,
     open_targets,
     place_units,
@@ -86,10 +88,17 @@ def evacuate(snapshot: Snapshot, req: EvacuateRequest) -> Plan:
             f"metadata {req.priority_key} is not a number on {_names(bad_prio)}: "
             "treated as priority 0"
         )
+    down = down_cell_warning(snapshot.instances, [req.host])
+    if down:
+        warnings.append(down)
     units = make_units(cluster, movable, {src})
     for unit in units:
         for iid in unit:
             cluster.lift(iid)
+    units, held, held_warnings = hold_stranded(cluster, units, "evacuate")
+    skips.extend(held)
+    warnings.extend(held_warnings)
+    movable = [iid for unit in units for iid in unit]
     # Highest priority first so it gets the room (and the reserved hosts); big first within.
     units = big_first(cluster, units)
     units.sort(key=lambda u: -max(prio[i] for i in u))

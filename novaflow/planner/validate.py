@@ -24,6 +24,7 @@ from novaflow.models import (
     Resources,
     Snapshot,
 )
+from novaflow.planner.bounds import pinned_zone
 
 _SLACK = 1e-6
 
@@ -133,8 +134,9 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
         takes = t.accepts_instances or (m.target in reserved and t.is_up)
         if not takes:
             out.append(f"{who} moves to {m.target}, which does not take instances")
-        if inst.zone and t.zone != inst.zone:
-            out.append(f"{who} leaves its availability zone {inst.zone} for {m.target} ({t.zone})")
+        pin = pinned_zone(inst, snapshot.features)
+        if pin and t.zone != pin:
+            out.append(f"{who} leaves its availability zone {pin} for {m.target} ({t.zone})")
         final[m.instance_id] = m.target
         incoming[m.target] = incoming[m.target] + inst.resources
     for s in plan.skips:
@@ -198,12 +200,20 @@ def _group_violations(
             label = insts[mid].label
             if g.policy == "anti-affinity":
                 clash = [o for o in others if final[o] == where]
-                if clash:
+                if len(clash) >= g.max_server_per_host:
                     out.append(
                         f"{label} joins {insts[clash[0]].label} on {where}, breaking "
                         f"anti-affinity group {g.name}"
                     )
             else:
+                # Nova's affinity filter: the target must already hold a member.
+                was = {insts[o].host for o in members if o != mid and o in insts}
+                if where not in was:
+                    out.append(
+                        f"{label} moves to {where}, where no member of affinity group "
+                        f"{g.name} runs: Nova's affinity filter refuses it"
+                    )
+                    continue
                 apart = [o for o in others if final[o] != where]
                 if apart:
                     out.append(

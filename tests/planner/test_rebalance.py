@@ -58,11 +58,13 @@ def test_consolidate_keeps_anti_affinity():
     assert p.moves == [] and p.emptied_hosts == []
 
 
-def test_consolidate_moves_affinity_group_together():
+def test_consolidate_never_splits_an_affinity_group_from_its_host():
+    # Nova accepts an affinity member only where another member runs: a group whose members
+    # all share host b cannot leave it, so consolidation empties a instead.
     x, y = inst("x", "b"), inst("y", "b")
     s = snap([host("a"), host("b")], [inst("a1", "a", LARGE), x, y], [group("g", "affinity", x, y)])
     p = rebalance(s, "consolidate")
-    assert p.emptied_hosts == ["b"] and where(p) == {"x": "a", "y": "a"}
+    assert p.emptied_hosts == ["a"] and where(p) == {"a1": "b"}
 
 
 def test_consolidate_never_fills_a_host_that_was_already_empty():
