@@ -219,7 +219,7 @@ def drain(snapshot: Snapshot, req: DrainRequest) -> Plan:
     if failed and fits_total:
         warnings.append(
             f"{len(failed)} instance(s) found no host although the total room suffices "
-            "(server groups, zones or fragmentation): see the skips"
+            "(server groups, zones, cells or fragmentation): see the skips"
         )
     cap = capacity(needed, free, fits_total and not failed)
     return build_plan(cluster, req, moves, skips, warnings, cap=cap)

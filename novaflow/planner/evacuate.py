@@ -175,7 +175,7 @@ def evacuate(snapshot: Snapshot, req: EvacuateRequest) -> Plan:
     if failed and fits_total:
         warnings.append(
             f"{len(failed)} instance(s) found no host although the total room suffices "
-            "(server groups, zones or fragmentation): see the skips"
+            "(server groups, zones, cells or fragmentation): see the skips"
         )
     cap = capacity(needed, free3, fits_total and not failed)
     return build_plan(

@@ -162,9 +162,11 @@ def explain_no_room(
         whys = [_blocked(cluster, unit, h) for h in room]
         why = next((w for w in whys if w), None) or "its server group"
         if why.startswith("cell "):
+            others = ", ".join(sorted(cluster.names[h] for h in room)[:3])
             return (
-                f"every host with room for {what} in its {why.split(' (')[0]} is taken; Nova "
-                f"keeps live migrations and evacuations inside a cell{together}",
+                f"no host in its {why.split(' (')[0]} has room for {what}{together}; Nova keeps "
+                f"live migrations and evacuations inside a cell, and {others} (with room) are "
+                "in another",
                 "free room in that cell (enable a host, drain fewer hosts at once)",
             )
         if not why.startswith(("affinity", "anti-affinity")):

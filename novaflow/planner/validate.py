@@ -25,6 +25,7 @@ from novaflow.models import (
     Snapshot,
 )
 from novaflow.planner.bounds import pinned_zone
+from novaflow.planner.units import fits_units, placement_demand
 
 _SLACK = 1e-6
 
@@ -137,6 +138,13 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
         pin = pinned_zone(inst, snapshot.features)
         if pin and t.zone != pin:
             out.append(f"{who} leaves its availability zone {pin} for {m.target} ({t.zone})")
+        src = hosts.get(m.source)
+        cross_ok = snapshot.features.cross_cell_resize and m.method is Method.COLD
+        if src and src.cell and t.cell and src.cell != t.cell and not cross_ok:
+            out.append(f"{who} leaves its cell {src.cell} for {m.target} ({t.cell})")
+        units = fits_units(t, placement_demand(inst))
+        if units:
+            out.append(f"{who} moves to {m.target}, where Placement refuses it: {units}")
         final[m.instance_id] = m.target
         incoming[m.target] = incoming[m.target] + inst.resources
     for s in plan.skips:
