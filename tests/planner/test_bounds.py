@@ -152,3 +152,27 @@ def test_validator_catches_a_live_move_across_cells():
         ],
     )
     assert any("leaves its cell cell1 for h3 (cell2)" in v for v in violations(s, bad))
+
+
+class _Runbook:
+    """The two things verify_evacuated uses of a run: its notes and a fresh read of the cloud."""
+
+    def __init__(self, after):
+        self.notes: list[str] = []
+        self._after = after
+
+    def fresh_snapshot(self):
+        return self._after
+
+
+def test_evacuation_verify_does_not_take_a_down_cell_server_as_gone():
+    from flows.evacuation import verify_evacuated
+
+    vm = inst("vm", "dead", id=DOWN_CELL_BODY["id"])
+    before = snap([host("dead", **DEAD), host("h2")], [vm])
+    after = snap([host("dead", **DEAD), host("h2")], [_instance_from_body(DOWN_CELL_BODY, {})])
+    runbook = _Runbook(after)
+    verify_evacuated(runbook, before, "dead")
+    assert len(runbook.notes) == 1
+    assert "cell that does not answer" in runbook.notes[0]
+    assert "no longer exists" not in runbook.notes[0] and "name" not in runbook.notes[0]
