@@ -130,8 +130,8 @@ class Cluster:
         if self._smallest is None:
             lo = [float("inf")] * 3
             for iid, inst in self.instances.items():
-                if inst.in_down_cell:
-                    continue  # a partial record: its flavor is not known
+                if inst.host is None and inst.status == "UNKNOWN":
+                    continue  # in a down cell: a partial record, its flavor is not known
                 d = self.demand(iid)
                 for k in range(3):
                     if d[k] < lo[k]:
