@@ -8,7 +8,7 @@ from novaflow.models import DrainRequest, Method, Move, Plan, Skip, Snapshot
 from novaflow.planner.assemble import build_plan, capacity, free_total, move, skip
 from novaflow.planner.bounds import down_cell_warning
 from novaflow.planner.constraints import Choice, Refusal, choose_method
-from novaflow.planner.groups import Scenario, stranded, stranded_refusal, stranded_warning
+from novaflow.planner.groups import hold_stranded
 from novaflow.planner.inputs import check_drain
 from novaflow.planner.place import explain_no_room, find_host, fmt_demand, unit_demand, unit_zone
 from novaflow.planner.state import EPS, RESOURCE_NAMES, Cluster, Demand, FitIndex
@@ -53,28 +53,6 @@ def make_units(cluster: Cluster, movable: list[str], leaving: set[int]) -> list[
         assigned.update(unit)
         units.append(unit)
     return units
-
-
-def hold_stranded(
-    cluster: Cluster, units: list[list[str]], scenario: Scenario
-) -> tuple[list[list[str]], list[Skip], list[str]]:
-    """Put back the lifted units whose hard-affinity group Nova cannot move (no member left
-    on another host); return the other units, a skip per member held and a warning per group."""
-    keep: list[list[str]] = []
-    skips: list[Skip] = []
-    warned: list[str] = []
-    for unit in units:
-        gid = stranded(cluster, unit)
-        if gid is None:
-            keep.append(unit)
-            continue
-        if gid not in warned:
-            warned.append(gid)
-        reason, remedy = stranded_refusal(cluster, gid, scenario)
-        for iid in unit:
-            cluster.put(iid, cluster.origin[iid])
-            skips.append(skip(cluster, iid, reason, remedy))
-    return keep, skips, [stranded_warning(cluster, gid) for gid in warned]
 
 
 def shortfall_text(needed: Demand, free: Demand) -> str:

@@ -8,12 +8,12 @@ from novaflow.planner.bounds import down_cell_warning
 from novaflow.planner.constraints import Evacuation, Refusal, evacuation
 from novaflow.planner.drain import (
     big_first,
-    hold_stranded,
     make_units,
     open_targets,
     place_units,
     shortfall_text,
 )
+from novaflow.planner.groups import hold_stranded
 from novaflow.planner.inputs import check_evacuate
 from novaflow.planner.place import find_host, fmt_demand, unit_demand
 from novaflow.planner.recovery import RebuildSpreader

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from novaflow.models import Skip
+from novaflow.planner.assemble import skip
 from novaflow.planner.state import Cluster
 
 Scenario = Literal["drain", "evacuate", "rebalance"]
@@ -72,3 +74,25 @@ def stranded_warning(cluster: Cluster, gid: str) -> str:
         "(Nova's affinity filter allows no other host while no member runs elsewhere); "
         "see the skips for what to do"
     )
+
+
+def hold_stranded(
+    cluster: Cluster, units: list[list[str]], scenario: Scenario
+) -> tuple[list[list[str]], list[Skip], list[str]]:
+    """Put back the lifted units whose hard-affinity group Nova cannot move (no member left
+    on another host); return the other units, a skip per member held and a warning per group."""
+    keep: list[list[str]] = []
+    skips: list[Skip] = []
+    warned: list[str] = []
+    for unit in units:
+        gid = stranded(cluster, unit)
+        if gid is None:
+            keep.append(unit)
+            continue
+        if gid not in warned:
+            warned.append(gid)
+        reason, remedy = stranded_refusal(cluster, gid, scenario)
+        for iid in unit:
+            cluster.put(iid, cluster.origin[iid])
+            skips.append(skip(cluster, iid, reason, remedy))
+    return keep, skips, [stranded_warning(cluster, gid) for gid in warned]

@@ -256,3 +256,17 @@ def test_plan_rejects_what_is_not_a_request():
 
     with pytest.raises(TypeError):
         plan_(snap([host("h1")], []), object())
+
+
+def test_spread_moves_an_affinity_member_only_to_a_host_holding_another_member():
+    # Nova's affinity filter: a1 may join a2 on h1 (a member runs there), never go to h2.
+    a1, a2 = inst("a1", "h0", MEDIUM), inst("a2", "h1", SMALL)
+    fill = [inst(f"x{n}", "h0", LARGE) for n in range(5)]
+    s = snap(
+        [host("h0"), host("h1"), host("h2")],
+        [a1, a2, *fill],
+        [group("g", "affinity", a1, a2)],
+    )
+    p = rebalance(s, "spread")
+    assert where(p).get("a1") in (None, "h1")
+    assert p.moves  # the hot host still cools down
