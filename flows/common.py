@@ -164,6 +164,12 @@ class Runbook:
         left = snap.instances_on(host)
         for inst in left:
             self.notes.append(f"{inst.label} is still on {host} ({inst.status})")
+        unknown = sum(1 for i in snap.instances if i.in_down_cell)
+        if unknown:
+            self.notes.append(
+                f"{unknown} server(s) are in a cell that does not answer: novaflow cannot tell "
+                f"whether any is still on {host}"
+            )
         return [i.id for i in left]
 
     def report(self, *, dry_run: bool = False, fail_if_incomplete: bool = True) -> RunReport:

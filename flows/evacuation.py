@@ -41,6 +41,12 @@ def verify_evacuated(runbook: Runbook, snapshot: Snapshot, host: str) -> None:
         new = after.get(iid)
         if new is None:
             runbook.notes.append(f"{old.label} no longer exists")
+        elif new.in_down_cell:
+            # Listed by Nova with status UNKNOWN: neither gone nor known to be anywhere.
+            runbook.notes.append(
+                f"{old.label} is in a cell that does not answer: where it is cannot be told; "
+                "check it when the cell is back"
+            )
         elif new.host == host:
             runbook.notes.append(f"{old.label} is still on the failed host {host} ({new.status})")
         elif new.name != old.name or new.addresses != old.addresses:

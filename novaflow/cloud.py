@@ -61,7 +61,7 @@ from novaflow.models import (
 )
 
 # Microversions, chosen per call. Each is the version whose semantics we rely on.
-MV_SERVERS = (2, 73)  # embedded flavor + extra_specs (2.47), locked_reason (2.73)
+MV_SERVERS = (2, 96)  # embedded flavor (2.47), locked_reason (2.73), pinned AZ (2.96)
 MV_SERVERS_MIN = (2, 47)
 MV_HYPERVISORS = (2, 88)  # ids are compute node (= resource provider) uuids from 2.53
 MV_HYPERVISORS_MIN = (2, 33)  # paged
@@ -776,6 +776,7 @@ class Cloud:
         hosts = self._hosts(
             services, hypervisors, aggregates or [], providers, live_migration_slots
         )
+        hosts = _with_cells(hosts, aggregates or [])
         return Snapshot(
             taken_at=taken_at,
             cloud=self.name,
@@ -815,6 +816,7 @@ class Cloud:
                         policy=policy,
                         members=list(g.member_ids or []),
                         project_id=g.project_id,
+                        rules=_group_rules(g.rules),
                     )
                 )
             if len(page) < self.page_size:
@@ -1204,7 +1206,40 @@ def _instance_from_body(body: dict[str, Any], groups: dict[str, list[str]]) -> I
         addresses=addresses,
         locked=bool(body.get("locked")),
         config_drive=str(body.get("config_drive") or "").lower() in ("true", "1"),
+        pinned_zone=body.get("pinned_availability_zone") or None,
     )
+
+
+def _group_rules(rules: dict[str, Any] | None) -> dict[str, int]:
+    """A server group's 2.64 rules as integers (Nova's only rule, max_server_per_host)."""
+    out: dict[str, int] = {}
+    for key, value in (rules or {}).items():
+        try:
+            out[str(key)] = int(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+CELL_KEY = "cell"
+"""Aggregate metadata naming the Nova cell of its hosts. Nova's API shows no cell, so an
+operator who runs several cells tags one aggregate per cell (the hosts of
+`nova-manage cell_v2 list_hosts`); novaflow then keeps moves inside a cell as Nova does."""
+
+
+def _with_cells(hosts: list[Host], aggregates: list[sdk_aggregate.Aggregate]) -> list[Host]:
+    """Hosts with the cell their aggregates' `cell` metadata names (unchanged where none does)."""
+    cell_of: dict[str, str] = {}
+    for agg in aggregates:
+        cell = (agg.metadata or {}).get(CELL_KEY)
+        if cell:
+            for name in agg.hosts or []:
+                cell_of.setdefault(name, str(cell))
+    if not cell_of:
+        return hosts
+    return [
+        h.model_copy(update={"cell": cell_of[h.name]}) if h.name in cell_of else h for h in hosts
+    ]
 
 
 def _state_from_body(body: dict[str, Any]) -> ServerState:

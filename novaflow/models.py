@@ -145,6 +145,11 @@ class Host(_Model):
         default_factory=Resources, description="Placement usages: every allocation held here."
     )
     max_concurrent_live_migrations: int = Field(1, ge=1)
+    cell: str | None = Field(
+        None,
+        description="The Nova cell of the host where the cloud shows it (aggregate metadata "
+        "`cell`); None: not known, moves are not bounded by cells.",
+    )
     inventory: dict[str, Inventory] = Field(
         default_factory=dict, description="The compute node provider's inventories by class."
     )
@@ -256,6 +261,18 @@ class Instance(_Model):
     )
     locked: bool = False
     config_drive: bool = False
+    pinned_zone: str | None = Field(
+        None,
+        description="The availability zone Nova keeps it in on every move (2.96 "
+        "`pinned_availability_zone`: the zone asked for at boot, or the volumes' zone); None: "
+        "unpinned, or the cloud is older than 2.96 (see CloudFeatures.reports_pinned_zones).",
+    )
+
+    @property
+    def in_down_cell(self) -> bool:
+        """Nova listed it from a cell that does not answer (2.69): only its id and status
+        UNKNOWN are known, not its host; it is neither gone nor anywhere novaflow can tell."""
+        return self.status == "UNKNOWN" and self.host is None
 
     @property
     def resources(self) -> Resources:
@@ -277,6 +294,14 @@ class ServerGroup(_Model):
     policy: Literal["affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"]
     members: list[str] = Field(default_factory=list)
     project_id: str | None = None
+    rules: dict[str, int] = Field(
+        default_factory=dict, description="2.64 rules: `max_server_per_host` (anti-affinity)."
+    )
+
+    @property
+    def max_server_per_host(self) -> int:
+        """How many members Nova's anti-affinity filter lets share a host (Nova's default 1)."""
+        return max(1, int(self.rules.get("max_server_per_host", 1)))
 
 
 class CloudFeatures(_Model):
@@ -286,6 +311,20 @@ class CloudFeatures(_Model):
     numa_live_migration: bool = Field(
         True, description="Nova >= Train live-migrates pinned / NUMA instances."
     )
+    cross_cell_resize: bool = Field(
+        False,
+        description="Policy compute:servers:resize:cross_cell lets cold migrations leave their "
+        "cell (Nova's default rule '!' lets nobody); live migration and evacuation never do.",
+    )
+
+    @property
+    def reports_pinned_zones(self) -> bool:
+        """Servers carry `pinned_availability_zone` (2.96+): an absent pin means unpinned."""
+        major, _, minor = self.max_microversion.partition(".")
+        try:
+            return (int(major), int(minor or 0)) >= (2, 96)
+        except ValueError:
+            return False
 
 
 class Snapshot(_Model):

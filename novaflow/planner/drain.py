@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from novaflow.models import DrainRequest, Move, Plan, Skip, Snapshot
+from novaflow.models import DrainRequest, Method, Move, Plan, Skip, Snapshot
 from novaflow.planner.assemble import build_plan, capacity, free_total, move, skip
+from novaflow.planner.bounds import down_cell_warning
 from novaflow.planner.constraints import Choice, Refusal, choose_method
+from novaflow.planner.groups import hold_stranded
 from novaflow.planner.inputs import check_drain
 from novaflow.planner.place import explain_no_room, find_host, fmt_demand, unit_demand, unit_zone
 from novaflow.planner.state import EPS, RESOURCE_NAMES, Cluster, Demand, FitIndex
@@ -133,10 +135,22 @@ def drain(snapshot: Snapshot, req: DrainRequest) -> Plan:
             else:
                 choices[iid] = c
                 movable.append(iid)
+                if snapshot.features.cross_cell_resize and (c.method, c.fallback) == (
+                    Method.COLD,
+                    None,
+                ):
+                    cluster.may_leave_cell.add(iid)
+    down = down_cell_warning(snapshot.instances, req.hosts)
+    if down:
+        warnings.append(down)
     units = make_units(cluster, movable, leaving)
     for unit in units:
         for iid in unit:
             cluster.lift(iid)
+    units, held, held_warnings = hold_stranded(cluster, units, "drain")
+    skips.extend(held)
+    warnings.extend(held_warnings)
+    movable = [iid for unit in units for iid in unit]
     needed = unit_demand(cluster, movable)
     free = free_total(cluster, list(index.key))
     fits_total = all(needed[d] <= free[d] + EPS for d in range(3))
@@ -169,7 +183,7 @@ def drain(snapshot: Snapshot, req: DrainRequest) -> Plan:
                 )
             else:
                 where = f"to {cluster.names[h]}, the tightest fit with room"
-            group = " with its affinity group" if len(unit) > 1 else ""
+            group = _joins(cluster, iid, h)
             moves.append(
                 move(
                     cluster,
@@ -183,10 +197,18 @@ def drain(snapshot: Snapshot, req: DrainRequest) -> Plan:
     if failed and fits_total:
         warnings.append(
             f"{len(failed)} instance(s) found no host although the total room suffices "
-            "(server groups, zones or fragmentation): see the skips"
+            "(server groups, zones, cells or fragmentation): see the skips"
         )
     cap = capacity(needed, free, fits_total and not failed)
     return build_plan(cluster, req, moves, skips, warnings, cap=cap)
+
+
+def _joins(cluster: Cluster, iid: str, h: int) -> str:
+    """ ", next to its affinity group g" when a hard-affinity group decided the target."""
+    for gid in cluster.groups_of.get(iid, ()):
+        if cluster.policy[gid] == "affinity" and gid in cluster.placed_groups:
+            return f", next to its affinity group {cluster.group_name[gid]}"
+    return ""
 
 
 def _zone_shortfalls(cluster: Cluster, index: FitIndex, units: list[list[str]]) -> list[str]:

@@ -11,6 +11,7 @@ each find room with a plain best fit, or the attempt is undone.
 
 from __future__ import annotations
 
+from novaflow.planner.bounds import pinned_zone
 from novaflow.planner.place import find_host, unit_zone
 from novaflow.planner.state import EPS, Cluster, Demand, FitIndex
 
@@ -140,7 +141,14 @@ def _movers(cluster: Cluster, t: int, need: Demand, dim: int, hole: float) -> li
         return None
     # The scarcest shortfall decides the order: the instance that covers most of it first.
     k = max(range(3), key=lambda j: short[j] / max(total[j], EPS))
-    cands.sort(key=lambda i: (cluster.instances[i].zone is not None, -cluster.demand(i)[k], i))
+    features = cluster.snapshot.features
+    cands.sort(
+        key=lambda i: (
+            pinned_zone(cluster.instances[i], features) is not None,
+            -cluster.demand(i)[k],
+            i,
+        )
+    )
     picked: list[str] = []
     for iid in cands:
         if all(short[j] <= EPS for j in range(3)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from novaflow.models import EvacuateRequest, Method, Move, Plan, Skip, Snapshot
 from novaflow.planner.assemble import build_plan, capacity, free_total, move, skip
+from novaflow.planner.bounds import down_cell_warning
 from novaflow.planner.constraints import Evacuation, Refusal, evacuation
 from novaflow.planner.drain import (
     big_first,
@@ -12,6 +13,7 @@ from novaflow.planner.drain import (
     place_units,
     shortfall_text,
 )
+from novaflow.planner.groups import hold_stranded
 from novaflow.planner.inputs import check_evacuate
 from novaflow.planner.place import find_host, fmt_demand, unit_demand
 from novaflow.planner.recovery import RebuildSpreader
@@ -86,10 +88,17 @@ def evacuate(snapshot: Snapshot, req: EvacuateRequest) -> Plan:
             f"metadata {req.priority_key} is not a number on {_names(bad_prio)}: "
             "treated as priority 0"
         )
+    down = down_cell_warning(snapshot.instances, [req.host])
+    if down:
+        warnings.append(down)
     units = make_units(cluster, movable, {src})
     for unit in units:
         for iid in unit:
             cluster.lift(iid)
+    units, held, held_warnings = hold_stranded(cluster, units, "evacuate")
+    skips.extend(held)
+    warnings.extend(held_warnings)
+    movable = [iid for unit in units for iid in unit]
     # Highest priority first so it gets the room (and the reserved hosts); big first within.
     units = big_first(cluster, units)
     units.sort(key=lambda u: -max(prio[i] for i in u))
@@ -166,7 +175,7 @@ def evacuate(snapshot: Snapshot, req: EvacuateRequest) -> Plan:
     if failed and fits_total:
         warnings.append(
             f"{len(failed)} instance(s) found no host although the total room suffices "
-            "(server groups, zones or fragmentation): see the skips"
+            "(server groups, zones, cells or fragmentation): see the skips"
         )
     cap = capacity(needed, free3, fits_total and not failed)
     return build_plan(

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from novaflow.planner.bounds import cell_block, pinned_zone
+from novaflow.planner.groups import stranded, stranded_refusal
 from novaflow.planner.state import EPS, Cluster, Demand, FitIndex
+from novaflow.planner.units import unit_limit_block
 
 TIGHT_CANDIDATES = 4
 """Feasible hosts compared by score before choosing; more costs time for little gain."""
@@ -29,10 +32,11 @@ def unit_demand(cluster: Cluster, unit: Iterable[str]) -> Demand:
 
 
 def unit_zone(cluster: Cluster, unit: Iterable[str]) -> tuple[bool, str | None]:
-    """(consistent, zone): the zone every zoned member needs, or (False, None) on conflict."""
+    """(consistent, zone): the zone every pinned member needs, or (False, None) on conflict."""
     zone: str | None = None
+    features = cluster.snapshot.features
     for iid in unit:
-        z = cluster.instances[iid].zone
+        z = pinned_zone(cluster.instances[iid], features)
         if z is None:
             continue
         if zone is not None and z != zone:
@@ -51,10 +55,18 @@ def _required(cluster: Cluster, unit: list[str]) -> set[int] | None:
 
 
 def _blocked(cluster: Cluster, unit: list[str], h: int) -> str | None:
+    """Why Nova would refuse host `h` for `unit` though it has the room (None: it would not):
+    server groups, the cell, Placement's unit limits."""
     for iid in unit:
         why = cluster.group_block(iid, h)
         if why:
             return why
+    if cluster.cells_known:
+        why = cell_block(cluster, unit, h)
+        if why:
+            return why
+    if cluster.inventories_known:
+        return unit_limit_block(cluster, unit, h)
     return None
 
 
@@ -121,6 +133,8 @@ def explain_no_room(
     what = fmt_demand(need)
     together = f" (affinity group of {len(unit)} moves together)" if len(unit) > 1 else ""
     req = _required(cluster, unit)
+    if req is not None and not req:
+        return stranded_refusal(cluster, stranded(cluster, unit) or "", "rebalance")
     if req is not None:
         names = ", ".join(sorted(cluster.names[h] for h in req))
         group = _affinity_group_name(cluster, unit)
@@ -145,7 +159,22 @@ def explain_no_room(
     in_zone = [h for _, h in (index.by_zone.get(zone, []) if zone else index.all)]
     room = [h for h in in_zone if cluster.fits(need, h)]
     if room:
-        why = _blocked(cluster, unit, room[0]) or "its server group"
+        whys = [_blocked(cluster, unit, h) for h in room]
+        why = next((w for w in whys if w), None) or "its server group"
+        if why.startswith("cell "):
+            others = ", ".join(sorted(cluster.names[h] for h in room)[:3])
+            return (
+                f"no host in its {why.split(' (')[0]} has room for {what}{together}; Nova keeps "
+                f"live migrations and evacuations inside a cell, and {others} (with room) are "
+                "in another",
+                "free room in that cell (enable a host, drain fewer hosts at once)",
+            )
+        if not why.startswith(("affinity", "anti-affinity")):
+            return (
+                f"Placement refuses it on every host with room ({why}){together}",
+                "move it to a host whose inventory allows the flavor, or resize it to a "
+                "smaller flavor, then re-plan",
+            )
         return (
             f"{why}: every host with room for {what} already holds a member{together}",
             "add a host, or relax the group to a soft policy, then re-plan",

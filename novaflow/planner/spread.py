@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from novaflow.models import Plan, RebalanceRequest, Snapshot
 from novaflow.planner.assemble import build_plan
+from novaflow.planner.bounds import pinned_zone
 from novaflow.planner.common import Methods, moves_from_state, universe, unmovable_summary
 from novaflow.planner.constraints import Choice
 from novaflow.planner.inputs import check_rebalance
@@ -137,7 +138,7 @@ def _best_move(
             continue
         if not methods.movable(iid):
             continue
-        zone = cluster.instances[iid].zone
+        zone = pinned_zone(cluster.instances[iid], cluster.snapshot.features)
         looked = found = 0
         for load_t, t in index.ascending(zone):
             if load_t >= best_any_peak and (load_t > goal or load_t >= best_in_peak):
@@ -173,10 +174,10 @@ def _group_blocks(cluster: Cluster, iid: str, t: int) -> bool:
     """Hard policies for moving a placed `iid` to `t` (its own count is on its current host)."""
     for gid in cluster.groups_of.get(iid, ()):
         pol = cluster.policy[gid]
-        if pol == "anti-affinity" and cluster.count[gid].get(t):
+        if pol == "anti-affinity" and cluster.count[gid].get(t, 0) >= cluster.max_per_host[gid]:
             return True
-        if pol == "affinity" and sum(cluster.count[gid].values()) > 1:
-            return True  # one member alone cannot leave its group's host
+        if pol == "affinity" and not cluster.count[gid].get(t):
+            return True  # Nova's affinity filter takes only a host already holding a member
         if pol == "soft-anti-affinity" and cluster.count[gid].get(t):
             return True  # spread must not create the clustering soft policies ask to avoid
     return False

@@ -53,6 +53,16 @@ class Cluster:
             self.free_c.append(u[0] - h.used.vcpus)
             self.free_r.append(u[1] - h.used.ram_mb)
             self.free_d.append(u[2] - h.used.disk_gb)
+        self.cell: list[str | None] = [h.cell for h in self.host_models]
+        self.cells_known = any(c is not None for c in self.cell)
+        self.inventories: list[dict | None] = [
+            getattr(h, "inventory", None) or None for h in self.host_models
+        ]
+        self.inventories_known = any(inv is not None for inv in self.inventories)
+        self.placement_demands: dict[str, dict[str, int]] = {}
+        self.may_leave_cell: set[str] = set()
+        """Instances whose move may cross cells (cold-only, when policy allows cross-cell
+        resize); a strategy that knows the method fills it."""
         self.instances: dict[str, Instance] = {i.id: i for i in snapshot.instances}
         self.origin: dict[str, int | None] = {}
         self.on_host: list[dict[str, None]] = [{} for _ in self.names]
@@ -72,6 +82,9 @@ class Cluster:
         self.members: dict[str, list[str]] = {}
         self.groups_of: dict[str, list[str]] = {}
         self.count: dict[str, dict[int, int]] = {}
+        self.max_per_host: dict[str, int] = {}
+        self.placed_groups: set[str] = set()
+        """Groups with a member on a host at snapshot time: Nova's group hosts are not empty."""
         self._load_groups(snapshot)
         self.watchers: list[SortedHosts] = []
         n = max(1, len(self.usable))
@@ -86,6 +99,7 @@ class Cluster:
         for g in snapshot.server_groups:
             self.policy[g.id] = g.policy
             self.group_name[g.id] = g.name
+            self.max_per_host[g.id] = g.max_server_per_host
             member_sets[g.id] = {m: None for m in g.members if m in self.instances}
         for inst in snapshot.instances:
             for gid in inst.server_groups:
@@ -100,6 +114,8 @@ class Cluster:
                 if h is not None:
                     counts[h] = counts.get(h, 0) + 1
             self.count[gid] = counts
+            if counts:
+                self.placed_groups.add(gid)
 
     # -- resources -------------------------------------------------------------------------
     def demand(self, iid: str) -> Demand:
@@ -113,7 +129,9 @@ class Cluster:
         room than this in some resource can take no instance at all."""
         if self._smallest is None:
             lo = [float("inf")] * 3
-            for iid in self.instances:
+            for iid, inst in self.instances.items():
+                if inst.host is None and inst.status == "UNKNOWN":
+                    continue  # in a down cell: a partial record, its flavor is not known
                 d = self.demand(iid)
                 for k in range(3):
                     if d[k] < lo[k]:
@@ -193,26 +211,44 @@ class Cluster:
 
     # -- server groups ---------------------------------------------------------------------
     def group_block(self, iid: str, h: int) -> str | None:
-        """Why a lifted `iid` may not go to `h` under a hard policy (None: it may)."""
+        """Why a lifted `iid` may not go to `h` under a hard policy (None: it may).
+
+        As Nova's filters decide it: anti-affinity counts the members already on `h` against
+        the group's max_server_per_host (1 unless its 2.64 rules say more); affinity accepts
+        only a host that holds a member, once any member has a host at all.
+        """
         for gid in self.groups_of.get(iid, ()):
             pol = self.policy[gid]
             if pol == "anti-affinity":
-                if self.count[gid].get(h):
-                    return f"anti-affinity group {self.group_name[gid]}"
-            elif pol == "affinity":
-                c = self.count[gid]
-                if c and h not in c:
-                    return f"affinity group {self.group_name[gid]}"
+                limit = self.max_per_host[gid]
+                if self.count[gid].get(h, 0) >= limit:
+                    most = f" (at most {limit} per host)" if limit > 1 else ""
+                    return f"anti-affinity group {self.group_name[gid]}{most}"
+            elif pol == "affinity" and gid in self.placed_groups and h not in self.count[gid]:
+                return f"affinity group {self.group_name[gid]}"
         return None
 
     def required_hosts(self, iid: str) -> set[int] | None:
-        """Hosts a lifted `iid` must join under hard affinity (None: no such constraint)."""
+        """Hosts a lifted `iid` must join under hard affinity (None: no such constraint).
+
+        Empty when every member of its group has been lifted: Nova's affinity filter takes
+        only hosts already holding a member, the source is never a target, so no host is left.
+        """
         out: set[int] | None = None
         for gid in self.groups_of.get(iid, ()):
-            if self.policy[gid] == "affinity" and self.count[gid]:
+            if self.policy[gid] == "affinity" and gid in self.placed_groups:
                 hosts = set(self.count[gid])
                 out = hosts if out is None else out & hosts
         return out
+
+    def stranded_groups(self, iid: str) -> list[str]:
+        """Hard-affinity groups of a lifted `iid` with no member left on any host: Nova's
+        scheduler can place none of their members (the group's hosts are all sources)."""
+        return [
+            gid
+            for gid in self.groups_of.get(iid, ())
+            if self.policy[gid] == "affinity" and gid in self.placed_groups and not self.count[gid]
+        ]
 
     def soft_score(self, iid: str, h: int) -> float:
         """Penalty for soft policies: +1 per soft-anti-affinity peer, -1 per soft-affinity group

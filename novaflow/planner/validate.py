@@ -24,6 +24,8 @@ from novaflow.models import (
     Resources,
     Snapshot,
 )
+from novaflow.planner.bounds import pinned_zone
+from novaflow.planner.units import fits_units, placement_demand
 
 _SLACK = 1e-6
 
@@ -133,8 +135,16 @@ def violations(snapshot: Snapshot, plan: Plan) -> list[str]:
         takes = t.accepts_instances or (m.target in reserved and t.is_up)
         if not takes:
             out.append(f"{who} moves to {m.target}, which does not take instances")
-        if inst.zone and t.zone != inst.zone:
-            out.append(f"{who} leaves its availability zone {inst.zone} for {m.target} ({t.zone})")
+        pin = pinned_zone(inst, snapshot.features)
+        if pin and t.zone != pin:
+            out.append(f"{who} leaves its availability zone {pin} for {m.target} ({t.zone})")
+        src = hosts.get(m.source)
+        cross_ok = snapshot.features.cross_cell_resize and m.method is Method.COLD
+        if src and src.cell and t.cell and src.cell != t.cell and not cross_ok:
+            out.append(f"{who} leaves its cell {src.cell} for {m.target} ({t.cell})")
+        units = fits_units(t, placement_demand(inst))
+        if units:
+            out.append(f"{who} moves to {m.target}, where Placement refuses it: {units}")
         final[m.instance_id] = m.target
         incoming[m.target] = incoming[m.target] + inst.resources
     for s in plan.skips:
@@ -198,12 +208,20 @@ def _group_violations(
             label = insts[mid].label
             if g.policy == "anti-affinity":
                 clash = [o for o in others if final[o] == where]
-                if clash:
+                if len(clash) >= g.max_server_per_host:
                     out.append(
                         f"{label} joins {insts[clash[0]].label} on {where}, breaking "
                         f"anti-affinity group {g.name}"
                     )
             else:
+                # Nova's affinity filter: the target must already hold a member.
+                was = {insts[o].host for o in members if o != mid and o in insts}
+                if where not in was:
+                    out.append(
+                        f"{label} moves to {where}, where no member of affinity group "
+                        f"{g.name} runs: Nova's affinity filter refuses it"
+                    )
+                    continue
                 apart = [o for o in others if final[o] != where]
                 if apart:
                     out.append(

@@ -115,7 +115,9 @@ def test_soft_anti_affinity_is_preferred_but_not_required():
     }
 
 
-def test_affinity_group_moves_together():
+def test_affinity_group_all_on_the_drained_host_stays_and_the_rest_moves():
+    # Nova's affinity filter takes only hosts already holding a member, and the source is
+    # never a target: with every member on h1, Nova can move none of them.
     a, b, c = inst("a", "h1", MEDIUM), inst("b", "h1", MEDIUM), inst("c", "h1", SMALL)
     s = snap(
         [host("h1"), host("h2", ram_gb=6), host("h3", ram_gb=10)],
@@ -123,19 +125,42 @@ def test_affinity_group_moves_together():
         [group("web", "affinity", a, b)],
     )
     p = drain(s, "h1")
-    assert where(p)["a"] == where(p)["b"] == "h3"
-    assert "affinity group" in p.moves[0].reason
+    assert where(p) == {"c": "h2"}
+    assert set(skipped(p)) == {"a", "b"}
+    reason = skipped(p)["a"]
+    assert "affinity group web" in reason and "all 2 member(s) are on h1" in reason
+    assert "NoValidHost" in reason
+    remedy = next(x.remedy for x in p.skips if x.instance_name == "a")
+    assert "openstack server stop" in remedy and "--force" in remedy
+    assert any("affinity group web" in w and "stay on h1" in w for w in p.warnings)
+    assert p.feasible  # the group staying is reported, not a reason to refuse the drain
 
 
-def test_affinity_group_that_fits_nowhere_stays_together():
+def test_lone_member_of_an_affinity_group_cannot_be_moved_by_nova():
+    # The group's hosts include the member's own host: a group of one is pinned there too.
+    a = inst("a", "h1")
+    p = drain(snap([host("h1"), host("h2")], [a], [group("solo", "affinity", a)]), "h1")
+    assert p.moves == [] and "affinity group solo" in skipped(p)["a"]
+
+
+def test_affinity_group_joins_its_member_on_another_host_when_it_fits():
     a, b = inst("a", "h1", LARGE), inst("b", "h1", LARGE)
+    peer = inst("peer", "h3", SMALL)
     s = snap(
-        [host("h1"), host("h2", ram_gb=10), host("h3", ram_gb=10)],
-        [a, b],
-        [group("g", "affinity", a, b)],
+        [host("h1"), host("h2", ram_gb=64), host("h3", ram_gb=20)],
+        [a, b, peer],
+        [group("g", "affinity", a, b, peer)],
     )
     p = drain(s, "h1")
-    assert p.moves == [] and "affinity group of 2 moves together" in p.skips[0].reason
+    assert where(p) == {"a": "h3", "b": "h3"}
+    assert "next to its affinity group g" in p.moves[0].reason
+    tight = snap(
+        [host("h1"), host("h2", ram_gb=64), host("h3", ram_gb=10)],
+        [a, b, peer],
+        [group("g", "affinity", a, b, peer)],
+    )
+    p = drain(tight, "h1")
+    assert p.moves == [] and "must join its peers on h3" in p.skips[0].reason
 
 
 def test_soft_affinity_prefers_the_peers_host():

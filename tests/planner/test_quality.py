@@ -23,10 +23,14 @@ from .util import LARGE, SMALL, host, inst, snap
 
 
 def _pinned(s):
+    """Instances that cannot leave their host: refused a method, left to Nova's scheduler, or
+    in a hard-affinity group (Nova moves a member only to a host holding another member, and
+    the synthetic cloud puts every group on one host)."""
+    grouped = {m for g in s.server_groups if g.policy == "affinity" for m in g.members}
     out = []
     for i in s.instances:
         c = choose_method(i, MethodPolicy.LIVE_THEN_COLD, s.features)
-        if not isinstance(c, Choice) or c.scheduler_picks:
+        if not isinstance(c, Choice) or c.scheduler_picks or i.id in grouped:
             out.append(i.id)
     return out
 

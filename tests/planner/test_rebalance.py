@@ -58,11 +58,13 @@ def test_consolidate_keeps_anti_affinity():
     assert p.moves == [] and p.emptied_hosts == []
 
 
-def test_consolidate_moves_affinity_group_together():
+def test_consolidate_never_splits_an_affinity_group_from_its_host():
+    # Nova accepts an affinity member only where another member runs: a group whose members
+    # all share host b cannot leave it, so consolidation empties a instead.
     x, y = inst("x", "b"), inst("y", "b")
     s = snap([host("a"), host("b")], [inst("a1", "a", LARGE), x, y], [group("g", "affinity", x, y)])
     p = rebalance(s, "consolidate")
-    assert p.emptied_hosts == ["b"] and where(p) == {"x": "a", "y": "a"}
+    assert p.emptied_hosts == ["a"] and where(p) == {"a1": "b"}
 
 
 def test_consolidate_never_fills_a_host_that_was_already_empty():
@@ -254,3 +256,17 @@ def test_plan_rejects_what_is_not_a_request():
 
     with pytest.raises(TypeError):
         plan_(snap([host("h1")], []), object())
+
+
+def test_spread_moves_an_affinity_member_only_to_a_host_holding_another_member():
+    # Nova's affinity filter: a1 may join a2 on h1 (a member runs there), never go to h2.
+    a1, a2 = inst("a1", "h0", MEDIUM), inst("a2", "h1", SMALL)
+    fill = [inst(f"x{n}", "h0", LARGE) for n in range(5)]
+    s = snap(
+        [host("h0"), host("h1"), host("h2")],
+        [a1, a2, *fill],
+        [group("g", "affinity", a1, a2)],
+    )
+    p = rebalance(s, "spread")
+    assert where(p).get("a1") in (None, "h1")
+    assert p.moves  # the hot host still cools down
