@@ -860,11 +860,19 @@ class Cloud:
         return found[0]
 
     def disable_service(self, host: str, reason: str) -> None:
+        """Disable with `reason`, also a service that is already disabled (by us or anyone).
+
+        Nova (2.53+) refuses a body that carries disabled_reason without status ("No updates
+        were requested"). The sdk's disable_service sends only the attributes that differ from
+        the service it is given, so on an already disabled service it sent the reason alone.
+        A service resource that knows nothing but its id makes both part of the body.
+        """
         service = self._service(host)
         self._call(
             f"disabling the compute service of {host}",
-            self.conn.compute.disable_service,
-            service,
+            self.conn.compute.update_service,
+            sdk_service.Service.existing(id=service.id),
+            status="disabled",
             disabled_reason=reason,
         )
 
