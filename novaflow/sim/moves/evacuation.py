@@ -119,6 +119,7 @@ def evacuation_failed(cloud: SimCloud, m: Migration, reason: str | None = None) 
         ok=False,
         host=m.dest_compute,
         details=reason or f"Rebuild of instance on {m.dest_compute} failed.",
+        exception="BuildAbortException",
     )
     inst.host = m.source_compute
     inst.zone = cloud.hosts[m.source_compute].zone
