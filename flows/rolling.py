@@ -14,7 +14,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.common import Runbook
 from flows.maintenance import drain_request
 from flows.params import RunSettings
-from flows.preflight import check_drainable, check_supported, find_host
+from flows.preflight import NOVAFLOW_REASON, check_drainable, check_supported, find_host
 from novaflow.errors import BadRequest
 from novaflow.models import Resources, RunReport, Snapshot
 from tasks.locks import hosts_claimed
@@ -62,10 +62,32 @@ def free_fraction(snapshot: Snapshot, without: list[str]) -> float:
     return min(shares)
 
 
+def taken_meanwhile(snapshot: Snapshot, batch: list[str]) -> str | None:
+    """A host of the batch that someone else disabled after the run began, if any.
+
+    The preflight refuses such a host up front; one disabled later is someone's hold too
+    (a failing disk, their own maintenance): novaflow neither overwrites their reason nor
+    enables the host at the end of the batch, which would undo it.
+    """
+    for name in batch:
+        host = snapshot.host(name)
+        reason = host.disabled_reason or ""
+        if host.status == "disabled" and not reason.startswith(NOVAFLOW_REASON):
+            return f"{name} was disabled by someone else meanwhile (reason: {reason or 'none'})"
+    return None
+
+
 def drain_batch(runbook: Runbook, batch: list[str], reason: str, margin: float) -> bool:
     """Plan, check the margin, disable, move and verify one batch; False stops the rollout."""
     settings = runbook.settings
     snapshot = runbook.fresh_snapshot()
+    taken = taken_meanwhile(snapshot, batch)
+    if taken:
+        runbook.notes.append(
+            f"stopped before {', '.join(batch)}: {taken}; it is left as they set it -> check "
+            "with its owner, then run again for the hosts not drained"
+        )
+        return False
     left = free_fraction(snapshot, batch)
     if left < margin:
         runbook.notes.append(

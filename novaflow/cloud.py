@@ -59,6 +59,7 @@ from novaflow.models import (
     ServerGroup,
     Snapshot,
 )
+from novaflow.refusals import NovaReason, last_line
 
 # Microversions, chosen per call. Each is the version whose semantics we rely on.
 MV_SERVERS = (2, 96)  # embedded flavor (2.47), locked_reason (2.73), pinned AZ (2.96)
@@ -742,6 +743,45 @@ class Cloud:
             default=None,
         )
 
+    def nova_reason(
+        self, instance_id: str, *, since: datetime | None = None, fault: str | None = None
+    ) -> NovaReason | None:
+        """Why Nova failed the instance's latest move, in Nova's words.
+
+        Read from the instance action of that move (os-instance-actions) and its events, at
+        the newest microversion the cloud allows up to 2.84, where an event carries the
+        `details` of its failure; older clouds give the traceback, whose last line names the
+        exception. `since` (server time) skips actions of earlier moves; without a failed
+        event, the server's `fault` is the reason. Best effort: the move already failed, so a
+        failure to read why is no reason to fail differently.
+        """
+        what = f"reading the instance actions of {self.label(instance_id)}"
+        try:
+            actions = self._call(what, lambda: list(self.conn.compute.server_actions(instance_id)))
+            ours = [
+                a
+                for a in actions or []
+                if a.action in MOVE_ACTIONS and _after(_action_time(a), since)
+            ]
+            latest = max(ours, key=_action_time, default=None)
+            detail = (
+                self._call(
+                    what,
+                    self.conn.compute.get_server_action,
+                    latest.request_id,
+                    instance_id,
+                    ignore_missing=False,
+                )
+                if latest is not None
+                else None
+            )
+        except CloudError:
+            detail = None
+        reason = _reason_from_action(detail) if detail is not None else None
+        if reason is None and fault:
+            return NovaReason(fault, where="fault")
+        return reason
+
     # ---------------------------------------------------------------- snapshot
 
     def snapshot(self, *, live_migration_slots: int = 1) -> Snapshot:
@@ -973,11 +1013,19 @@ class Cloud:
         return found[0]
 
     def disable_service(self, host: str, reason: str) -> None:
+        """Disable with `reason`, also a service that is already disabled (by us or anyone).
+
+        Nova (2.53+) refuses a body that carries disabled_reason without status ("No updates
+        were requested"). The sdk's disable_service sends only the attributes that differ from
+        the service it is given, so on an already disabled service it sent the reason alone.
+        A service resource that knows nothing but its id makes both part of the body.
+        """
         service = self._service(host)
         self._call(
             f"disabling the compute service of {host}",
-            self.conn.compute.disable_service,
-            service,
+            self.conn.compute.update_service,
+            sdk_service.Service.existing(id=service.id),
+            status="disabled",
             disabled_reason=reason,
         )
 
@@ -1271,6 +1319,49 @@ def _migration_from_body(m: dict[str, Any]) -> Migration:
         created_at=parse_time(m.get("created_at")),
         updated_at=parse_time(m.get("updated_at")),
     )
+
+
+MOVE_ACTIONS = ("live-migration", "migrate", "evacuate", "resize")
+"""Instance actions that record a move (os-instance-actions `action`)."""
+
+
+def _action_time(action: Any) -> datetime:
+    """When an action last changed (2.58 updated_at), else when it started."""
+    t = parse_time(getattr(action, "updated_at", None) or action.start_time)
+    return t or datetime.min.replace(tzinfo=UTC)
+
+
+def _after(t: datetime, since: datetime | None) -> bool:
+    # Nova's timestamps may be whole seconds: an action in the same second counts as ours.
+    return since is None or t >= since.replace(microsecond=0)
+
+
+def _field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+
+
+def _reason_from_action(action: Any) -> NovaReason | None:
+    """The first failed event of an action, in Nova's words: 2.84 details, else the last line
+    of its traceback (the root cause: later events fail because the first one did)."""
+    failed = [e for e in action.events or [] if str(_field(e, "result") or "").lower() == "error"]
+    failed.sort(key=lambda e: str(_field(e, "start_time") or ""))
+    for event in failed:
+        details = _field(event, "details")
+        message, exception = last_line(_field(event, "traceback"))
+        if details:
+            message, where = str(details), "details"
+        else:
+            where = "traceback"
+        if message:
+            return NovaReason(
+                " ".join(message.split()),
+                where=where,
+                event=_field(event, "event"),
+                exception=exception,
+                request_id=action.request_id,
+                host=_field(event, "host"),
+            )
+    return None
 
 
 def _int_or(value: str) -> int:

@@ -543,6 +543,16 @@ class Outcome(_Model):
     migration_id: str | None = None
     error: str | None = None
     remedy: str | None = None
+    nova_reason: str | None = Field(
+        None,
+        description="Why Nova refused or failed the move, in its words and where it said them "
+        "(an instance action event's 2.84 details or traceback, the server's fault).",
+    )
+    cause: str | None = Field(
+        None,
+        description="The cause Nova's words name (novaflow/refusals.py Cause): 'no valid host', "
+        "'server group policy', 'host disabled or down', 'cannot live-migrate', ...",
+    )
 
     @property
     def seconds(self) -> float | None:

@@ -15,6 +15,7 @@ from novaflow.cloud import NOVAFLOW_LOCK_PREFIX, Cloud, ServerState, parse_time
 from novaflow.errors import CloudError, NovaflowError
 from novaflow.models import Instance, Method, Move, Outcome
 from novaflow.observer import View
+from novaflow.refusals import NovaReason, Refusal, Situation, explain
 from novaflow.turns import Turn
 
 BUSY_TASKS = (
@@ -65,6 +66,31 @@ class _Ctx:
     seen_migrations: set[str] = field(default_factory=set)
     latest: ServerState | None = None
     turn: Turn | None = None
+    refusal: Refusal | None = None  # Nova's reason for the latest failed attempt
+
+    def situation(self, method: Method, target: str | None) -> Situation:
+        move = self.move
+        return Situation(move.instance_id, method, move.source, target, self.migration_id)
+
+    def nova_says(self, view: View, method: Method, target: str | None) -> str:
+        """Why the attempt failed, in Nova's words where Nova recorded them (its instance
+        action events, else the server's fault); remembered for the next step."""
+        fault = view.server.fault if view.server else None
+        reason = self.cloud.nova_reason(
+            self.move.instance_id, since=parse_time(self.before.updated), fault=fault
+        )
+        if reason is None:
+            return _why(view)
+        self.refusal = explain(reason, self.situation(method, target))
+        m = view.migration
+        failed = f"; migration {m.id} is {m.status}" if m and m.failed else ""
+        return self.refusal.said + failed
+
+    def answered(self, message: str, method: Method, target: str | None) -> None:
+        """Nova refused the request itself (an error answer): its message is the reason."""
+        self.refusal = explain(
+            NovaReason(message, where="response"), self.situation(method, target)
+        )
 
     def wait(self, until: Callable[[View], bool], timeout_s: float | None = None) -> View:
         """Wait through the observer; migrations of earlier attempts do not count as ours."""
@@ -93,6 +119,7 @@ class _Ctx:
         of so far is not the new request's."""
         if self.migration_id:
             self.seen_migrations.add(self.migration_id)
+        self.refusal = None  # a new attempt: an earlier attempt's reason is not its reason
         if self.turn is None:
             action()
             return
@@ -264,6 +291,8 @@ def _act(ctx: _Ctx, state: ServerState, allow_fallback: bool, abort_s: float | N
     except MoveFailed as exc:
         return _failed(ctx, exc)
     except NovaflowError as exc:
+        if exc.remedy is None and isinstance(exc, CloudError):
+            ctx.answered(exc.what, ctx.method or move.method, move.target)
         return _failed(ctx, MoveFailed(str(exc.what), None), remedy=exc.remedy)
     return _success(ctx, final, "moved")
 
@@ -291,6 +320,8 @@ def _live_with_fallback(
             raise
         except (MoveFailed, CloudError) as exc:
             msg = exc.message if isinstance(exc, MoveFailed) else exc.what
+            if isinstance(exc, CloudError):
+                ctx.answered(msg, Method.LIVE, target)
             errors.append(msg)
             ctx.notes.append(msg)
             current = ctx.cloud.server_state(move.instance_id)
@@ -302,7 +333,11 @@ def _live_with_fallback(
             f"the instance is {state.status} on {move.source}; it was then cold-migrated"
         )
         ctx.method = Method.COLD
-        return _cold(ctx, state, move.target)
+        try:
+            return _cold(ctx, state, move.target)
+        except MoveFailed as exc:
+            # Each attempt's reason: the operator must see that live was refused too.
+            raise MoveFailed("; ".join([*errors, exc.message]), exc.state) from exc
     raise MoveFailed("; ".join(errors), state)
 
 
@@ -319,7 +354,7 @@ def _live(ctx: _Ctx, state: ServerState, target: str | None, abort_s: float | No
     if final is None:
         raise MoveFailed(f"live migration of {ctx.label} {where}: its state is unknown", None)
     if final.host == move.source or final.status != state.status:
-        reason = _why(view)
+        reason = ctx.nova_says(view, Method.LIVE, target)
         raise MoveFailed(f"live migration of {ctx.label} {where} failed: {reason}", final)
     return final
 
@@ -359,8 +394,10 @@ def _abort(ctx: _Ctx, view: View, where: str, abort_s: float | None) -> None:
     raise _Aborted(
         f"{stuck}; it was aborted and the instance is {where_now}",
         state,
-        remedy=f"retry later, or move it while it is quiet: openstack server migrate "
-        f"--live-migration {move.instance_id}",
+        remedy="its memory changes faster than it can be copied: cold-migrate it (it "
+        f"reboots): openstack server migrate {move.instance_id}; or live-migrate it again and "
+        "force-complete it if it stalls, which pauses the guest: openstack server migration "
+        f"force complete {move.instance_id} <migration>",
     )
 
 
@@ -408,7 +445,8 @@ def _cold(ctx: _Ctx, state: ServerState, target: str | None) -> ServerState:
     if s is not None and s.host != move.source and s.status in ("ACTIVE", "SHUTOFF"):
         return _restore_power(ctx, s, wanted)  # the cloud confirmed it by itself
     if s is None or s.status != "VERIFY_RESIZE":
-        raise MoveFailed(f"cold migration of {ctx.label} {where} failed: {_why(view)}", s)
+        reason = ctx.nova_says(view, Method.COLD, target)
+        raise MoveFailed(f"cold migration of {ctx.label} {where} failed: {reason}", s)
     if s.host == move.source:
         cloud.revert_resize(move.instance_id)
         raise MoveFailed(
@@ -491,7 +529,8 @@ def _evacuate(
             f"evacuation of {ctx.label} {where} did not finish within {ctx.timeout_s:.0f} s", s
         )
     if s is None or s.host == move.source or s.status == "ERROR":
-        raise MoveFailed(f"evacuation of {ctx.label} {where} failed: {_why(view)}", s)
+        reason = ctx.nova_says(view, Method.EVACUATE, target)
+        raise MoveFailed(f"evacuation of {ctx.label} {where} failed: {reason}", s)
     s = _restore_power(ctx, s, wanted)
     _verify_identity(ctx, before.instance, s.instance)
     return s
@@ -564,6 +603,8 @@ def _failed(ctx: _Ctx, exc: MoveFailed, remedy: str | None = None) -> Outcome:
 
 
 def _remedy(ctx: _Ctx, state: ServerState | None) -> str:
+    """The next step: what its state needs first, else what Nova's reason calls for. Never
+    the move that just failed: Nova would refuse it again for the same reason."""
     iid = ctx.move.instance_id
     if state is None:
         return f"check it: openstack server show {iid}"
@@ -571,11 +612,13 @@ def _remedy(ctx: _Ctx, state: ServerState | None) -> str:
         return f"confirm or revert it: openstack server migrate confirm {iid}"
     if state.status == "MIGRATING" or not state.settled:
         return f"watch it: openstack server migration list --server {iid}"
+    known = ctx.refusal is not None and ctx.refusal.cause != "other"
     if state.status == "ERROR":
-        return f"look at its fault (openstack server show {iid}) and reset or rebuild it"
-    if ctx.move.method is Method.EVACUATE:
-        return f"retry later or evacuate it by hand: openstack server evacuate {iid}"
-    return f"retry later or move it by hand: openstack server migrate {iid}"
+        then = f"; then {ctx.refusal.next_step}" if known and ctx.refusal else ""
+        return f"look at its fault (openstack server show {iid}) and reset or rebuild it{then}"
+    if ctx.refusal is not None:
+        return ctx.refusal.next_step
+    return f"read Nova's reason: openstack server event list {iid}"
 
 
 def _deleted(ctx: _Ctx) -> Outcome:
@@ -609,6 +652,7 @@ def _outcome(
     remedy: str | None = None,
 ) -> Outcome:
     notes = "; ".join(ctx.notes) if ctx and ctx.notes else None
+    refusal = ctx.refusal if ctx and result in ("failed", "aborted") else None
     if notes and result in ("moved", "already-done"):
         error = notes if error is None else error
     return Outcome(
@@ -624,6 +668,8 @@ def _outcome(
         migration_id=ctx.migration_id if ctx else None,
         error=error,
         remedy=remedy,
+        nova_reason=refusal.said if refusal else None,
+        cause=str(refusal.cause) if refusal else None,
     )
 
 

@@ -31,8 +31,12 @@ def add_event(
     ok: bool,
     host: str | None = None,
     details: str | None = None,
+    exception: str = "NovaException",
 ) -> None:
-    """Close one step of an action; a failed step marks the whole action as an error."""
+    """Close one step of an action; a failed step marks the whole action as an error.
+
+    Event names are Nova's (`<service>_<method>`: conductor_migrate_server,
+    compute_prep_resize...), so a client reading them reads what it would read on Nova."""
     record = cloud.actions_by_request.get(request_id or "")
     if record is None:
         return
@@ -44,6 +48,7 @@ def add_event(
             result="Success" if ok else "Error",
             host=host,
             details=None if ok else details,
+            exception=None if ok else exception,
         )
     )
     record.updated = cloud.now

@@ -215,6 +215,7 @@ class ActionEvent:
     result: str | None = None
     host: str | None = None
     details: str | None = None
+    exception: str | None = None  # the class a failed step raised (its traceback's last line)
 
 
 @dataclass

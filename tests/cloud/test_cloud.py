@@ -229,6 +229,18 @@ def test_service_actions_change_the_service(connect) -> None:
     assert not snap.host("c2").is_up
 
 
+def test_disabling_an_already_disabled_host_replaces_its_reason(connect) -> None:
+    """c3 is disabled by someone else ("old disk"): disabling it again with our reason works
+    (Nova refuses a reason sent without status; the sdk alone sent only the reason)."""
+    sim, cloud = connect(small_spec())
+    cloud.disable_service("c3", "novaflow: kernel upgrade")
+    host = sim.state.hosts["c3"]
+    assert (host.status, host.disabled_reason) == ("disabled", "novaflow: kernel upgrade")
+    cloud.disable_service("c3", "novaflow: second pass")
+    assert sim.state.hosts["c3"].disabled_reason == "novaflow: second pass"
+    assert cloud.snapshot().host("c3").disabled_reason == "novaflow: second pass"
+
+
 def test_lock_with_reason_and_unlock(connect) -> None:
     sim, cloud = connect(small_spec())
     web = find(cloud, "web-1")

@@ -228,3 +228,62 @@ def test_a_failed_rebuild_is_evacuated_again_at_once(connect) -> None:
     assert all(o.final_host in ("dst1", "dst2") for o in outs)
     assert all("evacuated again" in (o.error or "") for o in outs)
     assert not sim.instance(web.id).locked and len(sim.migrations(web.id)) == 2
+
+
+NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
+
+
+def test_a_cold_migration_nova_refuses_says_why_in_novas_words(connect) -> None:
+    """NoValidHost: the report quotes Nova's event and points to capacity as Placement counts
+    it, never to the `openstack server migrate` that would fail the same way."""
+    sim, cloud = connect(spec())
+    sim.set_faults(FaultPlan(no_valid_host_flavors=["m1.small"]))
+    off = find(cloud, "off-1")
+    out = run_move(cloud, move_of(off, Method.COLD, "dst1"), timeout_s=30)
+    assert out.result == "failed" and out.final_host == "src" and out.final_status == "SHUTOFF"
+    said = f"Nova refused: {NO_VALID_HOST} (conductor_migrate_server event, 2.84 details)"
+    assert out.nova_reason == said and said in (out.error or "")
+    assert out.cause == "no valid host"
+    assert out.remedy and "openstack resource provider inventory list" in out.remedy
+    assert f"openstack server migrate {off.id}" not in out.remedy
+    assert sim.instance(off.id).host == "src" and not sim.instance(off.id).locked
+
+
+def test_live_and_cold_both_refused_name_each_attempts_reason(connect) -> None:
+    sim, cloud = connect(spec())
+    sim.set_faults(FaultPlan(no_valid_host_flavors=["m1.small"]))
+    web = find(cloud, "web-1")
+    out = run_move(cloud, move_of(web, Method.LIVE, "dst1", fallback=Method.COLD), timeout_s=30)
+    assert out.result == "failed" and out.final_host == "src" and out.final_status == "ACTIVE"
+    error = out.error or ""
+    assert "(conductor_live_migrate_instance event, 2.84 details)" in error
+    assert "(conductor_migrate_server event, 2.84 details)" in error
+    assert out.cause == "no valid host" and "--live-migration" not in (out.remedy or "")
+
+
+def test_a_cold_migration_that_breaks_names_the_step_that_failed(connect) -> None:
+    """A migration that ends in error (not a refusal): the failed compute step, its host,
+    and where to read the whole story."""
+    sim, cloud = connect(spec())
+    sim.set_faults(FaultPlan(fail_nth_migrations=[1]))
+    off = find(cloud, "off-1")
+    out = run_move(cloud, move_of(off, Method.COLD, "dst1"), timeout_s=30)
+    assert out.result == "failed" and out.final_host == "src"
+    assert out.nova_reason == (
+        "Nova failed it: Resize of instance from src to dst1 failed. "
+        "(compute_resize_instance event, 2.84 details)"
+    )
+    assert out.remedy and f"openstack server event show {off.id} req-" in out.remedy
+    assert "nova-compute log of src" in out.remedy
+    assert f"openstack server migrate {off.id}" not in out.remedy
+
+
+def test_before_2_84_the_reason_comes_from_the_events_traceback(connect) -> None:
+    sim, cloud = connect(spec(), max_microversion="2.83")
+    sim.set_faults(FaultPlan(no_valid_host_flavors=["m1.small"]))
+    off = find(cloud, "off-1")
+    out = run_move(cloud, move_of(off, Method.COLD, "dst1"), timeout_s=30)
+    assert out.nova_reason == (
+        f"Nova refused: {NO_VALID_HOST} (conductor_migrate_server event, traceback)"
+    )
+    assert out.cause == "no valid host"

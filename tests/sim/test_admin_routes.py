@@ -25,6 +25,29 @@ def test_services_list_and_disable_enable_2_53(frozen: Callable[..., SimHandle])
     assert error(bad)[0] == 400
 
 
+def test_service_reason_without_status_is_refused_as_nova_does(
+    frozen: Callable[..., SimHandle],
+) -> None:
+    """Nova 2.53+: a disabled_reason alone is "no update"; with status it re-disables."""
+    sim = frozen()
+    conn = sim.connect()
+    a = next(s for s in conn.compute.services() if s.host == "a")
+    put = f"/os-services/{a.id}"
+    call(conn, "PUT", put, "2.53", json={"status": "disabled", "disabled_reason": "disk"})
+    alone = call(conn, "PUT", put, "2.53", json={"disabled_reason": "kernel upgrade"})
+    assert error(alone) == (
+        400,
+        "badRequest",
+        "No updates were requested. Fields 'status' or 'forced_down' should be specified.",
+    )
+    assert sim.state.hosts["a"].disabled_reason == "disk"
+    both = {"status": "disabled", "disabled_reason": "kernel upgrade"}
+    again = call(conn, "PUT", put, "2.53", json=both).json()["service"]
+    assert (again["status"], again["disabled_reason"]) == ("disabled", "kernel upgrade")
+    enabling = call(conn, "PUT", put, "2.53", json={"status": "enabled", "disabled_reason": "x"})
+    assert error(enabling)[0] == 400 and sim.state.hosts["a"].status == "disabled"
+
+
 def test_services_legacy_action_forms(frozen: Callable[..., SimHandle]) -> None:
     sim = frozen()
     conn = sim.connect()

@@ -87,12 +87,19 @@ def _update_by_id(cloud: SimCloud, ref: str, body: dict[str, Any], v: tuple[int,
     if host is None:
         raise not_found(f"Service {ref} not found.")
     extra = set(body) - {"status", "disabled_reason", "forced_down"}
-    if extra or not body:
+    if extra:
         raise bad_request(f"Invalid input for field/attribute service. Value: {body}.")
     status = body.get("status")
     if status not in (None, "enabled", "disabled"):
         raise bad_request(f"Invalid input for field/attribute status. Value: {status}.")
-    if "disabled_reason" in body and status != "disabled":
+    if status is None and "forced_down" not in body:
+        # Nova's rule (2.53+): a reason alone changes nothing, so it is refused; a client
+        # that sends only the attributes it thinks changed hits this on an already
+        # disabled service.
+        raise bad_request(
+            "No updates were requested. Fields 'status' or 'forced_down' should be specified."
+        )
+    if body.get("disabled_reason") and status == "enabled":
         raise bad_request("Specifying 'disabled_reason' with status 'enabled' is invalid.")
     forced = body.get("forced_down")
     if forced is not None and not isinstance(forced, bool):

@@ -7,11 +7,21 @@ from fastapi import APIRouter, Depends, Request
 from novaflow.sim.api.deps import api_guard, cloud_of, mv, ok
 from novaflow.sim.errors import not_found
 from novaflow.sim.microversion import Version
-from novaflow.sim.model import InstanceAction
+from novaflow.sim.model import ActionEvent, InstanceAction
 from novaflow.sim.state import SimCloud
 from novaflow.sim.views.common import iso_us
 
 router = APIRouter(prefix="/compute/v2.1", dependencies=[Depends(api_guard)])
+
+
+def _traceback(e: ActionEvent) -> str:
+    """A failed event's traceback as Nova formats it: the raising class on the last line."""
+    return (
+        "Traceback (most recent call last):\n"
+        '  File "/usr/lib/python3/dist-packages/nova/compute/utils.py", line 1439, in '
+        "decorated_function\n    return function(self, context, *args, **kwargs)\n"
+        f"nova.exception.{e.exception or 'NovaException'}: {e.details or ''}\n"
+    )
 
 
 def _view(cloud: SimCloud, a: InstanceAction, v: Version, events: bool) -> dict[str, object]:
@@ -28,13 +38,14 @@ def _view(cloud: SimCloud, a: InstanceAction, v: Version, events: bool) -> dict[
         body["updated_at"] = iso_us(cloud, a.updated)
     if events:
         out = []
-        for e in a.events:
+        # Nova lists an action's events newest first.
+        for _, e in sorted(enumerate(a.events), key=lambda p: (p[1].start, p[0]), reverse=True):
             ev: dict[str, object] = {
                 "event": e.event,
                 "start_time": iso_us(cloud, e.start),
                 "finish_time": iso_us(cloud, e.finish),
                 "result": e.result,
-                "traceback": None if e.result == "Success" else f"{e.details}",
+                "traceback": None if e.result == "Success" else _traceback(e),
             }
             if v >= (2, 62):
                 ev["host"] = e.host

@@ -39,6 +39,7 @@ def _cold_scheduled(cloud: SimCloud, m: Migration) -> None:
     inst = cloud.instances[m.instance_id]
     if destination(cloud, m, inst, "conductor_migrate_server") is None:
         return
+    add_event(cloud, m.request_id, "compute_prep_resize", ok=True, host=m.dest_compute)
     total = duration(cloud, m, inst, "cold")
     set_status(cloud, m, "migrating")
     set_task(cloud, inst, "resize_migrating")
@@ -53,6 +54,7 @@ def _cold_scheduled(cloud: SimCloud, m: Migration) -> None:
 
 
 def _cold_step(cloud: SimCloud, m: Migration, status: str, task: str) -> None:
+    add_event(cloud, m.request_id, "compute_resize_instance", ok=True, host=m.source_compute)
     set_status(cloud, m, status)
     set_task(cloud, cloud.instances[m.instance_id], task)
 
@@ -86,6 +88,7 @@ def cold_failed(cloud: SimCloud, m: Migration) -> None:
         ok=False,
         host=m.source_compute,
         details=f"Resize of instance from {m.source_compute} to {m.dest_compute} failed.",
+        exception="ResizeError",
     )
     inst.host = m.source_compute
     inst.zone = cloud.hosts[m.source_compute].zone

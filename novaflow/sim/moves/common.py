@@ -88,8 +88,11 @@ def destination(cloud: SimCloud, m: Migration, inst: Instance, event: str) -> st
     if dest is None:
         set_status(cloud, m, "error")
         set_task(cloud, inst, None)
-        add_event(cloud, m.request_id, event, ok=False, details=NO_VALID_HOST)
+        add_event(
+            cloud, m.request_id, event, ok=False, details=NO_VALID_HOST, exception="NoValidHost"
+        )
         return None
+    add_event(cloud, m.request_id, event, ok=True)
     m.dest_compute = dest
     m.fail = m.fail or cloud.faults.host_fails(dest)
     m.hang = m.hang or cloud.faults.host_hangs(dest)

@@ -120,6 +120,7 @@ def evacuation_failed(cloud: SimCloud, m: Migration, reason: str | None = None) 
         ok=False,
         host=m.dest_compute,
         details=reason or f"Rebuild of instance on {m.dest_compute} failed.",
+        exception="BuildAbortException",
     )
     if m.dest_compute in cloud.hosts:
         placement.drop_host(cloud, inst.id, m.dest_compute)

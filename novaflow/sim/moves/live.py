@@ -41,6 +41,13 @@ def _live_scheduled(cloud: SimCloud, m: Migration) -> None:
     inst = cloud.instances[m.instance_id]
     if destination(cloud, m, inst, "conductor_live_migrate_instance") is None:
         return
+    add_event(
+        cloud,
+        m.request_id,
+        "compute_check_can_live_migrate_destination",
+        ok=True,
+        host=m.dest_compute,
+    )
     cloud.live_queues.setdefault(m.source_compute, []).append(m.id)
     start_queued_live(cloud, m.source_compute)
 
@@ -69,6 +76,7 @@ def start_queued_live(cloud: SimCloud, source: str) -> None:
 
 
 def _live_running(cloud: SimCloud, m: Migration, run: float) -> None:
+    add_event(cloud, m.request_id, "compute_pre_live_migration", ok=True, host=m.dest_compute)
     set_status(cloud, m, "running")
     m.running_since = cloud.now
     m.running_duration = run
@@ -89,6 +97,13 @@ def _live_completed(cloud: SimCloud, m: Migration) -> None:
     set_status(cloud, m, "completed")
     placement.drop_migration(cloud, m)
     add_event(cloud, m.request_id, "compute_live_migration", ok=True, host=m.source_compute)
+    add_event(
+        cloud,
+        m.request_id,
+        "compute_post_live_migration_at_destination",
+        ok=True,
+        host=m.dest_compute,
+    )
     start_queued_live(cloud, m.source_compute)
 
 
@@ -105,6 +120,7 @@ def fail_live(cloud: SimCloud, m: Migration, status: str = "failed") -> None:
         ok=status == "cancelled",
         host=m.source_compute,
         details=f"Live migration from {m.source_compute} to {m.dest_compute} failed.",
+        exception="MigrationError",
     )
     if inst is not None:
         set_task(cloud, inst, None)
