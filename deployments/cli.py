@@ -2,48 +2,68 @@
 
 `novaflow/cli.py` holds the commands that need no Prefect (sim, snapshot, plan); this
 module adds the ones that run flows, so the library stays importable without Prefect.
+`novaflow run SCENARIO` is one subcommand per scenario, each with only the options that
+apply to it, plus the options every run shares (cloud, limits, window, approval, output).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
+from typing import Any
 
 import typer
 from pydantic import ValidationError
 
 from deployments.slack_cli import slack_app
-from novaflow.cli import app
+from novaflow.cli import Strategy, app, fail
+from novaflow.demo_state import use_demo_clouds
 from novaflow.errors import NovaflowError
 from novaflow.models import MethodPolicy
+from novaflow.output import Format
 
 app.add_typer(slack_app, name="slack")
+run_app = typer.Typer(
+    no_args_is_help=True,
+    help=(
+        "Run a scenario in the foreground: plan, gate, moves and report, followed live. "
+        "Exit 0: every move done; 1: some moves failed; 2: refused (bad input, nothing "
+        "changed); 3: a gate was rejected; 130: stopped with Ctrl-C."
+    ),
+)
+app.add_typer(run_app, name="run")
 
 
-class Scenario(StrEnum):
-    maintenance = "maintenance"
-    rolling = "rolling"
-    failing = "failing"
-    evacuate = "evacuate"
-    rebalance = "rebalance"
+class ApprovalMode(StrEnum):
+    cli = "cli"
+    ui = "ui"
+    slack = "slack"
+    none = "none"
 
 
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"novaflow: {message}", fg="red", err=True)
-    raise typer.Exit(code)
+class OnTimeout(StrEnum):
+    reject = "reject"
+    approve = "approve"
 
 
 # Settings fields as the operator typed them on this command line.
 OPTION_OF = {
     "max_parallel": "--max-parallel",
     "live_migration_slots": "--slots",
+    "rebuild_slots": "--rebuild-slots",
     "move_timeout_s": "--move-timeout",
     "window_end": "--window-end",
+    "window_minutes": "--window-minutes",
     "exclude_hosts": "--exclude",
     "timeout_s": "--approval-timeout",
     "on_timeout": "--on-timeout",
     "mode": "--approval",
-    "cloud": "--cloud",
+    "cloud": "--os-cloud",
     "method": "--method",
 }
 
@@ -68,147 +88,349 @@ def _given(value, default):
     return default if value is None else value
 
 
-def _flow_and_params(scenario: Scenario, o: dict) -> tuple:
-    """The flow for `scenario` and its parameters from the command-line options."""
-    from flows.evacuation import evacuate_failed_node
-    from flows.failing import URGENT, failing_node
-    from flows.maintenance import node_maintenance
-    from flows.params import ApprovalSettings, RunSettings
-    from flows.rebalance import rebalance
-    from flows.rolling import rolling_maintenance
+# -- the options every scenario shares -------------------------------------------------
 
-    base = URGENT if scenario is Scenario.failing else RunSettings()
+CLOUD_PANEL = "Cloud and output"
+LIMITS_PANEL = "Limits and window"
+GATE_PANEL = "Approval"
+
+
+def _opt(name: str, annotation: Any, option: Any) -> inspect.Parameter:
+    kind = inspect.Parameter.KEYWORD_ONLY
+    return inspect.Parameter(name, kind, default=option, annotation=annotation)
+
+
+COMMON = [
+    _opt("os_cloud", str, typer.Option(
+        "sim", "--os-cloud", "--cloud", envvar="OS_CLOUD", rich_help_panel=CLOUD_PANEL,
+        help="clouds.yaml cloud name (--cloud is the old spelling).")),
+    _opt("dry_run", bool, typer.Option(
+        False, "--dry-run", rich_help_panel=CLOUD_PANEL,
+        help="Plan and print the plan; change nothing.")),
+    _opt("fmt", Format, typer.Option(
+        Format.table, "--format", "-f", rich_help_panel=CLOUD_PANEL,
+        help="Report format: table, json, value or yaml (json: the whole report).")),
+    _opt("column", list[str], typer.Option(
+        [], "--column", "-c", rich_help_panel=CLOUD_PANEL,
+        help="Report column to show (repeat for several).")),
+    _opt("method", MethodPolicy | None, typer.Option(
+        None, rich_help_panel=LIMITS_PANEL, help="live, live-then-cold or cold.")),
+    _opt("max_parallel", int | None, typer.Option(
+        None, rich_help_panel=LIMITS_PANEL, help="Moves in flight at once.")),
+    _opt("move_timeout", int | None, typer.Option(
+        None, rich_help_panel=LIMITS_PANEL, help="Seconds before a move is aborted.")),
+    _opt("scheduler", bool, typer.Option(
+        False, "--scheduler", rich_help_panel=LIMITS_PANEL, help="Let Nova pick destinations.")),
+    _opt("exclude", list[str], typer.Option(
+        [], rich_help_panel=LIMITS_PANEL, help="Hosts that must not receive instances.")),
+    _opt("window_end", datetime | None, typer.Option(
+        None, rich_help_panel=LIMITS_PANEL, help="No new move after this time (UTC).")),
+    _opt("window_minutes", int | None, typer.Option(
+        None, rich_help_panel=LIMITS_PANEL, help="No new move after this many minutes.")),
+    _opt("approval", ApprovalMode, typer.Option(
+        ApprovalMode.cli, rich_help_panel=GATE_PANEL,
+        help="Where gates are answered: cli (prompt here; the UI works too), ui, slack, "
+        "or none (no gate).")),
+    _opt("yes", bool, typer.Option(
+        False, "--yes", "-y", rich_help_panel=GATE_PANEL,
+        help="Approve every gate as the local user.")),
+    _opt("approval_timeout", int | None, typer.Option(
+        None, rich_help_panel=GATE_PANEL, help="Seconds a gate waits for an answer.")),
+    _opt("on_timeout", OnTimeout | None, typer.Option(
+        None, rich_help_panel=GATE_PANEL, help="What an unanswered gate does: reject or approve.")),
+]  # fmt: skip
+
+SLOTS = _opt("slots", int, typer.Option(
+    1, rich_help_panel=LIMITS_PANEL, help="Live migrations per node at once (Nova's limit)."
+))  # fmt: skip
+REBUILD_SLOTS = _opt("rebuild_slots", int | None, typer.Option(
+    None, rich_help_panel=LIMITS_PANEL, help="Evacuations per node at once (Nova's builds)."
+))  # fmt: skip
+
+
+def _settings(scenario: str, o: dict[str, Any]):
+    from flows.failing import URGENT
+    from flows.params import ApprovalSettings, RunSettings
+
+    base = URGENT if scenario == "failing" else RunSettings()
     approval = ApprovalSettings(
-        mode=o["approval"],
+        mode="ui" if o["approval"] is ApprovalMode.cli else o["approval"].value,
         timeout_s=_given(o["approval_timeout"], base.approval.timeout_s),
-        on_timeout=o["on_timeout"] or base.approval.on_timeout,
+        on_timeout=(o["on_timeout"] or base.approval.on_timeout),
     )
-    settings = RunSettings(
-        cloud=o["cloud"],
+    return RunSettings(
+        cloud=o["os_cloud"],
         dry_run=o["dry_run"],
         method=o["method"] or base.method,
         # `is None`, not `or`: a 0 the operator typed must be refused, not replaced.
         max_parallel=_given(o["max_parallel"], base.max_parallel),
-        live_migration_slots=o["slots"],
+        live_migration_slots=o.get("slots", 1),
+        rebuild_slots=_given(o.get("rebuild_slots"), base.rebuild_slots),
         move_timeout_s=_given(o["move_timeout"], base.move_timeout_s),
         let_scheduler_choose=o["scheduler"],
         exclude_hosts=o["exclude"],
         window_end=o["window_end"],
+        window_minutes=o["window_minutes"],
         approval=approval,
     )
-    hosts = o["host"]
-    one_host = scenario in (Scenario.maintenance, Scenario.failing, Scenario.evacuate)
-    if one_host and len(hosts) > 1 and len(set(hosts)) == 1:
-        _fail(f"host {hosts[0]} given more than once; '{scenario.value}' takes one --host")
-    if one_host and len(hosts) != 1:
-        _fail(
-            f"'{scenario.value}' takes exactly one --host (got {len(hosts)}): "
+
+
+@dataclass
+class RunContext:
+    """What a scenario's command gets besides its own options."""
+
+    settings: Any  # flows.params.RunSettings (imported late: Prefect is slow to import)
+    yes: bool
+
+
+def _one_host(scenario: str, hosts: list[str]) -> str:
+    if len(hosts) > 1 and len(set(hosts)) == 1:
+        fail(f"host {hosts[0]} given more than once; '{scenario}' takes one --host")
+    if len(hosts) != 1:
+        fail(
+            f"'{scenario}' takes exactly one --host (got {len(hosts)}): "
             f"run it once per host, or use 'novaflow run rolling' for several"
         )
-    if scenario is Scenario.evacuate and o["yes"] and not o["fenced"]:
-        _fail(
-            "--yes approves the evacuation gate, but the node's fencing is not confirmed: "
-            "evacuating a node that still runs its instances corrupts them. Power the node "
-            "off, then add --fenced (or leave out --yes and answer the prompt)"
-        )
-    if scenario is Scenario.maintenance:
-        return node_maintenance, dict(
-            host=hosts[0],
-            reason=o["reason"],
-            settings=settings,
-            wait_for_done=o["wait_for_done"],
-            move_back=o["move_back"],
-        )
-    if scenario is Scenario.failing:
-        return failing_node, dict(host=hosts[0], reason=o["reason"], settings=settings)
-    if scenario is Scenario.evacuate:
-        return evacuate_failed_node, dict(
-            host=hosts[0],
-            reserved_hosts=o["reserved"],
-            settings=settings,
-            shared_storage=o["shared_storage"],
-        )
-    if scenario is Scenario.rolling:
-        return rolling_maintenance, dict(
-            hosts=hosts or None,
-            aggregate=o["aggregate"],
-            zone=o["zone"],
-            batch_size=o["batch_size"],
-            min_free_fraction=o["min_free"],
-            reason=o["reason"],
-            wait_for_done=o["wait_for_done"],
-            settings=settings,
-        )
-    return rebalance, dict(
-        strategy=o["strategy"],
-        max_moves=o["max_moves"],
-        disable_emptied=o["disable_emptied"],
-        select_project=o["select_project"],
-        select_name=o["select_name"],
-        target_hosts=o["target_host"] or None,
-        target_aggregate=o["target_aggregate"],
-        target_zone=o["target_zone"],
-        settings=settings,
-    )
+    return hosts[0]
 
 
-@app.command("run")
-def run(
-    scenario: Scenario = typer.Argument(..., help="Which runbook to run."),
-    host: list[str] = typer.Option([], "--host", "-H", help="Compute host(s)."),
-    cloud: str = typer.Option("sim", envvar="OS_CLOUD", help="clouds.yaml cloud name."),
-    reason: str = typer.Option("maintenance", help="Disabled reason shown on the service."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Plan only; change nothing."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Approve every gate as the local user."),
-    fenced: bool = typer.Option(False, "--fenced", help="With --yes: the node is fenced."),
-    method: MethodPolicy | None = typer.Option(None, help="live, live-then-cold or cold."),
-    max_parallel: int | None = typer.Option(None, help="Moves in flight at once."),
-    slots: int = typer.Option(1, help="Live migrations per node at once (Nova's limit)."),
-    move_timeout: int | None = typer.Option(None, help="Seconds before a move is aborted."),
-    scheduler: bool = typer.Option(False, "--scheduler", help="Let Nova pick destinations."),
-    exclude: list[str] = typer.Option([], help="Hosts that must not receive instances."),
-    window_end: datetime | None = typer.Option(None, help="No new move after this (UTC)."),
-    approval: str = typer.Option("ui", help="Gate mode: ui (prompt here / UI), slack, none."),
-    approval_timeout: int | None = typer.Option(None, help="Seconds a gate waits."),
-    on_timeout: str | None = typer.Option(None, help="reject or approve when a gate expires."),
-    wait_for_done: bool = typer.Option(True, help="Pause until the work on the host is done."),
-    move_back: bool = typer.Option(False, help="maintenance: move instances back afterwards."),
-    reserved: list[str] = typer.Option([], help="evacuate: spare hosts filled first."),
-    shared_storage: bool = typer.Option(False, help="evacuate: disks on shared storage."),
-    aggregate: str | None = typer.Option(None, help="rolling: every host of an aggregate."),
-    zone: str | None = typer.Option(None, help="rolling: every host of a zone."),
-    batch_size: int = typer.Option(1, help="rolling: hosts drained at once."),
-    min_free: float = typer.Option(0.10, help="rolling: free-capacity margin to keep."),
-    strategy: str = typer.Option("spread", help="rebalance: consolidate, spread, proximity."),
-    max_moves: int | None = typer.Option(20, help="rebalance: move budget."),
-    disable_emptied: bool = typer.Option(False, help="rebalance: disable emptied hosts."),
-    select_project: str | None = typer.Option(None, help="proximity: instances of a project."),
-    select_name: str | None = typer.Option(None, help="proximity: names containing this."),
-    target_host: list[str] = typer.Option([], help="proximity: destination hosts."),
-    target_aggregate: str | None = typer.Option(None, help="proximity: destination aggregate."),
-    target_zone: str | None = typer.Option(None, help="proximity: destination zone."),
-) -> None:
-    """Run a scenario in the foreground; exit 0 only when every planned move succeeded."""
-    from deployments.run_cli import print_report, prompt_answer, run_foreground
+def scenario(name: str, extra: list[inspect.Parameter]) -> Callable:
+    """Register `fn(run, **own options) -> (flow, params)` as `novaflow run NAME`, with
+    the shared options (and `extra` ones) added to its own, grouped in help panels."""
 
-    options = dict(locals())
+    def register(fn: Callable) -> Callable:
+        own = list(inspect.signature(fn, eval_str=True).parameters.values())[1:]
+        shared = [*extra, *COMMON]
+        names = {p.name for p in shared}
+
+        def command(**options: Any) -> None:
+            common = {k: v for k, v in options.items() if k in names}
+            mine = {k: v for k, v in options.items() if k not in names}
+            _run(name, fn, common, mine)
+
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + shared
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.__doc__ = fn.__doc__
+        command.__name__ = name
+        run_app.command(name)(command)
+        return fn
+
+    return register
+
+
+def _log_file() -> Path:
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return state / "novaflow" / f"run-{stamp}-{os.getpid()}.log"
+
+
+def _run(name: str, fn: Callable, common: dict[str, Any], mine: dict[str, Any]) -> None:
+    if common["fmt"] is not Format.table or common["column"]:
+        from deployments.run_cli import REPORT_COLUMNS
+        from novaflow.output import UnknownColumn, pick
+
+        try:
+            pick(REPORT_COLUMNS, common["column"])
+        except UnknownColumn as exc:
+            fail(str(exc))
+    use_demo_clouds()
     try:
-        flow, params = _flow_and_params(scenario, options)
+        settings = _settings(name, common)
+        flow, params = fn(RunContext(settings, common["yes"]), **mine)
     except (ValidationError, NovaflowError) as exc:
         detail = describe_invalid(exc) if isinstance(exc, ValidationError) else str(exc)
-        _fail(f"bad parameters: {detail}")
-    report = run_foreground(flow, params, prompt_answer(yes, fenced))
+        fail(f"bad parameters: {detail}")
+    _run_flow(flow, params, common, settings.approval.on_timeout)
+
+
+def _run_flow(flow, params: dict[str, Any], o: dict[str, Any], on_timeout: str) -> None:
+    from deployments.find_prefect import NoPrefect, prefect_for_cli
+    from deployments.run_cli import Terminal, console, prefect_logs_to, print_report, run_followed
+
+    terminal = Terminal(
+        mode=o["approval"].value, yes=o["yes"], fenced=o.get("fenced", False), on_timeout=on_timeout
+    )
+    log = _log_file()
+    try:
+        with prefect_for_cli(say=lambda m: console.print(m, markup=False)), prefect_logs_to(log):
+            finished = run_followed(flow, params, terminal)
+    except NoPrefect as exc:
+        fail(str(exc))
+    report = finished.report
     if report is None:
+        console.print(f"Prefect's log of this run: {log}", markup=False, soft_wrap=True)
         raise typer.Exit(1)
-    print_report(report)
+    print_report(report, o["fmt"], tuple(o["column"]))
+    console.print(f"Prefect's log of this run: {log}", markup=False, soft_wrap=True)
+    if finished.cancelled:
+        console.print(f"Run {finished.run_name} was stopped and marked Cancelled.")
+        raise typer.Exit(130)
     if not report.approved:
         raise typer.Exit(3)
     raise typer.Exit(0 if report.ok else 1)
 
 
+# -- the scenarios ---------------------------------------------------------------------
+
+HOST = typer.Option([], "--host", "-H", help="The compute host.")
+
+
+@scenario("maintenance", [SLOTS])
+def maintenance(
+    run: RunContext,
+    host: list[str] = HOST,
+    reason: str = typer.Option("maintenance", help="Disabled reason shown on the service."),
+    wait_for_done: bool = typer.Option(True, help="Pause until the work on the host is done."),
+    move_back: bool = typer.Option(False, help="Move the instances back afterwards."),
+):
+    """Planned maintenance: drain a node, wait for the work, enable it again."""
+    from flows.maintenance import node_maintenance
+
+    return node_maintenance, dict(
+        host=_one_host("maintenance", host),
+        reason=reason,
+        settings=run.settings,
+        wait_for_done=wait_for_done,
+        move_back=move_back,
+    )
+
+
+@scenario("failing", [SLOTS])
+def failing(
+    run: RunContext,
+    host: list[str] = HOST,
+    reason: str = typer.Option("failing hardware", help="What is failing (the disabled reason)."),
+):
+    """A node about to fail: move everything off now; a short gate that approves on timeout."""
+    from flows.failing import failing_node
+
+    return failing_node, dict(host=_one_host("failing", host), reason=reason, settings=run.settings)
+
+
+@scenario("evacuate", [REBUILD_SLOTS])
+def evacuate(
+    run: RunContext,
+    host: list[str] = HOST,
+    fenced: bool = typer.Option(False, "--fenced", help="With --yes: the node is fenced."),
+    reserved: list[str] = typer.Option([], help="Spare hosts filled first."),
+    shared_storage: bool = typer.Option(False, help="Instance disks on shared storage."),
+    pack_targets: bool = typer.Option(False, help="Fill reserved hosts one at a time."),
+    priority_key: str = typer.Option(
+        "evacuation_priority", help="Instance metadata key; higher goes first."
+    ),
+):
+    """A failed node: rebuild its instances elsewhere (needs the node fenced)."""
+    from flows.evacuation import evacuate_failed_node
+
+    one = _one_host("evacuate", host)
+    if run.yes and not fenced:
+        fail(
+            "--yes approves the evacuation gate, but the node's fencing is not confirmed: "
+            "evacuating a node that still runs its instances corrupts them. Power the node "
+            "off, then add --fenced (or leave out --yes and answer the prompt)"
+        )
+    return evacuate_failed_node, dict(
+        host=one,
+        reserved_hosts=reserved,
+        shared_storage=shared_storage,
+        pack_targets=pack_targets,
+        priority_key=priority_key,
+        settings=run.settings,
+    )
+
+
+@scenario("rolling", [SLOTS])
+def rolling(
+    run: RunContext,
+    host: list[str] = typer.Option([], "--host", "-H", help="Hosts, in order."),
+    aggregate: str | None = typer.Option(None, help="Every host of an aggregate."),
+    zone: str | None = typer.Option(None, help="Every host of an availability zone."),
+    batch_size: int = typer.Option(1, help="Hosts drained at once."),
+    min_free: float = typer.Option(0.10, help="Free-capacity margin to keep (fraction)."),
+    reason: str = typer.Option("rolling maintenance", help="Disabled reason on the services."),
+    wait_for_done: bool = typer.Option(True, help="Pause after each batch until its work is done."),
+):
+    """Maintenance of many hosts, a batch at a time, keeping capacity free."""
+    from flows.rolling import rolling_maintenance
+
+    return rolling_maintenance, dict(
+        hosts=host or None,
+        aggregate=aggregate,
+        zone=zone,
+        batch_size=batch_size,
+        min_free_fraction=min_free,
+        reason=reason,
+        wait_for_done=wait_for_done,
+        settings=run.settings,
+    )
+
+
+@scenario("rebalance", [SLOTS])
+def rebalance_cmd(
+    run: RunContext,
+    strategy: Strategy = typer.Option(Strategy.spread, help="consolidate, spread or proximity."),
+    max_moves: int | None = typer.Option(20, help="Move budget."),
+    min_gain: float = typer.Option(0.0, help="spread: least drop of the hottest load per move."),
+    disable_emptied: bool = typer.Option(False, help="consolidate: disable emptied hosts."),
+    select_project: str | None = typer.Option(None, help="proximity: a project, name or ID."),
+    select_name: str | None = typer.Option(None, help="proximity: names containing this."),
+    target_host: list[str] = typer.Option([], help="proximity: destination hosts."),
+    target_aggregate: str | None = typer.Option(None, help="proximity: destination aggregate."),
+    target_zone: str | None = typer.Option(None, help="proximity: destination zone."),
+):
+    """Consolidate, spread or gather (proximity) instances, within a move budget."""
+    from flows.rebalance import rebalance
+
+    proximity_only = {
+        "--select-project": select_project,
+        "--select-name": select_name,
+        "--target-host": target_host,
+        "--target-aggregate": target_aggregate,
+        "--target-zone": target_zone,
+    }
+    if strategy is not Strategy.proximity:
+        given = [opt for opt, value in proximity_only.items() if value]
+        if given:
+            fail(f"{', '.join(given)} only apply to --strategy proximity (not {strategy.value})")
+    if disable_emptied and strategy is not Strategy.consolidate:
+        fail(f"--disable-emptied only applies to --strategy consolidate (not {strategy.value})")
+    return rebalance, dict(
+        strategy=strategy.value,
+        max_moves=max_moves,
+        min_gain=min_gain,
+        disable_emptied=disable_emptied,
+        select_project=project_id(run.settings.cloud, select_project) if select_project else None,
+        select_name=select_name,
+        target_hosts=target_host or None,
+        target_aggregate=target_aggregate,
+        target_zone=target_zone,
+        settings=run.settings,
+    )
+
+
+def project_id(cloud: str, project: str) -> str:
+    """The ID of the project the operator named (by name or ID), read from Keystone."""
+    from novaflow.cloud import Cloud
+
+    conn = Cloud.connect(cloud)
+    try:
+        found = conn.project_id(project)
+    finally:
+        conn.close()
+    if found is None:
+        fail(f"no project {project!r} in cloud {cloud!r}: give a project name or ID")
+    return found
+
+
+# -- serving and the demo ----------------------------------------------------------------
+
+
 @app.command("serve")
 def serve(
-    cloud: str = typer.Option("sim", envvar="OS_CLOUD", help="clouds.yaml cloud name."),
+    os_cloud: str = typer.Option(
+        "sim", "--os-cloud", "--cloud", envvar="OS_CLOUD", help="clouds.yaml cloud name."
+    ),
     schedules: bool = typer.Option(
         False, "--schedules/--no-schedules", help="Activate the cron schedules (windows, watch)."
     ),
@@ -218,7 +440,7 @@ def serve(
 
     from deployments.catalog import to_deployments
 
-    prefect_serve(*to_deployments(cloud, schedules_active=schedules))
+    prefect_serve(*to_deployments(os_cloud, schedules_active=schedules))
 
 
 @app.command("demo")

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 
 from deployments.server_settings import SERVER_SETTINGS
+from novaflow.demo_state import DemoStack, forget_demo_state, write_demo_state
 
 console = Console()
 STATE_DIR = Path(".novaflow")
@@ -98,6 +99,8 @@ def local_stack(
         **SERVER_SETTINGS,
     }
     procs = Processes()
+    stack: DemoStack | None = None
+    state: list[Path] = []
     try:
         console.print("[bold]Starting the local stack[/bold]")
         procs.start(
@@ -136,16 +139,25 @@ def local_stack(
             env,
             STATE_DIR / "serve.log",
         )
+        stack = DemoStack(pid=os.getpid(), prefect_api_url=api, clouds_yaml=str(clouds))
+        state = write_demo_state(stack)
         yield env
     finally:
         if keep:
-            _wait_for_ctrl_c(procs)
+            _wait_for_ctrl_c(procs, stack)
         else:
             procs.stop()
+        forget_demo_state(state)
 
 
-def _wait_for_ctrl_c(procs: Processes) -> None:
+def _wait_for_ctrl_c(procs: Processes, stack: DemoStack | None) -> None:
     console.print("[bold]Everything keeps running; Ctrl-C to stop.[/bold]")
+    if stack is not None:
+        # `novaflow run` and `novaflow snapshot` in this directory find the demo by
+        # themselves; other tools (prefect, openstack) need these two lines.
+        console.print("Drive it from a second terminal (in this directory, or after):")
+        for line in stack.exports():
+            console.print(f"  {line}", markup=False, soft_wrap=True)
     try:
         while all(p.poll() is None for _, p in procs.children):
             time.sleep(1)

@@ -14,6 +14,7 @@ from prefect import get_run_logger
 from flows.params import RunSettings
 from novaflow.errors import BadRequest
 from novaflow.models import ApprovalDecision, GateRecord, Move, Outcome, Plan, RunReport, Snapshot
+from tasks import live
 from tasks.gates import approval_gate
 from tasks.inventory import make_plan, read_cloud, take_snapshot
 from tasks.leftovers import find_leftovers
@@ -68,6 +69,7 @@ class Runbook:
     def make_plan(self, snapshot: Snapshot, request) -> Plan:
         plan = make_plan(snapshot, request)
         self.plan = plan
+        live.plan_made(plan)
         publish_plan(plan, self.scenario, self.hosts)
         self.log.info("Plan: %s", plan_summary(plan))
         for move in plan.moves[:PLAN_LOG_LINES]:

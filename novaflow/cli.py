@@ -14,7 +14,12 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+# typer vendors its own click; its exceptions are the ones raised here.
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
+from typer.core import TyperGroup
+
 from novaflow import planner, render
+from novaflow.demo_state import use_demo_clouds
 from novaflow.errors import NovaflowError
 from novaflow.models import (
     DrainRequest,
@@ -24,9 +29,41 @@ from novaflow.models import (
     RebalanceRequest,
     Snapshot,
 )
+from novaflow.output import Format, UnknownColumn, console, pick, write_rows
 from novaflow.sim.cli import sim_app
 
-app = typer.Typer(no_args_is_help=True, help="Move OpenStack instances off compute nodes safely.")
+
+class OneLineErrors(TyperGroup):
+    """A mistyped command line is one line and exit 2, like every other refusal: no usage
+    box. (`--help` still shows the whole usage.)"""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            where = exc.ctx.command_path if getattr(exc, "ctx", None) else "novaflow"
+            err.print(
+                f"novaflow: {exc.format_message().replace('Value error, ', '')} (see {where} --help)",
+                style="red",
+                markup=False,
+                soft_wrap=True,
+            )
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            sys.exit(130)
+        sys.exit(code or 0)
+
+
+app = typer.Typer(
+    cls=OneLineErrors,
+    no_args_is_help=True,
+    help="Move OpenStack instances off compute nodes safely.",
+)
 app.add_typer(sim_app, name="sim")
 plan_app = typer.Typer(no_args_is_help=True, help="What-if plans: nothing on the cloud changes.")
 app.add_typer(plan_app, name="plan")
@@ -34,9 +71,10 @@ app.add_typer(plan_app, name="plan")
 err = Console(stderr=True)
 
 
-class Format(StrEnum):
-    table = "table"
-    json = "json"
+class Strategy(StrEnum):
+    consolidate = "consolidate"
+    spread = "spread"
+    proximity = "proximity"
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -72,6 +110,7 @@ def load_snapshot(snapshot_file: Path | None, os_cloud: str | None) -> Snapshot:
             )
     from novaflow.cloud import Cloud
 
+    use_demo_clouds()
     try:
         return Cloud.connect(os_cloud).snapshot()
     except NovaflowError as exc:
@@ -81,29 +120,83 @@ def load_snapshot(snapshot_file: Path | None, os_cloud: str | None) -> Snapshot:
 
 @app.command("snapshot")
 def snapshot_cmd(
-    os_cloud: str | None = typer.Option(None, envvar="OS_CLOUD", help="clouds.yaml cloud name."),
+    os_cloud: str | None = typer.Option(
+        None, "--os-cloud", "--cloud", envvar="OS_CLOUD", help="clouds.yaml cloud name."
+    ),
 ) -> None:
     """Print the whole cloud as JSON (a versioned schema) for offline planning."""
     snap = load_snapshot(None, os_cloud)
     sys.stdout.write(snap.model_dump_json(indent=1) + "\n")
 
 
-def show(request: PlanRequest, snapshot_file: Path | None, os_cloud: str | None, fmt: Format):
+PLAN_COLUMNS = ("instance", "id", "from", "to", "method", "seconds", "why")
+
+
+def plan_rows(plan) -> list[dict[str, object]]:
+    """One row per move, then one per instance the plan leaves where it is."""
+    rows: list[dict[str, object]] = [
+        {
+            "instance": m.instance_name,
+            "id": m.instance_id,
+            "from": m.source,
+            "to": m.target or "(Nova's scheduler)",
+            "method": m.method.value + (f" then {m.fallback.value}" if m.fallback else ""),
+            "seconds": m.expected_seconds,
+            "why": m.reason,
+        }
+        for m in plan.moves
+    ]
+    rows += [
+        {
+            "instance": s.instance_name,
+            "id": s.instance_id,
+            "from": s.host or "",
+            "to": "stays",
+            "method": "skip",
+            "seconds": None,
+            "why": f"{s.reason} -> {s.remedy}",
+        }
+        for s in plan.skips
+    ]
+    return rows
+
+
+def show(
+    request: PlanRequest,
+    snapshot_file: Path | None,
+    os_cloud: str | None,
+    fmt: Format,
+    columns: list[str] | None = None,
+):
+    try:
+        pick(PLAN_COLUMNS, columns or [])
+    except UnknownColumn as exc:
+        fail(str(exc))
     snap = load_snapshot(snapshot_file, os_cloud)
     try:
         plan = planner.plan(snap, request)
     except NovaflowError as exc:
         fail(str(exc))
-    if fmt is Format.json:
+    if fmt is Format.json and not columns:
         sys.stdout.write(plan.model_dump_json(indent=1) + "\n")
+    elif fmt is Format.table and not columns:
+        render.print_plan(plan, snap, console())
     else:
-        render.print_plan(plan, snap, Console())
+        write_rows(PLAN_COLUMNS, plan_rows(plan), fmt, columns or [])
     raise typer.Exit(0 if plan.feasible else 1)
 
 
 SNAPSHOT = typer.Option(None, "--snapshot", help="Plan from this snapshot file (offline).")
-CLOUD = typer.Option(None, "--os-cloud", envvar="OS_CLOUD", help="Or read this cloud now.")
-FORMAT = typer.Option(Format.table, "--format", help="table or json.")
+CLOUD = typer.Option(
+    None, "--os-cloud", "--cloud", envvar="OS_CLOUD", help="Or read this cloud now."
+)
+FORMAT = typer.Option(
+    Format.table,
+    "--format",
+    "-f",
+    help="table (the plan), json (the whole plan), or value / yaml (its moves).",
+)
+COLUMNS = typer.Option([], "--column", "-c", help="Column to show (repeat for several).")
 
 
 @plan_app.command("drain")
@@ -115,6 +208,7 @@ def plan_drain(
     snapshot_file: Path | None = SNAPSHOT,
     os_cloud: str | None = CLOUD,
     fmt: Format = FORMAT,
+    column: list[str] = COLUMNS,
 ) -> None:
     """Where every instance of the host(s) would go, and how."""
     try:
@@ -123,7 +217,7 @@ def plan_drain(
         )
     except ValidationError as exc:
         fail(f"bad request: {exc.errors()[0]['msg']}")
-    show(request, snapshot_file, os_cloud, fmt)
+    show(request, snapshot_file, os_cloud, fmt, column)
 
 
 @plan_app.command("evacuate")
@@ -134,15 +228,16 @@ def plan_evacuate(
     snapshot_file: Path | None = SNAPSHOT,
     os_cloud: str | None = CLOUD,
     fmt: Format = FORMAT,
+    column: list[str] = COLUMNS,
 ) -> None:
     """Where each instance of a failed host would be rebuilt, by priority."""
     request = EvacuateRequest(host=host, reserved_hosts=reserved, shared_storage=shared_storage)
-    show(request, snapshot_file, os_cloud, fmt)
+    show(request, snapshot_file, os_cloud, fmt, column)
 
 
 @plan_app.command("rebalance")
 def plan_rebalance(
-    strategy: str = typer.Option(..., help="consolidate, spread or proximity."),
+    strategy: Strategy = typer.Option(..., help="consolidate, spread or proximity."),
     max_moves: int | None = typer.Option(None, help="Move budget (default: unlimited)."),
     select_project: str | None = typer.Option(None, help="proximity: instances of a project."),
     select_name: str | None = typer.Option(None, help="proximity: names containing this."),
@@ -152,11 +247,12 @@ def plan_rebalance(
     snapshot_file: Path | None = SNAPSHOT,
     os_cloud: str | None = CLOUD,
     fmt: Format = FORMAT,
+    column: list[str] = COLUMNS,
 ) -> None:
     """Consolidate, spread or proximity moves, within a budget."""
     try:
         request = RebalanceRequest(
-            strategy=strategy,
+            strategy=strategy.value,
             max_moves=max_moves,
             select_project=select_project,
             select_name=select_name,
@@ -166,7 +262,7 @@ def plan_rebalance(
         )
     except ValidationError as exc:
         fail(f"bad request: {exc.errors()[0]['msg']}")
-    show(request, snapshot_file, os_cloud, fmt)
+    show(request, snapshot_file, os_cloud, fmt, column)
 
 
 if __name__ == "__main__":

@@ -596,6 +596,15 @@ class Cloud:
 
     # ---------------------------------------------------------------- naming
 
+    def project_id(self, name_or_id: str) -> str | None:
+        """The ID of the Keystone project named (or with the ID) `name_or_id`, or None.
+
+        Operators name projects (`web`); Nova's servers carry only the project's ID."""
+        projects = {p.id: p.name for p in self.conn.identity.projects()}
+        if name_or_id in projects:
+            return name_or_id
+        return next((pid for pid, name in projects.items() if name == name_or_id), None)
+
     def label(self, instance_id: str) -> str:
         """name (short uuid) when we have seen the instance, else the uuid."""
         name = self._names.get(instance_id)

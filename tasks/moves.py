@@ -34,6 +34,7 @@ from prefect.futures import PrefectFuture
 from novaflow.models import Method, Move, Outcome
 from novaflow.mover import run_move
 from novaflow.turns import Turn
+from tasks import live
 from tasks.connect import cloud_for
 from tasks.reporting import Progress, emit_move_event
 from tasks.slots import Lease, SlotPool
@@ -251,6 +252,7 @@ class Dispatcher:
         _TURNS[move.instance_id] = self._turn(move)
         self.busy[slot_of(move)] += 1
         future = move_instance.submit(move, self.cloud, self.timeout_s)
+        live.move_started(move)
         future.add_done_callback(self.finished.put)
         return future
 
@@ -333,6 +335,21 @@ class Dispatcher:
                     len(inflight),
                 )
                 pending = []
+            stop = live.stop_requested() if pending else None
+            if stop:
+                for move in pending:
+                    outcomes[move.instance_id] = _not_started(
+                        move,
+                        f"not started: {stop}",
+                        "run the flow again to move the rest; finished moves are kept",
+                    )
+                get_run_logger().warning(
+                    "Stopping (%s): %d moves not started, %d still finishing",
+                    stop,
+                    len(pending),
+                    len(inflight),
+                )
+                pending = []
             pending = self._start_what_fits(pending, inflight)
             self.pool.tidy(self._wanted(pending, len(inflight)))
             if pending:
@@ -350,6 +367,7 @@ class Dispatcher:
                     outcomes[move.instance_id] = future.result()
                 except Exception as exc:  # the task itself failed after its retries
                     outcomes[move.instance_id] = _crashed(move, exc)
+                live.move_finished(outcomes[move.instance_id])
                 if self.progress:
                     self.progress.advance()
                 if self.on_outcome:

@@ -26,7 +26,8 @@ def test_run_maintenance_with_yes_moves_everything_and_exits_0(cloud_of, prefect
     assert done.returncode == 0, done.stdout + done.stderr
     assert where(sim, "web-0") == ("cmp-b", "ACTIVE")
     assert service(sim, "cmp-a").status == "enabled"  # --yes also answered "maintenance done"
-    assert "approved by" in done.stderr and "moved" in done.stderr
+    # The report is on stdout (scripts read it, -f json); gates and notes on stderr.
+    assert "approved by" in done.stderr and "moved" in done.stdout
 
 
 def test_bad_input_exits_2_with_a_clear_message_and_moves_nothing(cloud_of, prefect_server):
