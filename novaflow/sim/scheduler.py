@@ -12,17 +12,23 @@ from novaflow.sim.model import Host, Instance
 from novaflow.sim.state import SimCloud
 
 
-def group_hosts(cloud: SimCloud, members: list[str], moving: str | None) -> list[str]:
-    """Where a group's members are (not `moving`), counting the targets of moves in flight."""
+def group_hosts(
+    cloud: SimCloud, members: list[str], moving: str, *, with_mover: bool = False
+) -> list[str]:
+    """Where a group's members are, counting the targets of the others' moves in flight.
+
+    The moving member counts only with `with_mover`, and then only where it is now: the
+    target its own move asks for is what is being decided, not where the group is.
+    """
     hosts: list[str] = []
     for member in members:
-        if member == moving or member not in cloud.instances:
+        if member not in cloud.instances or (member == moving and not with_mover):
             continue
         inst = cloud.instances[member]
         if inst.host:
             hosts.append(inst.host)
         m = cloud.active_migration(member)
-        if m and m.dest_compute and m.dest_compute != inst.host:
+        if member != moving and m and m.dest_compute and m.dest_compute != inst.host:
             hosts.append(m.dest_compute)
     return hosts
 
@@ -40,7 +46,7 @@ def group_allows(cloud: SimCloud, inst: Instance, host: str) -> bool:
             if others.count(host) >= group.rules.get("max_server_per_host", 1):
                 return False
         elif group.policy == "affinity":
-            hosts = group_hosts(cloud, group.members, None)
+            hosts = group_hosts(cloud, group.members, inst.id, with_mover=True)
             if hosts and host not in hosts:
                 return False
     return True
