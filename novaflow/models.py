@@ -80,7 +80,7 @@ class Inventory(_Model):
     allocation_ratio: float = 1.0
     min_unit: int = 1
     max_unit: int | None = None
-    """None: as large as `total` (Placement's own default)."""
+    """None: no limit known (Nova's compute service sets it to the total it reports)."""
     step_size: int = 1
 
 
