@@ -75,6 +75,7 @@ class Inventory(_Model):
     allocation_ratio: float = 1.0
     min_unit: int = 1
     max_unit: int | None = None
+    """None: no limit known (Nova's compute service sets it to the total it reports)."""
     step_size: int = 1
     used: int = 0
 

@@ -135,10 +135,7 @@ def drain(snapshot: Snapshot, req: DrainRequest) -> Plan:
             else:
                 choices[iid] = c
                 movable.append(iid)
-                if snapshot.features.cross_cell_resize and (c.method, c.fallback) == (
-                    Method.COLD,
-                    None,
-                ):
+                if snapshot.features.cross_cell_resize and _cold_only(c):
                     cluster.may_leave_cell.add(iid)
     down = down_cell_warning(snapshot.instances, req.hosts)
     if down:
@@ -183,7 +180,7 @@ def drain(snapshot: Snapshot, req: DrainRequest) -> Plan:
                 )
             else:
                 where = f"to {cluster.names[h]}, the tightest fit with room"
-            group = _joins(cluster, iid, h)
+            group = _joins(cluster, iid)
             moves.append(
                 move(
                     cluster,
@@ -203,7 +200,12 @@ def drain(snapshot: Snapshot, req: DrainRequest) -> Plan:
     return build_plan(cluster, req, moves, skips, warnings, cap=cap)
 
 
-def _joins(cluster: Cluster, iid: str, h: int) -> str:
+def _cold_only(c: Choice) -> bool:
+    """A cold migration with no live attempt: the one move policy may let leave its cell."""
+    return c.method is Method.COLD and c.fallback is None
+
+
+def _joins(cluster: Cluster, iid: str) -> str:
     """ ", next to its affinity group g" when a hard-affinity group decided the target."""
     for gid in cluster.groups_of.get(iid, ()):
         if cluster.policy[gid] == "affinity" and gid in cluster.placed_groups:

@@ -12,7 +12,7 @@ each find room with a plain best fit, or the attempt is undone.
 from __future__ import annotations
 
 from novaflow.planner.bounds import pinned_zone
-from novaflow.planner.place import find_host, unit_zone
+from novaflow.planner.place import _blocked, find_host, unit_zone
 from novaflow.planner.state import EPS, Cluster, Demand, FitIndex
 
 Journal = list[tuple[str, int]]
@@ -85,7 +85,7 @@ def make_room(
             or need[2] > free_d[t] + a[2] + EPS
         ):
             continue  # even moving on everything the plan brought would not make room
-        if any(cluster.group_block(iid, t) for iid in unit):
+        if _blocked(cluster, unit, t):
             continue
         tried += 1
         picked = _movers(cluster, t, need, index.dim, _largest_hole(index, t))

@@ -61,7 +61,10 @@ def stranded_refusal(cluster: Cluster, gid: str, scenario: Scenario) -> tuple[st
             "servers elsewhere"
         )
     else:
-        remedy = "nothing to do: the group stays together where it is"
+        remedy = (
+            "leave the group where it is; if it must move, re-create its servers where they "
+            "should run (Nova moves no member to a host without another)"
+        )
     return reason, remedy
 
 

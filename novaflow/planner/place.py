@@ -141,20 +141,22 @@ def explain_no_room(
         if not any(h in index for h in req):
             return (
                 f"affinity group {group}: its peers stay on {names}, which takes no new "
-                f"instances{together}",
-                "move the whole group together or enable that host, then re-plan",
+                f"instances, and Nova places a member only where another one runs{together}",
+                f"deal with the members on {names} first (their skips say how), or enable that "
+                "host if it is only disabled, then re-plan",
             )
         h = min(req)
         if cluster.fits(need, h):
             why = _blocked(cluster, unit, h) or f"its zone {zone} is not that host's zone"
             return (
                 f"affinity group {group}: its peers are on {names}, ruled out by {why}",
-                "move the whole group together, then re-plan",
+                f"Nova allows no other host for it: lift that limit on {names}, or leave it "
+                "where it is",
             )
         return (
             f"affinity group {group}: it must join its peers on {names}, which has "
             f"{fmt_demand(cluster.free(h))} free, not {what}{together}",
-            "free room on that host or move the whole group together, then re-plan",
+            f"free room on {names} (move instances outside the group off it), then re-plan",
         )
     in_zone = [h for _, h in (index.by_zone.get(zone, []) if zone else index.all)]
     room = [h for h in in_zone if cluster.fits(need, h)]

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from novaflow.models import Plan, RebalanceRequest, Snapshot
 from novaflow.planner.assemble import build_plan
-from novaflow.planner.bounds import pinned_zone
+from novaflow.planner.bounds import cell_block, pinned_zone
 from novaflow.planner.common import Methods, moves_from_state, universe, unmovable_summary
 from novaflow.planner.constraints import Choice
 from novaflow.planner.inputs import check_rebalance
 from novaflow.planner.state import EPS, Cluster, LoadIndex
+from novaflow.planner.units import unit_limit_block
 
 SPREAD_TOLERANCE = 1.05
 """Stop once the hottest host's load is at most this multiple of the mean load."""
@@ -171,7 +172,12 @@ def _best_move(
 
 
 def _group_blocks(cluster: Cluster, iid: str, t: int) -> bool:
-    """Hard policies for moving a placed `iid` to `t` (its own count is on its current host)."""
+    """Hard policies for moving a placed `iid` to `t` (its own count is on its current host),
+    and what else Nova would refuse there: another cell, Placement's unit limits."""
+    if cluster.cells_known and cell_block(cluster, [iid], t):
+        return True
+    if cluster.inventories_known and unit_limit_block(cluster, [iid], t):
+        return True
     for gid in cluster.groups_of.get(iid, ()):
         pol = cluster.policy[gid]
         if pol == "anti-affinity" and cluster.count[gid].get(t, 0) >= cluster.max_per_host[gid]:

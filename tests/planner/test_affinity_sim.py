@@ -10,7 +10,7 @@ import pytest
 from flows.maintenance import node_maintenance
 from flows.params import ApprovalSettings, RunSettings
 from novaflow.cloud import Cloud, RetryPolicy
-from novaflow.models import DrainRequest, Method, Move
+from novaflow.models import DrainRequest, EvacuateRequest, Method, Move
 from novaflow.mover import run_move
 from novaflow.planner import plan
 from novaflow.sim.spec import ClusterSpec
@@ -96,3 +96,18 @@ def test_maintenance_run_reports_the_group_as_staying_not_failed(cloud_of) -> No
     assert where(sim, "db-0") == ("cmp-a", "ACTIVE")
     assert where(sim, "app-2") == ("cmp-b", "ACTIVE")
     assert any("db-0" in n and "still on cmp-a" in n for n in report.notes)
+
+
+def test_evacuation_rebuilds_the_rest_and_leaves_the_group_to_the_operator(cloud) -> None:
+    sim, c = cloud
+    sim.kill_host("cmp-a")
+    c.force_down("cmp-a")
+    p = plan(c.snapshot(), EvacuateRequest(host="cmp-a"))
+    staying = {s.instance_name: s for s in p.skips}
+    assert set(staying) == {"db-0", "db-1"}
+    assert "evacuate --force" in staying["db-1"].remedy
+    assert {m.instance_name for m in p.moves} == {"app-0", "app-2"}
+    outcomes = [run_move(c, m, timeout_s=30) for m in p.moves]
+    assert {o.result for o in outcomes} == {"moved"}
+    after = {i.name: i.host for i in c.snapshot().instances}
+    assert after["app-0"] == after["app-2"] == "cmp-b"

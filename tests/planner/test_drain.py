@@ -325,6 +325,7 @@ def test_affinity_peer_elsewhere_pulls_the_instance_to_its_host():
     )
     p = drain(full, "h1")
     assert p.moves == [] and "must join its peers on peer" in skipped(p)["a"]
+    assert "free room on peer" in p.skips[0].remedy
 
 
 def test_affinity_peer_that_cannot_move_keeps_the_group_on_the_drained_host():
@@ -333,3 +334,5 @@ def test_affinity_peer_that_cannot_move_keeps_the_group_on_the_drained_host():
     p = drain(s, "h1")
     assert p.moves == []
     assert "peers stay on h1" in skipped(p)["a"] and "ERROR" in skipped(p)["b"]
+    remedy = next(x.remedy for x in p.skips if x.instance_name == "a")
+    assert "deal with the members on h1 first" in remedy

@@ -270,3 +270,11 @@ def test_spread_moves_an_affinity_member_only_to_a_host_holding_another_member()
     p = rebalance(s, "spread")
     assert where(p).get("a1") in (None, "h1")
     assert p.moves  # the hot host still cools down
+
+
+def test_proximity_leaves_an_affinity_group_that_shares_one_host():
+    a, b = inst("a", "h1", project_id="p"), inst("b", "h1", project_id="p")
+    s = snap([host("h1"), host("t")], [a, b], [group("g", "affinity", a, b)])
+    p = rebalance(s, "proximity", select_project="p", target_hosts=["t"])
+    assert p.moves == [] and "affinity group g" in skipped(p)["a"]
+    assert "re-create its servers" in p.skips[0].remedy
