@@ -268,7 +268,20 @@ def snapshot_reading(rows: list[dict[str, Any]]) -> str:
         f"{_ok(len(others) == 1 and paging)} — the other lists are {', '.join(map(str, others))} "
         f"at every size, and the servers list grows only by Nova's paging (1,000 per page plus "
         f"the page a full page links to: {', '.join(str(r['servers_pages']) for r in rows)} "
-        f"pages), never one call per host or instance.\n"
+        f"pages), never one Nova call per host or instance. {_placement_reading(rows)}\n"
+    )
+
+
+def _placement_reading(rows: list[dict[str, Any]]) -> str:
+    """Issue 19: Placement reads at most 2 s at 1,000 hosts, none per instance."""
+    big = max(rows, key=lambda r: r["hosts"])
+    per_host = all(r["placement_calls"] <= r["hosts"] * 2 + 3 for r in rows)
+    return (
+        f"Capacity from Placement at {big['hosts']:,} hosts: {big['placement_s']:.2f} s "
+        f"(target <= 2 s: {_ok(big['placement_s'] <= 2)}) in {big['placement_calls']:,} "
+        f"requests; Placement calls per size "
+        f"{', '.join(str(r['placement_calls']) for r in rows)}, bounded by the hosts and "
+        f"never growing with instances: {_ok(per_host)}."
     )
 
 
