@@ -747,9 +747,8 @@ class Cloud:
         taken_at = datetime.now(UTC)
         services = self._services()
         hv_mv = self._version(MV_HYPERVISORS, MV_HYPERVISORS_MIN, "paged hypervisors")
-        hypervisors = self._json_pages(
-            "listing hypervisors", "/os-hypervisors/detail", "hypervisors", {}, hv_mv
-        )
+        what = "listing hypervisors"
+        hypervisors = self._json_pages(what, "/os-hypervisors/detail", "hypervisors", {}, hv_mv)
         bodies = self._server_bodies()
         groups = self._server_groups()
         aggregates = self._call("listing aggregates", lambda: list(self.conn.compute.aggregates()))
