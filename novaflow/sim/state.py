@@ -112,6 +112,7 @@ class SimCloud:
         self.actions: dict[str, list[InstanceAction]] = {}
         self.actions_by_request: dict[str, InstanceAction] = {}
         self._instance_seq = 0
+        self._beaten = False
         self._build(spec)
         if faults:
             self.set_faults(faults)
@@ -310,10 +311,13 @@ class SimCloud:
             while (event := self.events.next_due(target)) is not None:
                 self.now = max(self.now, event.at)
                 event.action()
+            beat = self.now != target or not self._beaten
             self.now = target
-            for host in self.hosts.values():
-                if host.alive:
-                    host.last_heartbeat = self.now
+            if beat:  # per host: only when time moved, not on every request of a frozen clock
+                self._beaten = True
+                for host in self.hosts.values():
+                    if host.alive:
+                        host.last_heartbeat = self.now
 
     def skip(self, seconds: float) -> None:
         """Jump simulated time forward by `seconds`, running everything due meanwhile."""

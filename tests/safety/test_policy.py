@@ -50,6 +50,16 @@ JSON_PATHS = {
         "os_compute_api:os-extended-server-attributes",
     ],
     '"/os-migrations"': ["os_compute_api:os-migrations:index"],
+    '"/os-hypervisors/detail"': ["os_compute_api:os-hypervisors:list-detail"],
+}
+# Placement reads (`_placement_get`) -> Placement's policy rules.
+PLACEMENT_PATHS = {
+    '"/resource_providers"': ["placement:resource_providers:list"],
+    '"/allocation_candidates"': ["placement:allocation_candidates:list"],
+    'f"/resource_providers/{p.uuid}/inventories"': [
+        "placement:resource_providers:inventories:list"
+    ],
+    'f"/resource_providers/{p.uuid}/usages"': ["placement:resource_providers:usages"],
 }
 # Calls made through sdk resources rather than proxy methods.
 RESOURCE_CALLS = {
@@ -82,3 +92,14 @@ def test_every_cloud_call_has_its_policy_rules_documented() -> None:
     table = policy.split("Not needed:")[0]
     asked = set(re.findall(r"`(os_compute_api:[\w:.-]+)`", table))
     assert asked - needed == set(), "docs/policy.md asks for rules no call needs"
+
+
+def test_every_placement_read_has_its_policy_rules_documented() -> None:
+    source = (REPO / "novaflow/cloud.py").read_text()
+    policy = (REPO / "docs/policy.md").read_text()
+    read = set(re.findall(r"_placement_get\(\s*(?:f?\"[^\"]+\"|\w+),\s*(f?\"[^\"]+\")", source))
+    assert read, "no Placement read found: the pattern no longer matches cloud.py"
+    assert read <= set(PLACEMENT_PATHS), f"cloud.py reads {read - set(PLACEMENT_PATHS)}"
+    needed = {rule for path in read for rule in PLACEMENT_PATHS[path]}
+    documented = set(re.findall(r"`(placement:[\w:.-]+)`", policy.split("Not needed:")[0]))
+    assert needed == documented, "docs/policy.md must list exactly the Placement rules needed"
