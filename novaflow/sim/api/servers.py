@@ -22,7 +22,7 @@ from novaflow.sim.api.deps import (
 )
 from novaflow.sim.api.identity import MEMBER_PROJECT
 from novaflow.sim.api.paging import page
-from novaflow.sim.errors import NovaError, bad_request
+from novaflow.sim.errors import NovaError, bad_request, conflict
 from novaflow.sim.model import Instance
 from novaflow.sim.state import ADMIN_USER, SimCloud
 from novaflow.sim.timeparse import parse_filter_time
@@ -223,15 +223,41 @@ async def create_server(request: Request) -> object:
 @router.put("/servers/{server_id}")
 async def update_server(request: Request, server_id: str) -> object:
     body = (await json_body(request)).get("server") or {}
+    v = mv(request)
+    if "pinned_availability_zone" in body and v < (2, 104):
+        raise bad_request(
+            f"Invalid input for field/attribute server. Value: {body}. Additional properties "
+            "are not allowed ('pinned_availability_zone' was unexpected)"
+        )
     cloud = cloud_of(request)
     with cloud.lock:
         inst = cloud.instance(server_id)
+        if "pinned_availability_zone" in body:
+            repin(inst, body["pinned_availability_zone"])
         if "name" in body:
             inst.name = str(body["name"])
         if "description" in body:
             inst.description = body["description"]
         inst.updated = cloud.now
         return ok({"server": server_updated(cloud, inst, compute_base(request), mv(request))})
+
+
+def repin(inst: Instance, zone: str | None) -> None:
+    """2.104: unpin (None), or pin to the zone the server is in now; never move a pin."""
+    if zone is None or zone == inst.pinned_az:
+        inst.pinned_az = zone
+        return
+    if inst.pinned_az is not None:
+        raise conflict(
+            "Cannot change pinned availability zone directly. Unpin first by setting "
+            "pinned_availability_zone to null."
+        )
+    if zone != inst.zone:
+        raise conflict(
+            f"Server can only be pinned to its current availability zone '{inst.zone}', "
+            f"but '{zone}' was requested."
+        )
+    inst.pinned_az = zone
 
 
 @router.delete("/servers/{server_id}")
