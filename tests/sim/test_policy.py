@@ -118,3 +118,15 @@ def test_run_as_member_is_a_refusal_before_anything_moves(
     assert "rule os_compute_api:os-services:list" in output and "docs/policy.md" in output
     assert {sid: sim.host_of(sid) for sid in before} == before
     assert sim.cloud.hosts["sim-compute-0"].status == "enabled"
+
+
+def test_member_is_not_shown_where_its_server_runs(sim: SimHandle) -> None:
+    conn = member(sim)
+    (first, *_) = call(conn, "GET", "/servers/detail", mv="2.96").json()["servers"]
+    assert "OS-EXT-SRV-ATTR:host" not in first and "host_status" not in first
+    shown = call(conn, "GET", f"/servers/{first['id']}", mv="2.96").json()["server"]
+    assert "OS-EXT-SRV-ATTR:hypervisor_hostname" not in shown
+    assert (
+        "OS-EXT-SRV-ATTR:host"
+        in call(sim.connect(), "GET", f"/servers/{first['id']}").json()["server"]
+    )

@@ -26,7 +26,12 @@ from novaflow.sim.errors import NovaError, bad_request, conflict
 from novaflow.sim.model import Instance
 from novaflow.sim.state import ADMIN_USER, SimCloud
 from novaflow.sim.timeparse import parse_filter_time
-from novaflow.sim.views.servers import server_brief, server_detail, server_updated
+from novaflow.sim.views.servers import (
+    as_member,
+    server_brief,
+    server_detail,
+    server_updated,
+)
 
 router = APIRouter(prefix="/compute/v2.1", dependencies=[Depends(api_guard)])
 
@@ -121,13 +126,19 @@ def filter_servers(cloud: SimCloud, request: Request, detail: bool = False) -> l
     return items
 
 
+def _shown(request: Request, body: dict[str, object]) -> dict[str, object]:
+    return as_member(body, mv(request)) if is_member(request) else body
+
+
 def _list(request: Request, detail: bool) -> dict[str, object]:
     cloud = cloud_of(request)
     base = compute_base(request)
     with cloud.lock:
         chunk, links = page(request, filter_servers(cloud, request, detail), key=lambda i: i.id)
         servers = [
-            server_detail(cloud, i, base, mv(request)) if detail else server_brief(i, base)
+            _shown(request, server_detail(cloud, i, base, mv(request)))
+            if detail
+            else server_brief(i, base)
             for i in chunk
         ]
     body: dict[str, object] = {"servers": servers}
@@ -151,9 +162,8 @@ async def show_server(request: Request, server_id: str) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
         inst = cloud.instance(server_id)
-        return ok(
-            {"server": server_detail(cloud, inst, compute_base(request), mv(request), one=True)}
-        )
+        body = server_detail(cloud, inst, compute_base(request), mv(request), one=True)
+        return ok({"server": _shown(request, body)})
 
 
 @router.post("/servers")
@@ -239,7 +249,8 @@ async def update_server(request: Request, server_id: str) -> object:
         if "description" in body:
             inst.description = body["description"]
         inst.updated = cloud.now
-        return ok({"server": server_updated(cloud, inst, compute_base(request), mv(request))})
+        body = server_updated(cloud, inst, compute_base(request), mv(request))
+        return ok({"server": _shown(request, body)})
 
 
 def repin(inst: Instance, zone: str | None) -> None:
