@@ -74,7 +74,7 @@ def serve(
         f"compute API up to {cloud.compute_max[0]}.{cloud.compute_max[1]}\n"
         f"  identity:  {url}/identity/v3\n"
         f"  control:   {url}/sim/stats  {url}/sim/summary  POST {url}/sim/faults\n"
-        f"  clouds.yaml: {path.resolve()} (cloud 'sim')\n"
+        f"  clouds.yaml: {path.resolve()} (clouds 'sim', admin, and 'sim-member', not admin)\n"
         f"  try: OS_CLIENT_CONFIG_FILE={path} openstack --os-cloud sim server list "
         "--all-projects --host sim-compute-0"
     )

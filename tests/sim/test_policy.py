@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,34 @@ def test_novaflow_as_member_is_a_refusal_naming_the_rule(sim: SimHandle) -> None
         (line,) = result.stderr.strip().splitlines()
         assert "rule os_compute_api:os-services:list" in line
         assert "docs/policy.md" in line and "Traceback" not in result.stderr
+
+
+def test_run_as_member_is_a_refusal_before_anything_moves(
+    make_sim: Callable[..., SimHandle], prefect_api: str
+) -> None:
+    """`novaflow run` with policy-refused credentials: exit 2 (not 1), the rule named,
+    nothing moved or disabled."""
+    sim = make_sim(hosts=2, instances=4, seed=1)
+    before = {sid: sim.host_of(sid) for sid in sim.instances_on("sim-compute-0")}
+    env = {k: v for k, v in os.environ.items() if k != "OS_CLOUD"}
+    env.update(OS_CLIENT_CONFIG_FILE=str(sim.clouds_yaml), COLUMNS="300")
+    novaflow = str(Path(sys.executable).with_name("novaflow"))
+    args = ["run", "maintenance", "--host", "sim-compute-0", "--cloud", "sim-member", "--yes"]
+    result = subprocess.run([novaflow, *args], env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 2, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "rule os_compute_api:os-services:list" in output and "docs/policy.md" in output
+    assert {sid: sim.host_of(sid) for sid in before} == before
+    assert sim.cloud.hosts["sim-compute-0"].status == "enabled"
+
+
+def test_member_is_not_shown_where_its_server_runs(sim: SimHandle) -> None:
+    conn = member(sim)
+    (first, *_) = call(conn, "GET", "/servers/detail", mv="2.96").json()["servers"]
+    assert "OS-EXT-SRV-ATTR:host" not in first and "host_status" not in first
+    shown = call(conn, "GET", f"/servers/{first['id']}", mv="2.96").json()["server"]
+    assert "OS-EXT-SRV-ATTR:hypervisor_hostname" not in shown
+    assert (
+        "OS-EXT-SRV-ATTR:host"
+        in call(sim.connect(), "GET", f"/servers/{first['id']}").json()["server"]
+    )

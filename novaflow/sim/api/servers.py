@@ -22,11 +22,16 @@ from novaflow.sim.api.deps import (
 )
 from novaflow.sim.api.identity import MEMBER_PROJECT
 from novaflow.sim.api.paging import page
-from novaflow.sim.errors import NovaError, bad_request
+from novaflow.sim.errors import NovaError, bad_request, conflict
 from novaflow.sim.model import Instance
 from novaflow.sim.state import ADMIN_USER, SimCloud
 from novaflow.sim.timeparse import parse_filter_time
-from novaflow.sim.views.servers import server_brief, server_detail, server_updated
+from novaflow.sim.views.servers import (
+    as_member,
+    server_brief,
+    server_detail,
+    server_updated,
+)
 
 router = APIRouter(prefix="/compute/v2.1", dependencies=[Depends(api_guard)])
 
@@ -121,13 +126,19 @@ def filter_servers(cloud: SimCloud, request: Request, detail: bool = False) -> l
     return items
 
 
+def _shown(request: Request, body: dict[str, object]) -> dict[str, object]:
+    return as_member(body, mv(request)) if is_member(request) else body
+
+
 def _list(request: Request, detail: bool) -> dict[str, object]:
     cloud = cloud_of(request)
     base = compute_base(request)
     with cloud.lock:
         chunk, links = page(request, filter_servers(cloud, request, detail), key=lambda i: i.id)
         servers = [
-            server_detail(cloud, i, base, mv(request)) if detail else server_brief(i, base)
+            _shown(request, server_detail(cloud, i, base, mv(request)))
+            if detail
+            else server_brief(i, base)
             for i in chunk
         ]
     body: dict[str, object] = {"servers": servers}
@@ -151,9 +162,8 @@ async def show_server(request: Request, server_id: str) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
         inst = cloud.instance(server_id)
-        return ok(
-            {"server": server_detail(cloud, inst, compute_base(request), mv(request), one=True)}
-        )
+        body = server_detail(cloud, inst, compute_base(request), mv(request), one=True)
+        return ok({"server": _shown(request, body)})
 
 
 @router.post("/servers")
@@ -223,15 +233,42 @@ async def create_server(request: Request) -> object:
 @router.put("/servers/{server_id}")
 async def update_server(request: Request, server_id: str) -> object:
     body = (await json_body(request)).get("server") or {}
+    v = mv(request)
+    if "pinned_availability_zone" in body and v < (2, 104):
+        raise bad_request(
+            f"Invalid input for field/attribute server. Value: {body}. Additional properties "
+            "are not allowed ('pinned_availability_zone' was unexpected)"
+        )
     cloud = cloud_of(request)
     with cloud.lock:
         inst = cloud.instance(server_id)
+        if "pinned_availability_zone" in body:
+            repin(inst, body["pinned_availability_zone"])
         if "name" in body:
             inst.name = str(body["name"])
         if "description" in body:
             inst.description = body["description"]
         inst.updated = cloud.now
-        return ok({"server": server_updated(cloud, inst, compute_base(request), mv(request))})
+        body = server_updated(cloud, inst, compute_base(request), mv(request))
+        return ok({"server": _shown(request, body)})
+
+
+def repin(inst: Instance, zone: str | None) -> None:
+    """2.104: unpin (None), or pin to the zone the server is in now; never move a pin."""
+    if zone is None or zone == inst.pinned_az:
+        inst.pinned_az = zone
+        return
+    if inst.pinned_az is not None:
+        raise conflict(
+            "Cannot change pinned availability zone directly. Unpin first by setting "
+            "pinned_availability_zone to null."
+        )
+    if zone != inst.zone:
+        raise conflict(
+            f"Server can only be pinned to its current availability zone '{inst.zone}', "
+            f"but '{zone}' was requested."
+        )
+    inst.pinned_az = zone
 
 
 @router.delete("/servers/{server_id}")

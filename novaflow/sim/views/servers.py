@@ -146,3 +146,16 @@ def server_updated(cloud: SimCloud, inst: Instance, base: str, mv: Version) -> d
         for k, v in body.items()
         if k not in _NOT_IN_UPDATE and not k.startswith(_NOT_IN_UPDATE_PREFIXES)
     }
+
+
+def as_member(body: dict[str, object], mv: Version) -> dict[str, object]:
+    """What a non-admin is shown: no extended server attributes (the host, the hypervisor,
+    the libvirt name...) and no host_status, which Nova's default policy keeps for admins;
+    from 2.90 the hostname is everyone's."""
+
+    def shown(key: str) -> bool:
+        if key == "OS-EXT-SRV-ATTR:hostname":
+            return mv >= (2, 90)
+        return key != "host_status" and not key.startswith("OS-EXT-SRV-ATTR:")
+
+    return {k: v for k, v in body.items() if shown(k)}
