@@ -132,7 +132,7 @@ def last_line(traceback: str | None) -> tuple[str, str | None]:
 def explain(reason: NovaReason, where: Situation) -> Refusal:
     """Nova's reason in the report's words, with the next step its cause calls for."""
     cause = cause_of(reason.message, reason.exception)
-    verb = "refused" if cause in REFUSED else "failed it"
+    verb = "refused" if cause in REFUSED or reason.where == "response" else "failed it"
     said = f"Nova {verb}: {reason.message.rstrip()} ({reason.source()})"
     return Refusal(cause, said, next_step(cause, where, reason))
 
@@ -202,6 +202,13 @@ def next_step(cause: Cause, where: Situation, reason: NovaReason | None = None) 
                 f"it while it is quiet: openstack server migrate {iid}"
             )
         return f"watch it and read Nova's reason: {_event_show(where, reason)}"
+    if reason and reason.where == "response":
+        # Nova refused the request before recording an action: its answer is all there is.
+        return (
+            "Nova refused the request itself, for the reason it gave: fix that first (the "
+            f"instance: `openstack server show {iid}`; the target and the source: `openstack "
+            "compute service list --service nova-compute`)"
+        )
     return (
         f"read Nova's reason ({_event_show(where, reason)}) and the nova-compute log of "
         f"{reason.host if reason and reason.host else 'the hosts'} for that request"

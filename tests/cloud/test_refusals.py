@@ -127,3 +127,13 @@ def test_an_unknown_reason_points_to_the_event_and_the_compute_log() -> None:
 def test_a_fault_is_named_as_the_servers_fault() -> None:
     refusal = explain(NovaReason(NO_VALID_HOST), cold())
     assert refusal.said.endswith("(the server's fault)")
+
+
+def test_a_request_nova_answered_with_an_error_points_to_that_answer() -> None:
+    reason = NovaReason("Cannot migrate to the host where the server exists.", where="response")
+    refusal = explain(reason, cold("cmp-1"))
+    assert refusal.said == (
+        "Nova refused: Cannot migrate to the host where the server exists. (Nova's answer)"
+    )
+    assert "refused the request itself" in refusal.next_step
+    assert "event" not in refusal.next_step  # no action was recorded to read
