@@ -287,3 +287,24 @@ def test_before_2_84_the_reason_comes_from_the_events_traceback(connect) -> None
         f"Nova refused: {NO_VALID_HOST} (conductor_migrate_server event, traceback)"
     )
     assert out.cause == "no valid host"
+
+
+def test_a_hard_affinity_member_refused_is_told_the_group_rule_not_capacity(connect) -> None:
+    """The demo's failing pair: NoValidHost with room to spare, because Nova's affinity
+    filter passes only hosts that already hold a member."""
+    pair = (
+        ClusterSpec()
+        .host("src")
+        .host("dst1")
+        .group("db-pair", "affinity")
+        .instance("db-a", host="src", flavor="m1.small", groups=["db-pair"])
+        .instance("db-b", host="src", flavor="m1.small", groups=["db-pair"])
+    )
+    sim, cloud = connect(pair)
+    db = find(cloud, "db-a")
+    out = run_move(cloud, move_of(db, Method.LIVE, "dst1"), timeout_s=30)
+    assert out.result == "failed" and sim.instance(db.id).host == "src"
+    assert out.cause == "server group policy"
+    assert "No valid host was found" in (out.nova_reason or "")
+    assert out.remedy and "hard-affinity group db-pair" in out.remedy
+    assert "resource provider" not in out.remedy
