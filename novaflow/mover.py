@@ -616,9 +616,9 @@ def _remedy(ctx: _Ctx, state: ServerState | None) -> str:
         return f"confirm or revert it: openstack server migrate confirm {iid}"
     if state.status == "MIGRATING" or not state.settled:
         return f"watch it: openstack server migration list --server {iid}"
-    known = ctx.refusal is not None and ctx.refusal.cause != "other"
+    known = ctx.refusal if ctx.refusal and ctx.refusal.cause is not Cause.OTHER else None
     if state.status == "ERROR":
-        then = f"; then {ctx.refusal.next_step}" if known and ctx.refusal else ""
+        then = f"; then {known.next_step}" if known else ""
         return f"look at its fault (openstack server show {iid}) and reset or rebuild it{then}"
     if ctx.refusal is not None:
         return ctx.refusal.next_step
