@@ -792,6 +792,14 @@ class Cloud:
             return NovaReason(fault, where="fault")
         return reason
 
+    def groups_of(self, instance_id: str) -> list[ServerGroup]:
+        """The server groups the instance is a member of, from one (paged) listing of every
+        group: read only to explain a NoValidHost, where the group's rule may be the cause."""
+        try:
+            return [g for g in self._server_groups() if instance_id in g.members]
+        except CloudError:
+            return []
+
     # ---------------------------------------------------------------- snapshot
 
     def snapshot(self, *, live_migration_slots: int = 1) -> Snapshot:

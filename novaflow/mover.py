@@ -8,14 +8,14 @@ never leaves an instance stopped, half-migrated, MIGRATING or locked by us witho
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from novaflow.cloud import NOVAFLOW_LOCK_PREFIX, Cloud, ServerState, parse_time
 from novaflow.errors import CloudError, NovaflowError
 from novaflow.models import Instance, Method, Move, Outcome
 from novaflow.observer import View
-from novaflow.refusals import NovaReason, Refusal, Situation, explain
+from novaflow.refusals import Cause, NovaReason, Refusal, Situation, cause_of, explain
 from novaflow.turns import Turn
 
 BUSY_TASKS = (
@@ -81,7 +81,11 @@ class _Ctx:
         )
         if reason is None:
             return _why(view)
-        self.refusal = explain(reason, self.situation(method, target))
+        where = self.situation(method, target)
+        if cause_of(reason.message, reason.exception) is Cause.NO_VALID_HOST:
+            groups = self.cloud.groups_of(self.move.instance_id)
+            where = replace(where, groups=tuple((g.name or g.id, g.policy) for g in groups))
+        self.refusal = explain(reason, where)
         m = view.migration
         failed = f"; migration {m.id} is {m.status}" if m and m.failed else ""
         return self.refusal.said + failed
@@ -612,9 +616,9 @@ def _remedy(ctx: _Ctx, state: ServerState | None) -> str:
         return f"confirm or revert it: openstack server migrate confirm {iid}"
     if state.status == "MIGRATING" or not state.settled:
         return f"watch it: openstack server migration list --server {iid}"
-    known = ctx.refusal is not None and ctx.refusal.cause != "other"
+    known = ctx.refusal if ctx.refusal and ctx.refusal.cause is not Cause.OTHER else None
     if state.status == "ERROR":
-        then = f"; then {ctx.refusal.next_step}" if known and ctx.refusal else ""
+        then = f"; then {known.next_step}" if known else ""
         return f"look at its fault (openstack server show {iid}) and reset or rebuild it{then}"
     if ctx.refusal is not None:
         return ctx.refusal.next_step

@@ -99,6 +99,11 @@ class Situation:
     source: str
     target: str | None = None
     migration_id: str | None = None
+    groups: tuple[tuple[str, str], ...] = ()  # (name, policy) of its server groups
+
+    def group(self, *policies: str) -> str | None:
+        """The name of its first server group with one of `policies`."""
+        return next((name for name, policy in self.groups if policy in policies), None)
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,11 @@ def last_line(traceback: str | None) -> tuple[str, str | None]:
 def explain(reason: NovaReason, where: Situation) -> Refusal:
     """Nova's reason in the report's words, with the next step its cause calls for."""
     cause = cause_of(reason.message, reason.exception)
-    verb = "refused" if cause in REFUSED else "failed it"
+    if cause is Cause.NO_VALID_HOST and where.group("affinity"):
+        # Nova's affinity filter passes only hosts that already hold a member: with the
+        # members on the source, no host passes however much room there is.
+        cause = Cause.GROUP_POLICY
+    verb = "refused" if cause in REFUSED or reason.where == "response" else "failed it"
     said = f"Nova {verb}: {reason.message.rstrip()} ({reason.source()})"
     return Refusal(cause, said, next_step(cause, where, reason))
 
@@ -160,11 +169,24 @@ def next_step(cause: Cause, where: Situation, reason: NovaReason | None = None) 
             "run's exclude list"
         )
     if cause is Cause.GROUP_POLICY:
+        affinity, anti = where.group("affinity"), where.group("anti-affinity")
+        if affinity:
+            return (
+                f"it is in hard-affinity group {affinity}: Nova accepts only a host that already "
+                f"holds a member, so while its members are on {where.source} it cannot leave "
+                f"alone; leave {where.source} out of the run, or recreate the group as "
+                f"soft-affinity and move its members (`openstack server group show {affinity}`)"
+            )
+        if anti:
+            return (
+                f"it is in anti-affinity group {anti}: a target must hold no member (or fewer "
+                f"than max_server_per_host, 2.64): choose a host without one (`openstack server "
+                f"group show {anti}`)"
+            )
         return (
             "its server group's rule decides where it may go (`openstack server group show "
-            "<group>`): hard affinity accepts only a host that already holds a member, so move "
-            "the whole group to a host that holds one, or leave it; anti-affinity needs a host "
-            "without a member (see max_server_per_host)"
+            "<group>`): hard affinity accepts only a host that already holds a member; "
+            "anti-affinity needs a host without a member (see max_server_per_host)"
         )
     if cause is Cause.HOST_UNAVAILABLE:
         if where.method is Method.EVACUATE:
@@ -202,6 +224,13 @@ def next_step(cause: Cause, where: Situation, reason: NovaReason | None = None) 
                 f"it while it is quiet: openstack server migrate {iid}"
             )
         return f"watch it and read Nova's reason: {_event_show(where, reason)}"
+    if reason and reason.where == "response":
+        # Nova refused the request before recording an action: its answer is all there is.
+        return (
+            "Nova refused the request itself, for the reason it gave: fix that first (the "
+            f"instance: `openstack server show {iid}`; the target and the source: `openstack "
+            "compute service list --service nova-compute`)"
+        )
     return (
         f"read Nova's reason ({_event_show(where, reason)}) and the nova-compute log of "
         f"{reason.host if reason and reason.host else 'the hosts'} for that request"

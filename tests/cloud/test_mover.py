@@ -287,3 +287,58 @@ def test_before_2_84_the_reason_comes_from_the_events_traceback(connect) -> None
         f"Nova refused: {NO_VALID_HOST} (conductor_migrate_server event, traceback)"
     )
     assert out.cause == "no valid host"
+
+
+def test_a_hard_affinity_member_refused_is_told_the_group_rule_not_capacity(connect) -> None:
+    """The demo's failing pair: NoValidHost with room to spare, because Nova's affinity
+    filter passes only hosts that already hold a member."""
+    pair = (
+        ClusterSpec()
+        .host("src")
+        .host("dst1")
+        .group("db-pair", "affinity")
+        .instance("db-a", host="src", flavor="m1.small", groups=["db-pair"])
+        .instance("db-b", host="src", flavor="m1.small", groups=["db-pair"])
+    )
+    sim, cloud = connect(pair)
+    db = find(cloud, "db-a")
+    out = run_move(cloud, move_of(db, Method.LIVE, "dst1"), timeout_s=30)
+    assert out.result == "failed" and sim.instance(db.id).host == "src"
+    assert out.cause == "server group policy"
+    assert "No valid host was found" in (out.nova_reason or "")
+    assert out.remedy and "hard-affinity group db-pair" in out.remedy
+    assert "resource provider" not in out.remedy
+
+
+def test_a_live_migration_that_breaks_quotes_the_compute_step(connect) -> None:
+    sim, cloud = connect(spec())
+    sim.set_faults(FaultPlan(fail_nth_migrations=[1, 2]))  # to dst1, then the scheduler's
+    web = find(cloud, "web-1")
+    out = run_move(cloud, move_of(web, Method.LIVE, "dst1"), timeout_s=30)
+    assert out.result == "failed" and out.final_host == "src" and out.final_status == "ACTIVE"
+    assert "Nova failed it: Live migration from src to dst1 failed." in (out.error or "")
+    assert (out.nova_reason or "").endswith("(compute_live_migration event, 2.84 details)")
+    assert out.remedy and f"openstack server event show {web.id} req-" in out.remedy
+
+
+def test_a_failed_evacuation_quotes_the_rebuild_and_says_to_reset_it(connect) -> None:
+    sim, cloud = connect(spec())
+    web = find(cloud, "web-1")
+    sim.kill_host("src")
+    cloud.force_down("src")
+    sim.set_faults(FaultPlan(fail_nth_migrations=[1, 2]))
+    out = run_move(cloud, move_of(web, Method.EVACUATE), timeout_s=30)
+    assert out.result == "failed" and out.final_status == "ERROR"
+    assert "(compute_rebuild_instance event, 2.84 details)" in (out.nova_reason or "")
+    assert out.remedy and "reset or rebuild it" in out.remedy
+    assert "openstack server evacuate" not in out.remedy
+
+
+def test_an_aborted_live_migration_points_to_cold_or_force_complete(connect) -> None:
+    sim, cloud = connect(spec())
+    sim.set_faults(FaultPlan(hang_nth_migrations=[1]))
+    web = find(cloud, "web-1")
+    out = run_move(cloud, move_of(web, Method.LIVE, "dst1"), timeout_s=1.0)
+    assert out.result == "aborted" and out.remedy
+    assert f"openstack server migrate {web.id}" in out.remedy  # cold, not live again
+    assert "force complete" in out.remedy and "--live-migration" not in out.remedy

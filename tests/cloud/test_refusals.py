@@ -127,3 +127,29 @@ def test_an_unknown_reason_points_to_the_event_and_the_compute_log() -> None:
 def test_a_fault_is_named_as_the_servers_fault() -> None:
     refusal = explain(NovaReason(NO_VALID_HOST), cold())
     assert refusal.said.endswith("(the server's fault)")
+
+
+def test_a_request_nova_answered_with_an_error_points_to_that_answer() -> None:
+    reason = NovaReason("Cannot migrate to the host where the server exists.", where="response")
+    refusal = explain(reason, cold("cmp-1"))
+    assert refusal.said == (
+        "Nova refused: Cannot migrate to the host where the server exists. (Nova's answer)"
+    )
+    assert "refused the request itself" in refusal.next_step
+    assert "event" not in refusal.next_step  # no action was recorded to read
+
+
+def test_no_valid_host_for_a_hard_affinity_member_names_the_group_rule() -> None:
+    """Room does not help: Nova's affinity filter passes only hosts holding a member."""
+    where = Situation(IID, Method.LIVE, "cmp-1", groups=(("db-pair", "affinity"),))
+    refusal = explain(NovaReason(NO_VALID_HOST, where="details", event="x"), where)
+    assert refusal.cause is Cause.GROUP_POLICY
+    assert "hard-affinity group db-pair" in refusal.next_step
+    assert "leave cmp-1 out of the run" in refusal.next_step
+    assert "resource provider" not in refusal.next_step
+
+
+def test_an_anti_affinity_violation_names_the_group() -> None:
+    where = Situation(IID, Method.COLD, "cmp-1", groups=(("web", "anti-affinity"),))
+    refusal = explain(NovaReason("Anti-affinity instance group policy was violated."), where)
+    assert refusal.cause is Cause.GROUP_POLICY and "anti-affinity group web" in refusal.next_step

@@ -24,6 +24,13 @@ RULES = {
     "aggregates": ["os_compute_api:os-aggregates:index"],
     "services": ["os_compute_api:os-services:list"],
     "disable_service": ["os_compute_api:os-services:update"],
+    "update_service": ["os_compute_api:os-services:update"],
+    "server_actions": ["os_compute_api:os-instance-actions:list"],
+    "get_server_action": [
+        "os_compute_api:os-instance-actions:show",
+        "os_compute_api:os-instance-actions:events",
+        "os_compute_api:os-instance-actions:events:details",
+    ],
     "enable_service": ["os_compute_api:os-services:update"],
     "update_service_forced_down": ["os_compute_api:os-services:update"],
     "live_migrate_server": ["os_compute_api:os-migrate-server:migrate_live"],
