@@ -7,6 +7,7 @@ never leaves an instance stopped, half-migrated, MIGRATING or locked by us witho
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -17,6 +18,9 @@ from novaflow.models import Instance, Method, Move, Outcome
 from novaflow.observer import View
 from novaflow.refusals import Cause, NovaReason, Refusal, Situation, cause_of, explain
 from novaflow.turns import Turn
+
+_ANSWER = re.compile(r"\(HTTP \d+\): (.+)$", re.S)
+"""Nova's own words at the end of a CloudError about a refused request (novaflow/cloud.py)."""
 
 BUSY_TASKS = (
     "migrating",
@@ -92,8 +96,10 @@ class _Ctx:
 
     def answered(self, message: str, method: Method, target: str | None) -> None:
         """Nova refused the request itself (an error answer): its message is the reason."""
+        said = _ANSWER.search(message)
         self.refusal = explain(
-            NovaReason(message, where="response"), self.situation(method, target)
+            NovaReason(said.group(1) if said else message, where="response"),
+            self.situation(method, target),
         )
 
     def wait(self, until: Callable[[View], bool], timeout_s: float | None = None) -> View:

@@ -40,7 +40,11 @@ _PATTERNS: tuple[tuple[Cause, re.Pattern[str]], ...] = (
     (Cause.GROUP_POLICY, re.compile(r"group policy|affinity", re.I)),
     (
         Cause.NO_VALID_HOST,
-        re.compile(r"no ?valid ?host|not enough hosts available|insufficient compute", re.I),
+        re.compile(
+            r"no ?valid ?host|not enough hosts available|insufficient compute"
+            r"|exhausted all hosts|MaxRetriesExceeded",
+            re.I,
+        ),
     ),
     (
         Cause.HOST_UNAVAILABLE,

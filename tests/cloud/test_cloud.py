@@ -239,6 +239,8 @@ def test_disabling_an_already_disabled_host_replaces_its_reason(connect) -> None
     cloud.disable_service("c3", "novaflow: second pass")
     assert sim.state.hosts["c3"].disabled_reason == "novaflow: second pass"
     assert cloud.snapshot().host("c3").disabled_reason == "novaflow: second pass"
+    cloud.enable_service("c1")  # already enabled: nothing to send, nothing refused
+    assert sim.state.hosts["c1"].status == "enabled"
 
 
 def test_lock_with_reason_and_unlock(connect) -> None:

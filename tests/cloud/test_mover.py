@@ -342,3 +342,15 @@ def test_an_aborted_live_migration_points_to_cold_or_force_complete(connect) -> 
     assert out.result == "aborted" and out.remedy
     assert f"openstack server migrate {web.id}" in out.remedy  # cold, not live again
     assert "force complete" in out.remedy and "--live-migration" not in out.remedy
+
+
+def test_a_move_nova_answers_with_an_error_quotes_its_answer(connect) -> None:
+    _, cloud = connect(spec())
+    tpm = find(cloud, "tpm-1")
+    out = run_move(cloud, move_of(tpm, Method.LIVE, "dst1"), timeout_s=30)
+    assert out.result == "failed" and out.cause == "cannot live-migrate"
+    assert out.nova_reason == (
+        f"Nova refused: Operation 'live-migration' not supported for vTPM-enabled instance "
+        f"({tpm.id}). (Nova's answer)"
+    )
+    assert out.remedy and out.remedy.endswith(f"openstack server migrate {tpm.id}")

@@ -32,6 +32,11 @@ def cold(target: str | None = None) -> Situation:
     [
         (NO_VALID_HOST, Cause.NO_VALID_HOST),
         ("Insufficient compute resources: Free memory 512.00 MB < requested", Cause.NO_VALID_HOST),
+        (
+            "Exceeded maximum number of retries. Exhausted all hosts available for retrying "
+            "build failures for instance x.",
+            Cause.NO_VALID_HOST,
+        ),
         ("Affinity instance group policy was violated.", Cause.GROUP_POLICY),
         ("Anti-affinity instance group policy was violated.", Cause.GROUP_POLICY),
         ("Compute service of cmp-3 is unavailable at this time.", Cause.HOST_UNAVAILABLE),
