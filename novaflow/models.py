@@ -216,8 +216,9 @@ class Host(_Model):
 
     @property
     def accepts_instances(self) -> bool:
-        """Nova's scheduler would place instances here."""
-        return self.is_up and self.status == "enabled"
+        """Nova's scheduler would place instances here: an enabled, up service whose provider
+        Placement does not mark COMPUTE_STATUS_DISABLED (Nova's pre-filter drops those)."""
+        return self.is_up and self.status == "enabled" and not self.placement_disabled
 
 
 class Flavor(_Model):

@@ -245,9 +245,10 @@ class Inventory:
     step_size: int = 1
 
     @property
-    def capacity(self) -> int:
-        """What Placement may hand out: (total - reserved) x allocation_ratio."""
-        return int((self.total - self.reserved) * self.allocation_ratio)
+    def capacity(self) -> float:
+        """What Placement may hand out: (total - reserved) x allocation_ratio (compared as a
+        float when claiming; provider summaries show it truncated)."""
+        return (self.total - self.reserved) * self.allocation_ratio
 
 
 @dataclass

@@ -94,7 +94,7 @@ def instance_resources(inst: Instance) -> dict[str, int]:
     return flavor_resources(inst.flavor, inst.image_id is None)
 
 
-def free(cloud: SimCloud, p: Provider, rc: str) -> int:
+def free(cloud: SimCloud, p: Provider, rc: str) -> float:
     inv = p.inventories.get(rc)
     if inv is None:
         return 0

@@ -352,7 +352,7 @@ def _summary(cloud: SimCloud, p: Provider, v: Version) -> dict[str, object]:
     used = cloud.used.get(p.uuid, {})
     body: dict[str, object] = {
         "resources": {
-            rc: {"capacity": inv.capacity, "used": used.get(rc, 0)}
+            rc: {"capacity": int(inv.capacity), "used": used.get(rc, 0)}
             for rc, inv in p.inventories.items()
         }
     }
