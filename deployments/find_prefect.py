@@ -57,6 +57,17 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def _send_what_is_queued(timeout: float = 10.0) -> None:
+    """Send the run's last log lines and events before the server they go to stops (else
+    Prefect prints "Error logging to API" on the way out)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        with contextlib.suppress(Exception):
+            worker.drain_all(timeout=timeout)
+
+
 @contextlib.contextmanager
 def temporary_server(timeout: float = START_TIMEOUT_S) -> Iterator[str]:
     """One `prefect server start` of our own; yields its API URL, then leaves nothing."""
@@ -94,6 +105,7 @@ def temporary_server(timeout: float = START_TIMEOUT_S) -> Iterator[str]:
             time.sleep(0.3)
         yield api_url
     finally:
+        _send_what_is_queued()
         _stop(proc)
         log.close()
         shutil.rmtree(home, ignore_errors=True)

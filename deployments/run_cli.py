@@ -144,6 +144,7 @@ def open_gate(client, run) -> OpenGate | None:
     required = set(schema.get("required", [])) if isinstance(schema, dict) else set()
     question = (
         _read_input(client, run.id, keyset.get("description"))
+        or live.board_of(run.id).questions.get(details.pause_key)
         or _question_from_logs(client, run.id, details.pause_key)
         or f"Gate '{details.pause_key}'"
     )
@@ -195,6 +196,8 @@ def _read_line(still_open: Callable[[], bool]) -> str | None:
         ready, _, _ = select.select([fd], [], [], POLL_S)
         if ready:
             line = sys.stdin.readline()
+            if not sys.stdin.isatty():
+                console.print()  # nothing echoed the answer's end of line
             return line if line else None
         if not still_open():
             raise GateGone
@@ -241,8 +244,9 @@ class Terminal:
         console.print(f"[bold]Gate '{gate.key}'[/bold] ({gate.time_left()})")
         console.print(gate.question, markup=False)
         console.print(
-            f"If nobody answers, the gate will {self.on_timeout} the plan "
-            f"(the default below matches). It can also be answered in the Prefect UI."
+            f"If nobody answers in time, the gate does '{self.on_timeout}' (the default "
+            "below). It can also be answered in the Prefect UI or Slack.",
+            markup=False,
         )
         approved = _ask_yes_no("Approve?", default, still_open)
         if approved is None:

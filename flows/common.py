@@ -107,6 +107,14 @@ class Runbook:
 
     # -- gates ---------------------------------------------------------------------------
     def gate(self, key: str, question: str, *, needs_fencing: bool = False) -> ApprovalDecision:
+        stop = live.stop_requested()
+        if stop:  # a stopped run asks nobody and goes no further
+            decision = ApprovalDecision(
+                approved=False, via="none", approver="novaflow", comment=f"not asked: {stop}"
+            )
+            self.gates.append(GateRecord(gate=key, decision=decision))
+            return decision
+        live.gate_opened(key, question)
         decision = approval_gate(
             key,
             question,

@@ -29,6 +29,7 @@ class Board:
     """One run's plan and moves, as the dispatcher reports them."""
 
     plan: Plan | None = None
+    questions: dict[str, str] = field(default_factory=dict)  # gate key -> its question
     started: dict[str, Move] = field(default_factory=dict)
     finished: dict[str, Outcome] = field(default_factory=dict)
     stop_reason: str | None = None
@@ -64,6 +65,12 @@ def plan_made(plan: Plan) -> None:
         board.plan = plan
         board.started.clear()
         board.finished.clear()
+
+
+def gate_opened(key: str, question: str) -> None:
+    board = _mine()
+    if board is not None:
+        board.questions[key] = question
 
 
 def move_started(move: Move) -> None:

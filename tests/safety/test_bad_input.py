@@ -207,6 +207,20 @@ CLI_CASES = [
     Case("microversion-too-old", ["cold migration to a named host needs 2.56"],
          ["--scheduler"], args=["maintenance", "--host", "cmp-a", "--yes"],
          sim=dict(max_microversion="2.55")),
+    Case("strategy-typo", ["'consolidat' is not one of 'consolidate', 'spread', 'proximity'"],
+         ["novaflow run rebalance --help"], args=["rebalance", "--strategy", "consolidat"]),
+    Case("option-of-another-scenario", ["No such option: --strategy"],
+         ["novaflow run maintenance --help"],
+         args=["maintenance", "--host", "cmp-a", "--strategy", "spread", "--yes"]),
+    Case("proximity-option-with-spread", ["--select-project only apply to --strategy proximity"],
+         [], args=["rebalance", "--strategy", "spread", "--select-project", "demo", "--yes"]),
+    Case("unknown-project", ["no project 'nope' in cloud 'sim'"], ["give a project name or ID"],
+         args=["rebalance", "--strategy", "proximity", "--select-project", "nope",
+               "--target-host", "cmp-b", "--yes"]),
+    Case("unknown-column", ["no column 'bogus'"], ["the columns are: instance, outcome"],
+         args=["maintenance", "--host", "cmp-a", "-c", "bogus", "--yes"]),
+    Case("cloud-alias-unknown", ["cloud 'prod' is not in clouds.yaml"], [],
+         args=["maintenance", "--host", "cmp-a", "--os-cloud", "prod", "--yes"]),
 ]  # fmt: skip
 
 
@@ -217,6 +231,8 @@ def test_novaflow_run_exits_2_before_acting(safe_cloud, case: Case) -> None:
         result = CliRunner().invoke(app, ["run", *case.args], env={"COLUMNS": "400"})
     assert result.exit_code == 2, f"{case.id}: exit {result.exit_code}\n{result.output}"
     says(" ".join(result.output.split()), case)
+    # One line: no usage box, no traceback (Prefect's log lines go to a file meanwhile).
+    assert len(result.output.strip().splitlines()) == 1, result.output
 
 
 def _snapshot_file(tmp_path: Path, name: str, text: str) -> str:
