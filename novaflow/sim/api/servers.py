@@ -9,18 +9,19 @@ from fastapi import APIRouter, Depends, Request
 
 from novaflow.sim import lifecycle
 from novaflow.sim.api.deps import (
+    MEMBER_PROJECT,
     api_guard,
     authorize,
     cloud_of,
     compute_base,
     empty,
+    instance_of,
     is_member,
     json_body,
     mv,
     ok,
     query_bool,
 )
-from novaflow.sim.api.identity import MEMBER_PROJECT
 from novaflow.sim.api.paging import page
 from novaflow.sim.errors import NovaError, bad_request, conflict
 from novaflow.sim.model import Instance
@@ -161,7 +162,7 @@ async def list_servers_detail(request: Request) -> object:
 async def show_server(request: Request, server_id: str) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         body = server_detail(cloud, inst, compute_base(request), mv(request), one=True)
         return ok({"server": _shown(request, body)})
 
@@ -241,7 +242,7 @@ async def update_server(request: Request, server_id: str) -> object:
         )
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         if "pinned_availability_zone" in body:
             repin(inst, body["pinned_availability_zone"])
         if "name" in body:
@@ -275,7 +276,7 @@ def repin(inst: Instance, zone: str | None) -> None:
 async def delete_server(request: Request, server_id: str) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
-        lifecycle.delete_server(cloud, cloud.instance(server_id))
+        lifecycle.delete_server(cloud, instance_of(request, server_id))
     return empty(204)
 
 
@@ -283,7 +284,7 @@ async def delete_server(request: Request, server_id: str) -> object:
 async def get_metadata(request: Request, server_id: str) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
-        return ok({"metadata": dict(cloud.instance(server_id).metadata)})
+        return ok({"metadata": dict(instance_of(request, server_id).metadata)})
 
 
 async def _metadata_body(request: Request) -> dict[str, str]:
@@ -298,7 +299,7 @@ async def update_metadata(request: Request, server_id: str) -> object:
     meta = await _metadata_body(request)
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         inst.metadata.update(meta)
         inst.updated = cloud.now
         return ok({"metadata": dict(inst.metadata)})
@@ -309,7 +310,7 @@ async def replace_metadata(request: Request, server_id: str) -> object:
     meta = await _metadata_body(request)
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         inst.metadata = meta
         inst.updated = cloud.now
         return ok({"metadata": dict(inst.metadata)})
@@ -319,7 +320,7 @@ async def replace_metadata(request: Request, server_id: str) -> object:
 async def get_metadata_item(request: Request, server_id: str, key: str) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         if key not in inst.metadata:
             from novaflow.sim.errors import not_found
 
@@ -334,7 +335,7 @@ async def set_metadata_item(request: Request, server_id: str, key: str) -> objec
         raise bad_request("Request body and URI mismatch")
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         inst.metadata[key] = str(meta[key])
         inst.updated = cloud.now
         return ok({"meta": {key: inst.metadata[key]}})
@@ -344,7 +345,7 @@ async def set_metadata_item(request: Request, server_id: str, key: str) -> objec
 async def delete_metadata_item(request: Request, server_id: str, key: str) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         if key not in inst.metadata:
             from novaflow.sim.errors import not_found
 
