@@ -136,3 +136,20 @@ def test_member_is_not_shown_where_its_server_runs(sim: SimHandle) -> None:
         "OS-EXT-SRV-ATTR:host"
         in call(sim.connect(), "GET", f"/servers/{first['id']}").json()["server"]
     )
+
+
+def test_member_boots_into_its_own_project(sim: SimHandle) -> None:
+    conn = member(sim)
+    with sim.state.lock:
+        image = next(iter(sim.state.images))
+    body = {"server": {"name": "mine", "imageRef": image, "flavorRef": "1"}}
+    created = call(conn, "POST", "/servers", json=body).json()["server"]
+    with sim.state.lock:
+        assert sim.state.instances[created["id"]].project_id == sim.state.projects["demo"]
+    assert created["id"] in {s["id"] for s in call(conn, "GET", "/servers").json()["servers"]}
+    groups = call(conn, "GET", "/os-server-groups?all_projects=True").json()["server_groups"]
+    with sim.state.lock:  # Nova ignores all_projects from a non-admin
+        demo = sim.state.projects["demo"]
+        assert {g["id"] for g in groups} == {
+            g.id for g in sim.state.groups.values() if g.project_id == demo
+        }

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Request
 
 from novaflow.sim import lifecycle
 from novaflow.sim.api.deps import (
-    MEMBER_PROJECT,
     api_guard,
     authorize,
+    caller,
     cloud_of,
     compute_base,
     empty,
@@ -25,7 +25,7 @@ from novaflow.sim.api.deps import (
 from novaflow.sim.api.paging import page
 from novaflow.sim.errors import NovaError, bad_request, conflict
 from novaflow.sim.model import Instance
-from novaflow.sim.state import ADMIN_USER, SimCloud
+from novaflow.sim.state import SimCloud
 from novaflow.sim.timeparse import parse_filter_time
 from novaflow.sim.views.servers import (
     as_member,
@@ -84,7 +84,7 @@ def filter_servers(cloud: SimCloud, request: Request, detail: bool = False) -> l
         authorize(
             request, f"os_compute_api:servers:{'detail' if detail else 'index'}:get_all_tenants"
         )
-    own = cloud.project_id(MEMBER_PROJECT if is_member(request) else "admin")
+    own = caller(request)[0]
     project = q.get("project_id") or q.get("tenant_id") if all_tenants else own
     if project:
         items = [i for i in items if i.project_id == project]
@@ -203,13 +203,14 @@ async def create_server(request: Request) -> object:
             flavor = cloud.find_flavor(str(spec["flavorRef"]))
         except NovaError:
             raise bad_request(f"Flavor {spec['flavorRef']} could not be found.") from None
+        project_id, user_id = caller(request)
         inst = lifecycle.create_server(
             cloud,
             name=str(spec["name"]),
             flavor_ref=flavor.id,
             image_ref=image_id,
-            project_id=cloud.projects["admin"],
-            user_id=cloud.users[ADMIN_USER],
+            project_id=project_id,
+            user_id=user_id,
             availability_zone=spec.get("availability_zone"),
             group_id=hints.get("group"),
             metadata={str(k): str(v) for k, v in (spec.get("metadata") or {}).items()},
