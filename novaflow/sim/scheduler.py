@@ -12,13 +12,20 @@ from novaflow.sim.model import Host, Instance
 from novaflow.sim.state import SimCloud
 
 
-def group_hosts(cloud: SimCloud, members: list[str], moving: str | None) -> list[str]:
-    """Where a group's members are (not `moving`), counting the targets of moves in flight."""
+def group_hosts(
+    cloud: SimCloud, members: list[str], moving: str, *, with_moving: bool = False
+) -> list[str]:
+    """Where a group's members other than `moving` are, counting the targets of their moves
+    in flight; `with_moving` adds the moving member's own current host (not its target)."""
     hosts: list[str] = []
     for member in members:
-        if member == moving or member not in cloud.instances:
+        if member not in cloud.instances:
             continue
         inst = cloud.instances[member]
+        if member == moving:
+            if with_moving and inst.host:
+                hosts.append(inst.host)
+            continue
         if inst.host:
             hosts.append(inst.host)
         m = cloud.active_migration(member)
@@ -40,7 +47,7 @@ def group_allows(cloud: SimCloud, inst: Instance, host: str) -> bool:
             if others.count(host) >= group.rules.get("max_server_per_host", 1):
                 return False
         elif group.policy == "affinity":
-            hosts = group_hosts(cloud, group.members, None)
+            hosts = group_hosts(cloud, group.members, inst.id, with_moving=True)
             if hosts and host not in hosts:
                 return False
     return True

@@ -251,3 +251,51 @@ def test_usages_by_project_and_microversion_errors(frozen: Callable[..., SimHand
         "/resource_providers", microversion="1.13", params={"in_tree": provider(conn, "a")}
     )
     assert resp.status_code == 400 and resp.json()["errors"][0]["status"] == 400
+
+
+def test_affinity_group_on_one_host_cannot_be_moved_by_the_scheduler(
+    frozen: Callable[..., SimHandle],
+):
+    # Nova's ServerGroupAffinityFilter: the group's hosts include the moving member's own.
+    spec = (
+        ClusterSpec(projects=["admin", "demo"])
+        .host("a")
+        .host("b")
+        .group("pair", "affinity")
+        .instance("one", host="a", groups=["pair"])
+        .instance("two", host="a", groups=["pair"])
+    )
+    sim = frozen(spec)
+    conn = sim.connect()
+    one = sim.server_id("one")
+    conn.compute.live_migrate_server(one, host=None, block_migration="auto")
+    sim.advance(600)
+    assert sim.host_of(one) == "a" and sim.migrations(one)[0].status == "error"
+    conn.compute.migrate_server(one, host="b")
+    sim.advance(600)
+    assert sim.host_of(one) == "a" and sim.migrations(one)[-1].status == "error"
+
+
+def test_anti_affinity_counts_other_members_against_max_server_per_host(
+    frozen: Callable[..., SimHandle],
+):
+    spec = (
+        ClusterSpec(projects=["admin", "demo"])
+        .host("a")
+        .host("b")
+        .host("c")
+        .group("web", "anti-affinity", rules={"max_server_per_host": 2})
+        .instance("w1", host="a", groups=["web"])
+        .instance("w2", host="b", groups=["web"])
+        .instance("w3", host="b", groups=["web"])
+        .instance("w4", host="c", groups=["web"])
+    )
+    sim = frozen(spec)
+    conn = sim.connect()
+    w1, w4 = sim.server_id("w1"), sim.server_id("w4")
+    conn.compute.live_migrate_server(w1, host="b", block_migration="auto")
+    sim.advance(600)
+    assert sim.host_of(w1) == "a"  # b already holds two other members
+    conn.compute.live_migrate_server(w4, host="a", block_migration="auto")
+    sim.advance(600)
+    assert sim.host_of(w4) == "a"  # one other member there: room for a second
