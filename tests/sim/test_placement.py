@@ -236,7 +236,7 @@ def test_allocation_candidates_summaries(frozen: Callable[..., SimHandle]):
     assert summary["root_provider_uuid"] == a and "COMPUTE_NODE" in summary["traits"]
     assert b not in body["provider_summaries"]
     old = placement(conn, "/allocation_candidates", mv="1.16", resources="VCPU:2", limit=1)
-    assert "traits" not in old["provider_summaries"][a]
+    assert old["provider_summaries"][a] == {"resources": {"VCPU": {"capacity": 64, "used": 18}}}
 
 
 def test_usages_by_project_and_microversion_errors(frozen: Callable[..., SimHandle]):
@@ -245,8 +245,18 @@ def test_usages_by_project_and_microversion_errors(frozen: Callable[..., SimHand
     project = sim.state.projects["demo"]
     body = placement(conn, "/usages", mv="1.9", project_id=project)
     assert body["usages"] == {"VCPU": 18, "MEMORY_MB": 36864, "DISK_GB": 240}
+    conn.compute.migrate_server(sim.server_id("web"), host="b")
+    until(sim, sim.server_id("web"), "VERIFY_RESIZE")
     grouped = placement(conn, "/usages", project_id=project)["usages"]
-    assert grouped["INSTANCE"]["consumer_count"] == 2 and grouped["all"]["VCPU"] == 18
+    assert grouped["INSTANCE"] == {
+        "consumer_count": 2,
+        "VCPU": 18,
+        "MEMORY_MB": 36864,
+        "DISK_GB": 240,
+    }
+    assert grouped["MIGRATION"]["consumer_count"] == 1 and grouped["MIGRATION"]["VCPU"] == 2
+    every = placement(conn, "/usages", project_id=project, consumer_type="all")["usages"]
+    assert every == {"all": {"consumer_count": 3, "VCPU": 20, "MEMORY_MB": 40960, "DISK_GB": 280}}
     resp = conn.placement.get(
         "/resource_providers", microversion="1.13", params={"in_tree": provider(conn, "a")}
     )
