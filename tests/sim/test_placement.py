@@ -3,10 +3,15 @@ the inventories, allocations per consumer through moves, traits, nested provider
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
-from novaflow.sim.spec import ClusterSpec
+from typer.testing import CliRunner
+
+from novaflow.cli import app
+from novaflow.sim.spec import ClusterSpec, NovaConf
+from novaflow.sim.state import SimCloud
 from novaflow.sim.testing import SimHandle
 from tests.sim.conftest import action
 
@@ -309,3 +314,26 @@ def test_anti_affinity_counts_other_members_against_max_server_per_host(
     conn.compute.live_migrate_server(w4, host="a", block_migration="auto")
     sim.advance(600)
     assert sim.host_of(w4) == "a"  # one other member there: room for a second
+
+
+def test_generated_clouds_mix_nova_conf_per_host():
+    conf = NovaConf(cpu_allocation_ratios=[1.0, 4.0, 16.0], reserved_host_memory_mb=[512, 8192])
+    spec = ClusterSpec.generated(hosts=12, instances=60, seed=3, nova_conf=conf)
+    assert {h.cpu_allocation_ratio for h in spec.hosts} == {1.0, 4.0, 16.0}
+    assert {h.reserved_host_memory_mb for h in spec.hosts} == {512, 8192}
+    # Without it, the same seed gives the same cloud as before the option existed.
+    plain = ClusterSpec.generated(hosts=12, instances=60, seed=3)
+    assert {h.cpu_allocation_ratio for h in plain.hosts} == {4.0}
+    assert plain.instances == ClusterSpec.generated(hosts=12, instances=60, seed=3).instances
+    cloud = SimCloud(spec)
+    for name, used in cloud.usages().items():
+        root = cloud.providers[cloud.hosts[name].hypervisor_uuid]
+        assert used.vcpus <= root.inventories["VCPU"].capacity  # the generator respects them
+
+
+def test_sim_spec_command_takes_the_mix():
+    result = CliRunner().invoke(
+        app, ["sim", "spec", "--hosts", "6", "--cpu-ratios", "1,16", "--reserved-memory-mb", "512"]
+    )
+    hosts = json.loads(result.stdout)["hosts"]
+    assert {h["cpu_allocation_ratio"] for h in hosts} == {1.0, 16.0}
