@@ -7,8 +7,10 @@ exception is reading servers and migrations (the snapshot's, the observer's and 
 reads), done as JSON through the same sdk compute proxy because building sdk resources is too
 slow for thousands of instances (see `Cloud._server_bodies`). Each call pins the microversion
 whose semantics it relies on, checked against the cloud's maximum first so that a cloud too old
-for a feature is told so in an operator's words. A response hook counts the requests made, so
-benchmarks can show that a snapshot or a poll cycle costs a constant number of API calls.
+for a feature is told so in an operator's words. Capacity is read from Placement, as Nova's
+scheduler decides from it (`_placement_view`), as JSON through the sdk's placement proxy. A
+response hook counts the requests made, so benchmarks can show that a snapshot or a poll cycle
+costs a constant number of API calls.
 """
 
 from __future__ import annotations
