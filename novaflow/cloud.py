@@ -909,7 +909,8 @@ class Cloud:
             )
             for p in listed.get("resource_providers") or []
         }
-        if self._placement_max >= (1, 18):
+        top = self._placement_max or PLACEMENT_MV_MIN  # known after the first read
+        if top >= (1, 18):
             disabled = self._placement_get(
                 "listing disabled resource providers",
                 "/resource_providers",
@@ -919,7 +920,7 @@ class Cloud:
                 if p["uuid"] in providers:
                     providers[p["uuid"]].disabled = True
         used: dict[str, dict[str, int]] = {}
-        if self._placement_max >= (1, 10):
+        if top >= (1, 10):
             summaries = (
                 self._placement_get(
                     "reading allocation candidates", "/allocation_candidates", resources="VCPU:1"
