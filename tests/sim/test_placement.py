@@ -201,6 +201,8 @@ def test_disabled_service_sets_the_trait_and_filters_out(frozen: Callable[..., S
     )
     enabled = placement(conn, "/resource_providers", required="!COMPUTE_STATUS_DISABLED")
     assert [p["name"] for p in enabled["resource_providers"]] == ["a"]
+    either = placement(conn, "/resource_providers", required="in:COMPUTE_STATUS_DISABLED,X")
+    assert [p["name"] for p in either["resource_providers"]] == ["b"]
     sid = sim.server_id("web")
     conn.compute.live_migrate_server(sid, host="b", block_migration="auto")
     sim.advance(5)

@@ -120,17 +120,24 @@ def _resources(text: str) -> dict[str, int]:
 
 
 def _trait_filter(values: Iterable[str], v: Version) -> Callable[[set[str]], bool]:
-    """`required=A,!B`: every named trait present, every forbidden one (1.22) absent."""
+    """`required=A,!B`: every named trait present, every forbidden one (1.22) absent;
+    `required=in:A,B` (1.39): at least one of them, each such parameter on its own."""
     want: set[str] = set()
     forbid: set[str] = set()
+    any_of: list[set[str]] = []
     for value in values:
+        if value.startswith("in:") and v >= (1, 39):
+            any_of.append({t.strip() for t in value[3:].split(",") if t.strip()})
+            continue
         for t in value.split(","):
             t = t.strip()
             if t.startswith("!") and v >= (1, 22):
                 forbid.add(t[1:])
             elif t:
                 want.add(t)
-    return lambda have: want <= have and not (forbid & have)
+    return lambda have: (
+        want <= have and not (forbid & have) and all(group & have for group in any_of)
+    )
 
 
 def _aggregates_of(cloud: SimCloud, p: Provider) -> set[str]:
