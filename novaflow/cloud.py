@@ -7,8 +7,10 @@ exception is reading servers and migrations (the snapshot's, the observer's and 
 reads), done as JSON through the same sdk compute proxy because building sdk resources is too
 slow for thousands of instances (see `Cloud._server_bodies`). Each call pins the microversion
 whose semantics it relies on, checked against the cloud's maximum first so that a cloud too old
-for a feature is told so in an operator's words. A response hook counts the requests made, so
-benchmarks can show that a snapshot or a poll cycle costs a constant number of API calls.
+for a feature is told so in an operator's words. Capacity is read from Placement, as Nova's
+scheduler decides from it (`_placement_view`), as JSON through the sdk's placement proxy. A
+response hook counts the requests made, so benchmarks can show that a snapshot or a poll cycle
+costs a constant number of API calls.
 """
 
 from __future__ import annotations
@@ -975,7 +977,8 @@ class Cloud:
             )
             for p in listed.get("resource_providers") or []
         }
-        if self._placement_max >= (1, 18):
+        top = self._placement_max or PLACEMENT_MV_MIN  # known after the first read
+        if top >= (1, 18):
             disabled = self._placement_get(
                 "listing disabled resource providers",
                 "/resource_providers",
@@ -985,7 +988,7 @@ class Cloud:
                 if p["uuid"] in providers:
                     providers[p["uuid"]].disabled = True
         used: dict[str, dict[str, int]] = {}
-        if self._placement_max >= (1, 10):
+        if top >= (1, 10):
             summaries = (
                 self._placement_get(
                     "reading allocation candidates", "/allocation_candidates", resources="VCPU:1"

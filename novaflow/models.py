@@ -60,7 +60,8 @@ class Resources(_Model):
 
 
 class AllocationRatios(_Model):
-    """Nova's overcommit factors; Nova's own initial defaults are 4.0 / 1.0 / 1.0."""
+    """Overcommit factors per resource: a compute node's Placement allocation_ratio for VCPU,
+    MEMORY_MB and DISK_GB (from its nova.conf; Nova's initial defaults are 4.0 / 1.0 / 1.0)."""
 
     cpu: float = Field(4.0, gt=0)
     ram: float = Field(1.0, gt=0)
@@ -343,6 +344,30 @@ class Snapshot(_Model):
     instances: list[Instance] = Field(default_factory=list)
     server_groups: list[ServerGroup] = Field(default_factory=list)
     features: CloudFeatures = Field(default_factory=CloudFeatures)
+
+    def placement_notes(self, moves: list[Move]) -> list[str]:
+        """Moves to a named host whose Placement can never grant the instance's flavor there:
+        a min/max_unit or step_size of its inventory, or a class (VGPU, say) that no provider
+        of the host has or has free. Nova would answer NoValidHost; the plan says so first."""
+        hosts = {h.name: h for h in self.hosts}
+        instances = {i.id: i for i in self.instances}
+        notes = []
+        for m in moves:
+            host, inst = hosts.get(m.target or ""), instances.get(m.instance_id)
+            if host is None or inst is None:
+                continue
+            wanted = placement_request(inst.flavor, inst.boot_from_volume)
+            why = host.refusal(wanted)
+            short = [
+                rc
+                for rc, n in wanted.items()
+                if rc not in STANDARD_RESOURCES and host.nested_room(rc) < n
+            ]
+            if why is None and short:
+                why = f"{host.name} has no free {', '.join(short)}"
+            if why:
+                notes.append(f"{inst.label} -> {host.name}: Placement refuses it ({why})")
+        return notes
 
     def ratio_notes(self) -> list[str]:
         """Where aggregate metadata sets allocation ratios that Placement does not have.

@@ -107,7 +107,11 @@ def build_plan(
         usage_before=before,
         usage_after=after,
         capacity=cap,
-        warnings=[*warnings, *cluster.snapshot.ratio_notes()],
+        warnings=[
+            *warnings,
+            *cluster.snapshot.ratio_notes(),
+            *cluster.snapshot.placement_notes(moves),
+        ],
         timeline=timeline,
         emptied_hosts=emptied or [],
     )

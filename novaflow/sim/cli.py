@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from novaflow.sim.spec import NovaConf
+
 sim_app = typer.Typer(no_args_is_help=True, help="The simulated OpenStack cloud.")
 
 FAULT_HELP = (
@@ -15,6 +17,20 @@ FAULT_HELP = (
     "down=HOST@SIM_SECONDS, error_rate=F, error_for_s=S, reset_rate=F, lost_reply_rate=F, "
     "latency_ms=MS, no_valid_host_flavor=NAME, seed=N."
 )
+
+
+CPU_RATIOS_HELP = "Per-host cpu_allocation_ratio drawn from these (e.g. 1,4,16); default 4.0."
+RESERVED_HELP = "Per-host reserved_host_memory_mb drawn from these (e.g. 512,4096); default 512."
+
+
+def _nova_conf(cpu_ratios: str | None, reserved_memory_mb: str | None) -> NovaConf | None:
+    """The generated cloud's per-host nova.conf mix, from comma-separated choices."""
+    if not cpu_ratios and not reserved_memory_mb:
+        return None
+    return NovaConf(
+        cpu_allocation_ratios=[float(x) for x in (cpu_ratios or "").split(",") if x],
+        reserved_host_memory_mb=[int(x) for x in (reserved_memory_mb or "").split(",") if x],
+    )
 
 
 @sim_app.command()
@@ -41,6 +57,8 @@ def serve(
         str | None,
         typer.Option(help="Play an older Nova: advertise and accept compute up to 2.N only."),
     ] = None,
+    cpu_ratios: Annotated[str | None, typer.Option(help=CPU_RATIOS_HELP)] = None,
+    reserved_memory_mb: Annotated[str | None, typer.Option(help=RESERVED_HELP)] = None,
 ) -> None:
     """Serve a simulated cloud on 127.0.0.1 and write a clouds.yaml for it."""
     from novaflow.sim.clouds_yaml import write_clouds_yaml
@@ -58,7 +76,12 @@ def serve(
     if spec is not None:
         cluster = ClusterSpec.model_validate_json(spec.read_text())
     else:
-        cluster = ClusterSpec.generated(hosts=hosts, instances=instances, seed=seed)
+        cluster = ClusterSpec.generated(
+            hosts=hosts,
+            instances=instances,
+            seed=seed,
+            nova_conf=_nova_conf(cpu_ratios, reserved_memory_mb),
+        )
     cloud = SimCloud(
         cluster,
         time_scale=time_scale,
@@ -86,11 +109,18 @@ def spec(
     hosts: Annotated[int, typer.Option()] = 8,
     instances: Annotated[int, typer.Option()] = 120,
     seed: Annotated[int, typer.Option()] = 1,
+    cpu_ratios: Annotated[str | None, typer.Option(help=CPU_RATIOS_HELP)] = None,
+    reserved_memory_mb: Annotated[str | None, typer.Option(help=RESERVED_HELP)] = None,
 ) -> None:
     """Print the seeded ClusterSpec as JSON (edit it and pass it to `serve --spec`)."""
     from novaflow.sim.spec import ClusterSpec
 
-    cluster = ClusterSpec.generated(hosts=hosts, instances=instances, seed=seed)
+    cluster = ClusterSpec.generated(
+        hosts=hosts,
+        instances=instances,
+        seed=seed,
+        nova_conf=_nova_conf(cpu_ratios, reserved_memory_mb),
+    )
     typer.echo(cluster.model_dump_json(indent=2))
 
 

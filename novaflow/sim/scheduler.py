@@ -13,22 +13,23 @@ from novaflow.sim.state import SimCloud
 
 
 def group_hosts(
-    cloud: SimCloud, members: list[str], moving: str, *, with_mover: bool = False
+    cloud: SimCloud, members: list[str], moving: str, *, with_moving: bool = False
 ) -> list[str]:
-    """Where a group's members are, counting the targets of the others' moves in flight.
-
-    The moving member counts only with `with_mover`, and then only where it is now: the
-    target its own move asks for is what is being decided, not where the group is.
-    """
+    """Where a group's members other than `moving` are, counting the targets of their moves
+    in flight; `with_moving` adds the moving member's own current host (not its target)."""
     hosts: list[str] = []
     for member in members:
-        if member not in cloud.instances or (member == moving and not with_mover):
+        if member not in cloud.instances:
             continue
         inst = cloud.instances[member]
+        if member == moving:
+            if with_moving and inst.host:
+                hosts.append(inst.host)
+            continue
         if inst.host:
             hosts.append(inst.host)
         m = cloud.active_migration(member)
-        if member != moving and m and m.dest_compute and m.dest_compute != inst.host:
+        if m and m.dest_compute and m.dest_compute != inst.host:
             hosts.append(m.dest_compute)
     return hosts
 
@@ -46,7 +47,7 @@ def group_allows(cloud: SimCloud, inst: Instance, host: str) -> bool:
             if others.count(host) >= group.rules.get("max_server_per_host", 1):
                 return False
         elif group.policy == "affinity":
-            hosts = group_hosts(cloud, group.members, inst.id, with_mover=True)
+            hosts = group_hosts(cloud, group.members, inst.id, with_moving=True)
             if hosts and host not in hosts:
                 return False
     return True

@@ -163,3 +163,18 @@ def test_plan_says_where_aggregate_ratios_differ_from_placement(connect: Connect
     p = drain_a(cloud.snapshot())
     (note,) = [w for w in p.warnings if "aggregate metadata" in w]
     assert "cpu_allocation_ratio 4 on b" in note and "Placement has 16" in note
+
+
+def test_plan_warns_when_placement_would_refuse_a_named_target(connect: Connect):
+    spec = (
+        ClusterSpec(projects=["admin", "demo"])
+        .flavor("v1.gpu", vcpus=2, ram=4096, disk=20, extra_specs={"resources:VGPU": "1"})
+        .host("a", vgpus=1)
+        .host("b")
+        .instance("vdi", host="a", flavor="v1.gpu")
+    )
+    _, cloud = connect(spec, time_scale=0)
+    p = drain_a(cloud.snapshot())
+    notes = [w for w in p.warnings if "Placement refuses" in w]
+    assert [m.target for m in p.moves] == ["b"]
+    assert len(notes) == 1 and "-> b: Placement refuses it (b has no VGPU provider)" in notes[0]

@@ -3,10 +3,15 @@ the inventories, allocations per consumer through moves, traits, nested provider
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
-from novaflow.sim.spec import ClusterSpec
+from typer.testing import CliRunner
+
+from novaflow.cli import app
+from novaflow.sim.spec import ClusterSpec, NovaConf
+from novaflow.sim.state import SimCloud
 from novaflow.sim.testing import SimHandle
 from tests.sim.conftest import action
 
@@ -196,6 +201,8 @@ def test_disabled_service_sets_the_trait_and_filters_out(frozen: Callable[..., S
     )
     enabled = placement(conn, "/resource_providers", required="!COMPUTE_STATUS_DISABLED")
     assert [p["name"] for p in enabled["resource_providers"]] == ["a"]
+    either = placement(conn, "/resource_providers", required="in:COMPUTE_STATUS_DISABLED,X")
+    assert [p["name"] for p in either["resource_providers"]] == ["b"]
     sid = sim.server_id("web")
     conn.compute.live_migrate_server(sid, host="b", block_migration="auto")
     sim.advance(5)
@@ -236,7 +243,7 @@ def test_allocation_candidates_summaries(frozen: Callable[..., SimHandle]):
     assert summary["root_provider_uuid"] == a and "COMPUTE_NODE" in summary["traits"]
     assert b not in body["provider_summaries"]
     old = placement(conn, "/allocation_candidates", mv="1.16", resources="VCPU:2", limit=1)
-    assert "traits" not in old["provider_summaries"][a]
+    assert old["provider_summaries"][a] == {"resources": {"VCPU": {"capacity": 64, "used": 18}}}
 
 
 def test_usages_by_project_and_microversion_errors(frozen: Callable[..., SimHandle]):
@@ -245,9 +252,90 @@ def test_usages_by_project_and_microversion_errors(frozen: Callable[..., SimHand
     project = sim.state.projects["demo"]
     body = placement(conn, "/usages", mv="1.9", project_id=project)
     assert body["usages"] == {"VCPU": 18, "MEMORY_MB": 36864, "DISK_GB": 240}
+    conn.compute.migrate_server(sim.server_id("web"), host="b")
+    until(sim, sim.server_id("web"), "VERIFY_RESIZE")
     grouped = placement(conn, "/usages", project_id=project)["usages"]
-    assert grouped["INSTANCE"]["consumer_count"] == 2 and grouped["all"]["VCPU"] == 18
+    assert grouped["INSTANCE"] == {
+        "consumer_count": 2,
+        "VCPU": 18,
+        "MEMORY_MB": 36864,
+        "DISK_GB": 240,
+    }
+    assert grouped["MIGRATION"]["consumer_count"] == 1 and grouped["MIGRATION"]["VCPU"] == 2
+    every = placement(conn, "/usages", project_id=project, consumer_type="all")["usages"]
+    assert every == {"all": {"consumer_count": 3, "VCPU": 20, "MEMORY_MB": 40960, "DISK_GB": 280}}
     resp = conn.placement.get(
         "/resource_providers", microversion="1.13", params={"in_tree": provider(conn, "a")}
     )
     assert resp.status_code == 400 and resp.json()["errors"][0]["status"] == 400
+
+
+def test_affinity_group_on_one_host_cannot_be_moved_by_the_scheduler(
+    frozen: Callable[..., SimHandle],
+):
+    # Nova's ServerGroupAffinityFilter: the group's hosts include the moving member's own.
+    spec = (
+        ClusterSpec(projects=["admin", "demo"])
+        .host("a")
+        .host("b")
+        .group("pair", "affinity")
+        .instance("one", host="a", groups=["pair"])
+        .instance("two", host="a", groups=["pair"])
+    )
+    sim = frozen(spec)
+    conn = sim.connect()
+    one = sim.server_id("one")
+    conn.compute.live_migrate_server(one, host=None, block_migration="auto")
+    sim.advance(600)
+    assert sim.host_of(one) == "a" and sim.migrations(one)[0].status == "error"
+    conn.compute.migrate_server(one, host="b")
+    sim.advance(600)
+    assert sim.host_of(one) == "a" and sim.migrations(one)[-1].status == "error"
+
+
+def test_anti_affinity_counts_other_members_against_max_server_per_host(
+    frozen: Callable[..., SimHandle],
+):
+    spec = (
+        ClusterSpec(projects=["admin", "demo"])
+        .host("a")
+        .host("b")
+        .host("c")
+        .group("web", "anti-affinity", rules={"max_server_per_host": 2})
+        .instance("w1", host="a", groups=["web"])
+        .instance("w2", host="b", groups=["web"])
+        .instance("w3", host="b", groups=["web"])
+        .instance("w4", host="c", groups=["web"])
+    )
+    sim = frozen(spec)
+    conn = sim.connect()
+    w1, w4 = sim.server_id("w1"), sim.server_id("w4")
+    conn.compute.live_migrate_server(w1, host="b", block_migration="auto")
+    sim.advance(600)
+    assert sim.host_of(w1) == "a"  # b already holds two other members
+    conn.compute.live_migrate_server(w4, host="a", block_migration="auto")
+    sim.advance(600)
+    assert sim.host_of(w4) == "a"  # one other member there: room for a second
+
+
+def test_generated_clouds_mix_nova_conf_per_host():
+    conf = NovaConf(cpu_allocation_ratios=[1.0, 4.0, 16.0], reserved_host_memory_mb=[512, 8192])
+    spec = ClusterSpec.generated(hosts=12, instances=60, seed=3, nova_conf=conf)
+    assert {h.cpu_allocation_ratio for h in spec.hosts} == {1.0, 4.0, 16.0}
+    assert {h.reserved_host_memory_mb for h in spec.hosts} == {512, 8192}
+    # Without it, the same seed gives the same cloud as before the option existed.
+    plain = ClusterSpec.generated(hosts=12, instances=60, seed=3)
+    assert {h.cpu_allocation_ratio for h in plain.hosts} == {4.0}
+    assert plain.instances == ClusterSpec.generated(hosts=12, instances=60, seed=3).instances
+    cloud = SimCloud(spec)
+    for name, used in cloud.usages().items():
+        root = cloud.providers[cloud.hosts[name].hypervisor_uuid]
+        assert used.vcpus <= root.inventories["VCPU"].capacity  # the generator respects them
+
+
+def test_sim_spec_command_takes_the_mix():
+    result = CliRunner().invoke(
+        app, ["sim", "spec", "--hosts", "6", "--cpu-ratios", "1,16", "--reserved-memory-mb", "512"]
+    )
+    hosts = json.loads(result.stdout)["hosts"]
+    assert {h["cpu_allocation_ratio"] for h in hosts} == {1.0, 16.0}

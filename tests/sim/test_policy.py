@@ -14,6 +14,7 @@ import openstack.config
 import pytest
 from openstack.connection import Connection
 
+from novaflow.sim.moves.common import live_blocker
 from novaflow.sim.testing import SimHandle
 from tests.sim.conftest import action, call, error
 
@@ -52,8 +53,13 @@ def test_member_is_refused_admin_apis(
 
 def test_member_cannot_move_servers_but_admin_can(sim: SimHandle) -> None:
     with sim.state.lock:
-        sid = next(i.id for i in sim.state.instances.values() if i.status == "ACTIVE")
+        demo = sim.state.projects["demo"]
+        active = [i for i in sim.state.instances.values() if i.status == "ACTIVE"]
+        sid = next(i.id for i in active if i.project_id == demo and not live_blocker(i))
+        theirs = next(i.id for i in active if i.project_id != demo)
     conn = member(sim)
+    assert error(call(conn, "GET", f"/servers/{theirs}"))[0] == 404  # not its project's
+    assert error(action(conn, theirs, {"migrate": None}))[0] == 404
     live = {"os-migrateLive": {"host": None, "block_migration": "auto"}}
     assert error(action(conn, sid, live)) == _refused(
         "os_compute_api:os-migrate-server:migrate_live"
@@ -130,3 +136,20 @@ def test_member_is_not_shown_where_its_server_runs(sim: SimHandle) -> None:
         "OS-EXT-SRV-ATTR:host"
         in call(sim.connect(), "GET", f"/servers/{first['id']}").json()["server"]
     )
+
+
+def test_member_boots_into_its_own_project(sim: SimHandle) -> None:
+    conn = member(sim)
+    with sim.state.lock:
+        image = next(iter(sim.state.images))
+    body = {"server": {"name": "mine", "imageRef": image, "flavorRef": "1"}}
+    created = call(conn, "POST", "/servers", json=body).json()["server"]
+    with sim.state.lock:
+        assert sim.state.instances[created["id"]].project_id == sim.state.projects["demo"]
+    assert created["id"] in {s["id"] for s in call(conn, "GET", "/servers").json()["servers"]}
+    groups = call(conn, "GET", "/os-server-groups?all_projects=True").json()["server_groups"]
+    with sim.state.lock:  # Nova ignores all_projects from a non-admin
+        demo = sim.state.projects["demo"]
+        assert {g["id"] for g in groups} == {
+            g.id for g in sim.state.groups.values() if g.project_id == demo
+        }

@@ -8,7 +8,16 @@ from fastapi import APIRouter, Depends, Request
 
 from novaflow.sim import lifecycle, moves
 from novaflow.sim.action_log import start_action
-from novaflow.sim.api.deps import api_guard, authorize, cloud_of, empty, json_body, mv, ok
+from novaflow.sim.api.deps import (
+    api_guard,
+    authorize,
+    cloud_of,
+    empty,
+    instance_of,
+    json_body,
+    mv,
+    ok,
+)
 from novaflow.sim.errors import bad_request
 from novaflow.sim.microversion import Version
 from novaflow.sim.model import Instance
@@ -156,7 +165,7 @@ async def server_action(request: Request, server_id: str) -> object:
     body = await json_body(request)
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         if len(body) != 1:
             raise bad_request("Malformed request body")
         ((name, args),) = body.items()

@@ -11,9 +11,14 @@ from fastapi.responses import JSONResponse, Response
 
 from novaflow.sim import microversion
 from novaflow.sim.api.queries import check_query
-from novaflow.sim.errors import NovaError
-from novaflow.sim.state import SimCloud
+from novaflow.sim.errors import NovaError, not_found
+from novaflow.sim.model import Instance
+from novaflow.sim.state import ADMIN_USER, SimCloud, stable_id
 
+# A non-admin user (role member in project demo), same password as admin: the cloud
+# `sim-member` in the sim's clouds.yaml.
+MEMBER_USER = "member"
+MEMBER_PROJECT = "demo"
 UNAUTHORIZED = {
     "error": {
         "code": 401,
@@ -103,6 +108,24 @@ def authorize(request: Request, rule: str) -> None:
     """Nova's default policy for an admin API: 403 with the rule's name to a non-admin."""
     if is_member(request):
         raise NovaError(403, f"Policy doesn't allow {rule} to be performed.")
+
+
+def caller(request: Request) -> tuple[str, str]:
+    """(project id, user id) of whoever made the request: admin's, or the member's."""
+    cloud = cloud_of(request)
+    if is_member(request):
+        return cloud.project_id(MEMBER_PROJECT), stable_id("user", MEMBER_USER)
+    return cloud.projects["admin"], cloud.users[ADMIN_USER]
+
+
+def instance_of(request: Request, server_id: str) -> Instance:
+    """The server `server_id` as the caller may see it: a non-admin finds only its own
+    project's servers (another's answers 404, as Nova's database lookup does)."""
+    cloud = cloud_of(request)
+    inst = cloud.instance(server_id)
+    if is_member(request) and inst.project_id != caller(request)[0]:
+        raise not_found(f"Instance {server_id} could not be found.")
+    return inst
 
 
 async def json_body(request: Request) -> dict[str, Any]:

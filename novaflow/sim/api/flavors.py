@@ -6,9 +6,11 @@ from fastapi import APIRouter, Depends, Request
 
 from novaflow.sim.api.deps import (
     api_guard,
+    caller,
     cloud_of,
     compute_base,
     empty,
+    is_member,
     json_body,
     mv,
     ok,
@@ -18,7 +20,6 @@ from novaflow.sim.api.deps import (
 from novaflow.sim.api.paging import page
 from novaflow.sim.errors import bad_request, not_found
 from novaflow.sim.model import Flavor, ServerGroup
-from novaflow.sim.state import ADMIN_USER
 from novaflow.sim.views import admin as views
 
 router = APIRouter(prefix="/compute/v2.1", dependencies=[Depends(api_guard)])
@@ -90,8 +91,10 @@ async def list_server_groups(request: Request) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
         groups = list(cloud.groups.values())
-        if not ("all_projects" in q and query_bool(q.get("all_projects"), "all_projects")):
-            groups = [g for g in groups if g.project_id == cloud.projects["admin"]]
+        # Nova ignores all_projects from a non-admin (its own groups, no error).
+        every = "all_projects" in q and query_bool(q.get("all_projects"), "all_projects")
+        if not every or is_member(request):
+            groups = [g for g in groups if g.project_id == caller(request)[0]]
         offset = query_int(q.get("offset"), "offset") or 0
         limit = query_int(q.get("limit"), "limit")
         groups = groups[offset : offset + limit if limit is not None else None]
@@ -133,8 +136,8 @@ async def create_server_group(request: Request) -> object:
             id=cloud.new_uuid(),
             name=str(body["name"]),
             policy=policy,
-            project_id=cloud.projects["admin"],
-            user_id=cloud.users[ADMIN_USER],
+            project_id=caller(request)[0],
+            user_id=caller(request)[1],
             rules={k: int(r) for k, r in rules.items()},
         )
         cloud.groups[group.id] = group

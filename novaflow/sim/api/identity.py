@@ -9,14 +9,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from novaflow.sim.api.deps import UNAUTHORIZED, base_url, cloud_of, count, json_body
+from novaflow.sim.api.deps import (
+    MEMBER_PROJECT,
+    MEMBER_USER,
+    UNAUTHORIZED,
+    base_url,
+    cloud_of,
+    count,
+    json_body,
+)
 from novaflow.sim.state import ADMIN_USER, SimCloud, stable_id
 
 router = APIRouter()
-# A non-admin user (role member in project demo), same password as admin: the cloud
-# `sim-member` in the sim's clouds.yaml.
-MEMBER_USER = "member"
-MEMBER_PROJECT = "demo"
 REGION = "RegionOne"
 MEDIA = [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]
 

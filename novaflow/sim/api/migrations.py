@@ -11,6 +11,7 @@ from novaflow.sim.api.deps import (
     cloud_of,
     compute_base,
     empty,
+    instance_of,
     json_body,
     mv,
     ok,
@@ -41,14 +42,14 @@ async def list_server_migrations(request: Request, server_id: str) -> object:
     _require(request, (2, 23), "index")
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         ms = _in_progress_live(cloud.migrations_of(inst.id))
         return ok({"migrations": [server_migration(cloud, m, mv(request)) for m in ms]})
 
 
 def _server_live(request: Request, server_id: str, migration_id: str) -> tuple[object, Migration]:
     cloud = cloud_of(request)
-    inst = cloud.instance(server_id)
+    inst = instance_of(request, server_id)
     for m in _in_progress_live(cloud.migrations_of(inst.id)):
         if migration_id in (str(m.id), m.uuid):
             return inst, m
@@ -71,7 +72,7 @@ async def abort_server_migration(request: Request, server_id: str, migration_id:
     _require(request, (2, 24), "delete")
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         m = moves.find_migration(cloud, inst, migration_id)
         moves.abort_live(cloud, inst, m, allow_queued=mv(request) >= (2, 65))
     return empty(202)
@@ -85,7 +86,7 @@ async def server_migration_action(request: Request, server_id: str, migration_id
         raise bad_request(f"There is no such action: {', '.join(body) or None}")
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         m = moves.find_migration(cloud, inst, migration_id)
         moves.force_complete(cloud, inst, m)
     return empty(202)

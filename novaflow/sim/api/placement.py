@@ -120,17 +120,24 @@ def _resources(text: str) -> dict[str, int]:
 
 
 def _trait_filter(values: Iterable[str], v: Version) -> Callable[[set[str]], bool]:
-    """`required=A,!B`: every named trait present, every forbidden one (1.22) absent."""
+    """`required=A,!B`: every named trait present, every forbidden one (1.22) absent;
+    `required=in:A,B` (1.39): at least one of them, each such parameter on its own."""
     want: set[str] = set()
     forbid: set[str] = set()
+    any_of: list[set[str]] = []
     for value in values:
+        if value.startswith("in:") and v >= (1, 39):
+            any_of.append({t.strip() for t in value[3:].split(",") if t.strip()})
+            continue
         for t in value.split(","):
             t = t.strip()
             if t.startswith("!") and v >= (1, 22):
                 forbid.add(t[1:])
             elif t:
                 want.add(t)
-    return lambda have: want <= have and not (forbid & have)
+    return lambda have: (
+        want <= have and not (forbid & have) and all(group & have for group in any_of)
+    )
 
 
 def _aggregates_of(cloud: SimCloud, p: Provider) -> set[str]:
@@ -308,6 +315,15 @@ async def consumer_allocations(request: Request, consumer_uuid: str) -> object:
         return ok(body)
 
 
+def _total(consumers: list[Consumer]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in consumers:
+        for res in c.allocations.values():
+            for rc, n in res.items():
+                out[rc] = out.get(rc, 0) + n
+    return out
+
+
 @router.get("/usages")
 async def project_usages(request: Request) -> object:
     v = mv(request)
@@ -327,33 +343,31 @@ async def project_usages(request: Request) -> object:
             for c in cloud.consumers.values()
             if c.project_id == q["project_id"] and q.get("user_id", c.user_id) == c.user_id
         ]
-        if "consumer_type" in q:
-            mine = [c for c in mine if c.consumer_type in q["consumer_type"].split(",")]
-
-        def total(consumers: list[Consumer]) -> dict[str, int]:
-            out: dict[str, int] = {}
-            for c in consumers:
-                for res in c.allocations.values():
-                    for rc, n in res.items():
-                        out[rc] = out.get(rc, 0) + n
-            return out
-
+        wanted = q.get("consumer_type")
         if v < (1, 38):
-            return ok({"usages": total(mine)})
+            return ok({"usages": _total(mine)})
+        # 1.38: grouped by consumer type; `all` sums every consumer under one key.
+        if wanted == "all":
+            return ok({"usages": {"all": {"consumer_count": len(mine), **_total(mine)}}})
+        if wanted:
+            mine = [c for c in mine if c.consumer_type == wanted]
         grouped: dict[str, object] = {}
         for ctype in sorted({c.consumer_type for c in mine}):
             of_type = [c for c in mine if c.consumer_type == ctype]
-            grouped[ctype] = {"consumer_count": len(of_type), **total(of_type)}
-        grouped["all"] = {"consumer_count": len(mine), **total(mine)}
+            grouped[ctype] = {"consumer_count": len(of_type), **_total(of_type)}
         return ok({"usages": grouped})
 
 
-def _summary(cloud: SimCloud, p: Provider, v: Version) -> dict[str, object]:
+def _summary(
+    cloud: SimCloud, p: Provider, v: Version, requested: dict[str, int]
+) -> dict[str, object]:
+    """A provider summary: every class from 1.27, only the requested ones before."""
     used = cloud.used.get(p.uuid, {})
     body: dict[str, object] = {
         "resources": {
             rc: {"capacity": int(inv.capacity), "used": used.get(rc, 0)}
             for rc, inv in p.inventories.items()
+            if v >= (1, 27) or rc in requested
         }
     }
     if v >= (1, 17):
@@ -400,7 +414,9 @@ async def allocation_candidates(request: Request) -> object:
         # Summaries cover every provider of each candidate's tree (1.29 nested shape).
         roots = {cloud.providers[rp].root_uuid for allocs in requests for rp in allocs}
         summaries = {
-            p.uuid: _summary(cloud, p, v) for p in cloud.providers.values() if p.root_uuid in roots
+            p.uuid: _summary(cloud, p, v, wanted)
+            for p in cloud.providers.values()
+            if p.root_uuid in roots
         }
         if v >= (1, 12):
             shaped: list[object] = [

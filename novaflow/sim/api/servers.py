@@ -11,20 +11,21 @@ from novaflow.sim import lifecycle
 from novaflow.sim.api.deps import (
     api_guard,
     authorize,
+    caller,
     cloud_of,
     compute_base,
     empty,
+    instance_of,
     is_member,
     json_body,
     mv,
     ok,
     query_bool,
 )
-from novaflow.sim.api.identity import MEMBER_PROJECT
 from novaflow.sim.api.paging import page
 from novaflow.sim.errors import NovaError, bad_request, conflict
 from novaflow.sim.model import Instance
-from novaflow.sim.state import ADMIN_USER, SimCloud
+from novaflow.sim.state import SimCloud
 from novaflow.sim.timeparse import parse_filter_time
 from novaflow.sim.views.servers import (
     as_member,
@@ -83,7 +84,7 @@ def filter_servers(cloud: SimCloud, request: Request, detail: bool = False) -> l
         authorize(
             request, f"os_compute_api:servers:{'detail' if detail else 'index'}:get_all_tenants"
         )
-    own = cloud.project_id(MEMBER_PROJECT if is_member(request) else "admin")
+    own = caller(request)[0]
     project = q.get("project_id") or q.get("tenant_id") if all_tenants else own
     if project:
         items = [i for i in items if i.project_id == project]
@@ -161,7 +162,7 @@ async def list_servers_detail(request: Request) -> object:
 async def show_server(request: Request, server_id: str) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         body = server_detail(cloud, inst, compute_base(request), mv(request), one=True)
         return ok({"server": _shown(request, body)})
 
@@ -202,13 +203,14 @@ async def create_server(request: Request) -> object:
             flavor = cloud.find_flavor(str(spec["flavorRef"]))
         except NovaError:
             raise bad_request(f"Flavor {spec['flavorRef']} could not be found.") from None
+        project_id, user_id = caller(request)
         inst = lifecycle.create_server(
             cloud,
             name=str(spec["name"]),
             flavor_ref=flavor.id,
             image_ref=image_id,
-            project_id=cloud.projects["admin"],
-            user_id=cloud.users[ADMIN_USER],
+            project_id=project_id,
+            user_id=user_id,
             availability_zone=spec.get("availability_zone"),
             group_id=hints.get("group"),
             metadata={str(k): str(v) for k, v in (spec.get("metadata") or {}).items()},
@@ -241,7 +243,7 @@ async def update_server(request: Request, server_id: str) -> object:
         )
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         if "pinned_availability_zone" in body:
             repin(inst, body["pinned_availability_zone"])
         if "name" in body:
@@ -275,7 +277,7 @@ def repin(inst: Instance, zone: str | None) -> None:
 async def delete_server(request: Request, server_id: str) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
-        lifecycle.delete_server(cloud, cloud.instance(server_id))
+        lifecycle.delete_server(cloud, instance_of(request, server_id))
     return empty(204)
 
 
@@ -283,7 +285,7 @@ async def delete_server(request: Request, server_id: str) -> object:
 async def get_metadata(request: Request, server_id: str) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
-        return ok({"metadata": dict(cloud.instance(server_id).metadata)})
+        return ok({"metadata": dict(instance_of(request, server_id).metadata)})
 
 
 async def _metadata_body(request: Request) -> dict[str, str]:
@@ -298,7 +300,7 @@ async def update_metadata(request: Request, server_id: str) -> object:
     meta = await _metadata_body(request)
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         inst.metadata.update(meta)
         inst.updated = cloud.now
         return ok({"metadata": dict(inst.metadata)})
@@ -309,7 +311,7 @@ async def replace_metadata(request: Request, server_id: str) -> object:
     meta = await _metadata_body(request)
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         inst.metadata = meta
         inst.updated = cloud.now
         return ok({"metadata": dict(inst.metadata)})
@@ -319,7 +321,7 @@ async def replace_metadata(request: Request, server_id: str) -> object:
 async def get_metadata_item(request: Request, server_id: str, key: str) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         if key not in inst.metadata:
             from novaflow.sim.errors import not_found
 
@@ -334,7 +336,7 @@ async def set_metadata_item(request: Request, server_id: str, key: str) -> objec
         raise bad_request("Request body and URI mismatch")
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         inst.metadata[key] = str(meta[key])
         inst.updated = cloud.now
         return ok({"meta": {key: inst.metadata[key]}})
@@ -344,7 +346,7 @@ async def set_metadata_item(request: Request, server_id: str, key: str) -> objec
 async def delete_metadata_item(request: Request, server_id: str, key: str) -> object:
     cloud = cloud_of(request)
     with cloud.lock:
-        inst = cloud.instance(server_id)
+        inst = instance_of(request, server_id)
         if key not in inst.metadata:
             from novaflow.sim.errors import not_found
 
