@@ -8,55 +8,20 @@ small hosts (a VCPU max_unit of 32 on a 64-thread host), so room alone does not 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from novaflow.models import Instance
-
-CLASSES = ("VCPU", "MEMORY_MB", "DISK_GB")
+from novaflow.models import Host, Instance, placement_request
 
 
 def placement_demand(inst: Instance) -> dict[str, int]:
-    """What Nova asks Placement for, per resource class, for one instance of this flavor.
-
-    As Nova's `resources_from_flavor`: swap counts as disk (in GiB, rounded up), a
-    boot-from-volume root disk takes no local disk, and `resources:<CLASS>` extra specs
-    override the flavor's own figures.
-    """
-    f = inst.flavor
-    disk = (
-        f.ephemeral_gb + math.ceil(f.swap_mb / 1024) + (0 if inst.boot_from_volume else f.disk_gb)
-    )
-    out = {"VCPU": f.vcpus, "MEMORY_MB": f.ram_mb, "DISK_GB": disk}
-    for key, value in f.extra_specs.items():
-        if key.startswith("resources:"):
-            try:
-                out[key.removeprefix("resources:")] = int(value)
-            except ValueError:
-                continue
-    return {rc: amount for rc, amount in out.items() if amount > 0}
+    """What Nova asks Placement for, per resource class, for one instance of its flavor."""
+    return placement_request(inst.flavor, inst.boot_from_volume)
 
 
-def fits_units(host: Any, demand: dict[str, int]) -> str | None:
-    """Why Placement would refuse `demand` on `host` by unit limits (None: it would not).
-
-    Reads `host.inventory` defensively: a host without inventories has no known limits.
-    """
-    inventory = getattr(host, "inventory", None) or {}
-    for rc, amount in demand.items():
-        inv = inventory.get(rc)
-        if inv is None:
-            continue
-        low = getattr(inv, "min_unit", 1) or 1
-        high = getattr(inv, "max_unit", None)
-        step = getattr(inv, "step_size", 1) or 1
-        if amount < low:
-            return f"{rc} {amount} is below the min_unit {low} of {host.name}"
-        if high is not None and amount > high:
-            return f"{rc} {amount} is above the max_unit {high} of {host.name}"
-        if amount % step:
-            return f"{rc} {amount} is not a multiple of the step_size {step} of {host.name}"
-    return None
+def fits_units(host: Host, demand: dict[str, int]) -> str | None:
+    """Why Placement would refuse `demand` on `host` whatever its room (None: it would not):
+    a min/max_unit or step_size of its inventory, or a class none of its providers has."""
+    return host.refusal(demand)
 
 
 def unit_limit_block(cluster: Any, unit: list[str], h: int) -> str | None:

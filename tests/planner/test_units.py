@@ -20,8 +20,12 @@ def test_a_host_without_inventories_has_no_unit_limits():
 
 
 def test_max_unit_min_unit_and_step_size_refuse_with_the_number():
-    assert "above the max_unit 2 of h" in fits_units(limited("h", max_unit=2), {"VCPU": 4})
-    assert "below the min_unit 2 of h" in fits_units(limited("h", min_unit=2), {"VCPU": 1})
+    assert "4 VCPU is more than its max_unit 2 on h" in fits_units(
+        limited("h", max_unit=2), {"VCPU": 4}
+    )
+    assert "1 VCPU is less than its min_unit 2 on h" in fits_units(
+        limited("h", min_unit=2), {"VCPU": 1}
+    )
     assert "step_size 2" in fits_units(limited("h", step_size=2), {"VCPU": 3})
     assert fits_units(limited("h", max_unit=4, step_size=2), {"VCPU": 4}) is None
 
@@ -51,7 +55,7 @@ def test_drain_says_which_unit_limit_keeps_an_instance_where_it_is():
     p = plan(s, DrainRequest(hosts=["h1"]))
     assert p.moves == []
     reason = skipped(p)["big"]
-    assert "Placement refuses it" in reason and "VCPU 4 is above the max_unit 2 of h2" in reason
+    assert "Placement refuses it" in reason and "4 VCPU is more than its max_unit 2 on h2" in reason
     assert "smaller flavor" in p.skips[0].remedy
 
 
@@ -71,5 +75,5 @@ def test_validator_catches_a_move_over_a_max_unit():
         ],
     )
     assert any(
-        "Placement refuses it: VCPU 4 is above the max_unit 2" in v for v in violations(s, bad)
+        "Placement refuses it: 4 VCPU is more than its max_unit 2" in v for v in violations(s, bad)
     )
