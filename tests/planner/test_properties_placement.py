@@ -4,9 +4,7 @@ accepted by the sim's scheduler (which decides only from Placement) and lands wh
 every drain it refuses for want of room is one the sim's scheduler cannot carry out either.
 
 A drain refused because an instance found no host though the total room suffices (a skip:
-anti-affinity or fragmentation) is the planner's packing, not the capacity model, and is not
-asserted here: on seed 57603 (3 hosts, load 10) the planner skips an anti-affinity member that
-Nova's scheduler places, which is for the planner's packing to learn."""
+fragmentation) is the planner's packing, not the capacity model, and is not asserted here."""
 
 from __future__ import annotations
 
@@ -27,23 +25,9 @@ MIXED = NovaConf(
 
 
 def mixed_cloud(seed: int, hosts: int, instances: int) -> ClusterSpec:
-    """A generated cloud with mixed nova.conf, in one zone and without hard-affinity groups.
-
-    Capacity is what this property checks. Zones and hard affinity are the planner's rules
-    (issue 19 part 2) with tests of their own; today the planner keeps an unpinned instance in
-    its zone, where Nova (and the sim) may move it to another, so they are left out here.
-    """
+    """A generated cloud with mixed nova.conf, its zones, pins and server groups as generated:
+    the planner's constraints (hard affinity, anti-affinity, pinned zones) are Nova's too."""
     spec = ClusterSpec.generated(hosts=hosts, instances=instances, seed=seed, nova_conf=MIXED)
-    for host in spec.hosts:
-        host.zone = "az1"
-    for agg in spec.aggregates or []:
-        agg.availability_zone = "az1" if agg.availability_zone else None
-    for inst in spec.instances:
-        inst.availability_zone = "az1" if inst.availability_zone else None
-    hard = {g.name for g in spec.server_groups if g.policy == "affinity"}
-    spec.server_groups = [g for g in spec.server_groups if g.name not in hard]
-    for inst in spec.instances:
-        inst.groups = [g for g in inst.groups if g not in hard]
     return spec
 
 
