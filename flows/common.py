@@ -13,6 +13,7 @@ from prefect import get_run_logger
 
 from flows.params import RunSettings
 from novaflow.errors import BadRequest
+from novaflow.gates import Gate
 from novaflow.models import ApprovalDecision, GateRecord, Move, Outcome, Plan, RunReport, Snapshot
 from tasks.gates import approval_gate
 from tasks.inventory import make_plan, read_cloud, take_snapshot
@@ -104,17 +105,24 @@ class Runbook:
             )
 
     # -- gates ---------------------------------------------------------------------------
-    def gate(self, key: str, question: str, *, needs_fencing: bool = False) -> ApprovalDecision:
+    def gate(self, gate: Gate) -> ApprovalDecision:
+        """Pause at `gate` (its form says what approving does) and record the decision."""
         decision = approval_gate(
-            key,
-            question,
+            gate,
             self.settings.approval,
-            needs_fencing=needs_fencing,
-            on_open=lambda: self.notifier.gate_opened(key, question, self.plan, needs_fencing),
-            on_decided=lambda d: self.notifier.gate_decided(key, d),
+            on_open=lambda: self.notifier.gate_opened(gate, self.plan),
+            on_decided=lambda d: self.notifier.gate_decided(gate, d),
         )
-        self.gates.append(GateRecord(gate=key, decision=decision))
+        self.gates.append(GateRecord(gate=gate.key, decision=decision))
         return decision
+
+    @property
+    def timeout(self) -> dict:
+        """The gate timeout settings, as the novaflow.gates builders take them."""
+        return {
+            "timeout_s": self.settings.approval.timeout_s,
+            "on_timeout": self.settings.approval.on_timeout,
+        }
 
     def window_closed(self) -> bool:
         end = self.settings.window_end

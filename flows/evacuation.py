@@ -14,23 +14,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.common import Runbook
 from flows.params import RunSettings
 from flows.preflight import check_evacuable
+from novaflow import gates
 from novaflow.models import EvacuateRequest, RunReport, Snapshot
 from tasks.locks import hosts_claimed
 from tasks.services import force_down
-
-
-def fencing_question(snapshot: Snapshot, host: str, moves: int) -> str:
-    h = snapshot.host(host)
-    if h.is_up:
-        return (
-            f"{host}'s compute service is UP. Evacuating a node that still runs its "
-            f"instances corrupts them. Confirm the node is fenced (powered off) to rebuild "
-            f"its {moves} instance(s) elsewhere."
-        )
-    return (
-        f"{host} is down. Confirm it is fenced (powered off) to rebuild its {moves} "
-        "instance(s) elsewhere."
-    )
 
 
 def verify_evacuated(runbook: Runbook, snapshot: Snapshot, host: str) -> None:
@@ -88,8 +75,8 @@ def evacuate_failed_node(
         runbook.notes.append("dry run: nothing was changed")
         return runbook.report(dry_run=True)
     with hosts_claimed([host]):
-        question = fencing_question(snapshot, host, len(plan.moves))
-        if not runbook.gate("approve-evacuation", question, needs_fencing=True).approved:
+        gate = gates.evacuation(host, snapshot.host(host).is_up, plan, **runbook.timeout)
+        if not runbook.gate(gate).approved:
             runbook.notes.append("evacuation not approved: nothing was changed")
             return runbook.report()
         if not snapshot.host(host).forced_down:

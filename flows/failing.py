@@ -15,6 +15,7 @@ from flows.common import Runbook
 from flows.maintenance import drain_and_report, drain_request
 from flows.params import ApprovalSettings, RunSettings
 from flows.preflight import check_drainable, check_supported
+from novaflow import gates
 from novaflow.models import MethodPolicy, RunReport
 from tasks.locks import hosts_claimed
 
@@ -51,8 +52,7 @@ def failing_node(
         runbook.notes.append("dry run: nothing was changed")
         return runbook.report(dry_run=True)
     with hosts_claimed([host]):
-        question = f"{host} is failing ({reason}). Move its {len(plan.moves)} instance(s) off now?"
-        if not runbook.gate("approve-plan", question).approved:
+        if not runbook.gate(gates.failing_node(host, reason, plan, **runbook.timeout)).approved:
             runbook.notes.append("plan rejected: nothing was changed")
             return runbook.report()
         drain_and_report(runbook, snapshot, host, f"novaflow: FAILING: {reason}")

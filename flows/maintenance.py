@@ -14,6 +14,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.common import Runbook
 from flows.params import RunSettings
 from flows.preflight import check_drainable, check_supported
+from novaflow import gates
 from novaflow.models import DrainRequest, Method, Move, RunReport, Snapshot
 from tasks.locks import hosts_claimed
 from tasks.services import disable_service, enable_service
@@ -90,19 +91,14 @@ def node_maintenance(
         runbook.notes.append("dry run: nothing was changed")
         return runbook.report(dry_run=True)
     with hosts_claimed([host]):
-        question = f"Drain {host} ({reason})? {len(plan.moves)} instance(s) will move."
-        if not runbook.gate("approve-plan", question).approved:
+        if not runbook.gate(gates.maintenance_plan(host, reason, plan, **runbook.timeout)).approved:
             runbook.notes.append("plan rejected: nothing was changed")
             return runbook.report()
         drain_and_report(runbook, snapshot, host, f"novaflow: {reason}")
         if not wait_for_done:
             runbook.notes.append(f"{host} left disabled for the work")
             return runbook.report()
-        done = runbook.gate(
-            "maintenance-done",
-            f"{host} is empty. Do the work, then approve to enable it again"
-            + (" and move its instances back." if move_back else "."),
-        )
+        done = runbook.gate(gates.maintenance_done(host, move_back, **runbook.timeout))
         if not done.approved:
             runbook.notes.append(f"{host} left disabled: 'maintenance done' was not approved")
             return runbook.report()

@@ -14,6 +14,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.common import Runbook
 from flows.params import RunSettings
 from flows.preflight import check_supported
+from novaflow import gates
 from novaflow.models import Host, RebalanceRequest, RunReport, Snapshot
 from tasks.leftovers import leftover_hosts
 from tasks.locks import hosts_claimed
@@ -104,10 +105,8 @@ def rebalance(
     )
     runbook.hosts = touched
     with hosts_claimed(touched):
-        question = (
-            f"Rebalance ({strategy}): {len(plan.moves)} move(s) across {len(touched)} host(s)?"
-        )
-        if not runbook.gate("approve-plan", question).approved:
+        gate = gates.rebalance(strategy, touched, plan, **runbook.timeout)
+        if not runbook.gate(gate).approved:
             runbook.notes.append("plan rejected: nothing was changed")
             return runbook.report()
         runbook.finish_leftovers(snapshot, touched, plan.moves)

@@ -15,6 +15,7 @@ from flows.common import Runbook
 from flows.maintenance import drain_request
 from flows.params import RunSettings
 from flows.preflight import check_drainable, check_supported, find_host
+from novaflow import gates
 from novaflow.errors import BadRequest
 from novaflow.models import Resources, RunReport, Snapshot
 from tasks.locks import hosts_claimed
@@ -131,11 +132,8 @@ def rolling_maintenance(
         runbook.notes.append(f"dry run: {len(batches)} batch(es): {batches}")
         return runbook.report(dry_run=True)
     with hosts_claimed(selected):
-        question = (
-            f"Rolling maintenance of {len(selected)} host(s) in {len(batches)} batch(es): "
-            f"{batches}?"
-        )
-        if not runbook.gate("approve-plan", question).approved:
+        gate = gates.rolling_plan(selected, batches, first, **runbook.timeout)
+        if not runbook.gate(gate).approved:
             runbook.notes.append("plan rejected: nothing was changed")
             return runbook.report()
         for n, batch in enumerate(batches, start=1):
@@ -150,11 +148,10 @@ def rolling_maintenance(
                         + "; ".join(", ".join(b) for b in rest)
                     )
                 break
+            more = len(batches) - n
             if (
                 wait_for_done
-                and not runbook.gate(
-                    f"batch-{n}-done", f"{', '.join(batch)} empty. Do the work, then approve."
-                ).approved
+                and not runbook.gate(gates.batch_done(n, batch, more, **runbook.timeout)).approved
             ):
                 runbook.notes.append(f"{', '.join(batch)} left disabled: batch {n} not approved")
                 break
