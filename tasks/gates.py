@@ -24,16 +24,22 @@ from uuid import UUID
 
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.exceptions import FlowPauseTimeout, ObjectNotFound
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
-from prefect.states import Running
+from prefect.states import Crashed, Running
 from pydantic import ConfigDict, Field
 
 from flows.params import ApprovalSettings
-from novaflow.gates import ALIVE_EVERY_S, ALIVE_LABEL, Gate, GateKind, duration
+from novaflow.gates import ALIVE_EVERY_S, ALIVE_LABEL, Gate, GateKind, duration, gate_alive
 from novaflow.models import ApprovalDecision
 
 
@@ -198,12 +204,13 @@ class _AliveStamp:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        self._stamp(ANSWERED)
 
-    def _stamp(self) -> None:
+    def _stamp(self, value: str | None = None) -> None:
         try:
             with get_client(sync_client=True) as client:
                 client.update_flow_run_labels(
-                    self.flow_run_id, {ALIVE_LABEL: datetime.now(UTC).isoformat()}
+                    self.flow_run_id, {ALIVE_LABEL: value or datetime.now(UTC).isoformat()}
                 )
         except Exception as exc:  # a missed stamp is retried in ALIVE_EVERY_S
             logging.getLogger(__name__).debug("gate alive stamp failed: %s", exc)
@@ -211,6 +218,41 @@ class _AliveStamp:
     def _run(self) -> None:
         while not self._stop.wait(ALIVE_EVERY_S):
             self._stamp()
+
+
+ANSWERED = "answered"
+"""The label's value once the gate is passed: the run's process goes on past the gate."""
+
+
+def end_abandoned_gates() -> list[str]:
+    """End (Crashed, with the reason) every run at or just past a gate whose process is gone.
+
+    A paused run whose process died would otherwise keep its Resume button, and one resumed
+    from the UI would stay Running with nothing to run it. Called by the compute watcher
+    every minute; returns the names of the runs it ended.
+    """
+    ended = []
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.PAUSED, StateType.RUNNING])
+                )
+            ),
+            limit=200,
+        )
+        for run in runs:
+            if gate_alive(run.labels or {}) is not False:
+                continue
+            paused = bool(run.state and run.state.is_paused())
+            message = (
+                "the process waiting at this gate is gone, so an answer could not reach it"
+                if paused
+                else "the gate was answered after the run's process had gone: nothing ran after it"
+            ) + "; start the scenario again: it picks up where this run stopped"
+            client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+            ended.append(run.name)
+    return ended
 
 
 def _flow_run_id() -> str:
