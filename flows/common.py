@@ -7,12 +7,16 @@ that end up in the report artifact, the Slack thread and the flow's return value
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import ParamSpec, TypeVar
 
 from prefect import get_run_logger
+from prefect.states import Failed
 
 from flows.params import RunSettings
-from novaflow.errors import BadRequest
+from novaflow.errors import REFUSALS, BadRequest
 from novaflow.gates import Gate
 from novaflow.models import ApprovalDecision, GateRecord, Move, Outcome, Plan, RunReport, Snapshot
 from tasks.gates import approval_gate
@@ -22,11 +26,39 @@ from tasks.moves import Dispatcher, ensure_slot_limits
 from tasks.notify import Notifier
 from tasks.prefect_api import quick_retries_for_this_run
 from tasks.reporting import Progress, plan_summary, publish_plan, publish_report
+from tasks.services import disable_service, enable_service, force_down
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 PLAN_LOG_LINES = 200
 """Moves of a plan listed one per line in the run's log (every skip always is). A node's
 drain fits; the rest of a bigger plan is in its artifact, a table the UI can search, and the
 log of a 1,000-move plan would be 1,000 lines the server writes before the gate."""
+
+
+REFUSED = "Refused"
+"""The name of the Failed state a refused run ends in. Prefect has no state type for "said no
+before acting"; a Failed state with its own name shows in the runs list as 'Refused', next to
+'Failed' (a run that acted and did not finish) and 'Crashed' (its process died)."""
+
+
+def refusals_as_state(fn: Callable[P, R]) -> Callable[P, R]:
+    """End a run whose preflight refused it (bad input, an unknown host, a host that is busy)
+    in a Failed state named 'Refused', with the refusal as its message. The exception stays
+    the state's result, so callers see the same error as before."""
+
+    @functools.wraps(fn)
+    def refusing(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except REFUSALS as exc:
+            get_run_logger().error("Refused, nothing was changed: %s", exc)
+            return Failed(  # type: ignore[return-value]  # Prefect makes it the run's state
+                name=REFUSED, message=f"refused, nothing was changed: {exc}", data=exc
+            )
+
+    return refusing
 
 
 class MovesIncomplete(Exception):
@@ -55,6 +87,8 @@ class Runbook:
         self.outcomes: list[Outcome] = []
         self.notes: list[str] = []
         self.plan: Plan | None = None
+        self.left_disabled: dict[str, str] = {}
+        """Hosts this run took out of service and has not given back, with the reason."""
         self.log = get_run_logger()
         quick_retries_for_this_run()
         self.notifier = Notifier.for_run(settings.approval.mode, scenario, settings.cloud, hosts)
@@ -129,6 +163,20 @@ class Runbook:
         return end is not None and datetime.now(UTC) >= end
 
     # -- act -----------------------------------------------------------------------------
+    def disable(self, host: str, reason: str) -> None:
+        """Disable `host`'s compute service with `reason`; the report names it until enabled."""
+        disable_service(self.settings.cloud, host, reason)
+        self.left_disabled[host] = f"compute service disabled ('{reason}')"
+
+    def enable(self, host: str) -> None:
+        enable_service(self.settings.cloud, host)
+        self.left_disabled.pop(host, None)
+
+    def force_down(self, host: str) -> None:
+        """Tell Nova the failed node is down (it requires it before an evacuation)."""
+        force_down(self.settings.cloud, host)
+        self.left_disabled[host] = "compute service forced down: the node failed and was evacuated"
+
     def finish_leftovers(self, snapshot: Snapshot, hosts: list[str], planned: list[Move]) -> None:
         """Finish moves a crashed run left on `hosts` that the plan does not cover."""
         if not any(i.locked for i in snapshot.instances):
@@ -191,6 +239,7 @@ class Runbook:
             self.outcomes,
             [(g.gate, g.decision) for g in self.gates],
             self.notes,
+            self.left_disabled,
         )
         self.notifier.finished(report, markdown)
         if fail_if_incomplete and report.unfinished:

@@ -11,13 +11,13 @@ from __future__ import annotations
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import Runbook
+from flows.common import Runbook, refusals_as_state
+from flows.names import run_name
 from flows.params import RunSettings
 from flows.preflight import check_evacuable
 from novaflow import gates
 from novaflow.models import EvacuateRequest, RunReport, Snapshot
 from tasks.locks import hosts_claimed
-from tasks.services import force_down
 
 
 def verify_evacuated(runbook: Runbook, snapshot: Snapshot, host: str) -> None:
@@ -38,7 +38,12 @@ def verify_evacuated(runbook: Runbook, snapshot: Snapshot, host: str) -> None:
             )
 
 
-@flow(name="evacuate-failed-node", task_runner=ThreadPoolTaskRunner(max_workers=256))
+@flow(
+    flow_run_name=run_name,
+    name="evacuate-failed-node",
+    task_runner=ThreadPoolTaskRunner(max_workers=256),
+)
+@refusals_as_state
 def evacuate_failed_node(
     host: str,
     reserved_hosts: list[str] | None = None,
@@ -80,7 +85,9 @@ def evacuate_failed_node(
             runbook.notes.append("evacuation not approved: nothing was changed")
             return runbook.report()
         if not snapshot.host(host).forced_down:
-            force_down(settings.cloud, host)
+            runbook.force_down(host)
+        else:
+            runbook.left_disabled[host] = "compute service forced down (it already was)"
         runbook.notes.append(f"{host}'s compute service is forced down")
         for move in plan.moves:
             if move.needs_state_reset:

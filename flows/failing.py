@@ -11,8 +11,9 @@ from __future__ import annotations
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import Runbook
+from flows.common import Runbook, refusals_as_state
 from flows.maintenance import drain_and_report, drain_request
+from flows.names import run_name
 from flows.params import ApprovalSettings, RunSettings
 from flows.preflight import check_drainable, check_supported
 from novaflow import gates
@@ -27,7 +28,10 @@ URGENT = RunSettings(
 )
 
 
-@flow(name="failing-node", task_runner=ThreadPoolTaskRunner(max_workers=256))
+@flow(
+    flow_run_name=run_name, name="failing-node", task_runner=ThreadPoolTaskRunner(max_workers=256)
+)
+@refusals_as_state
 def failing_node(
     host: str, reason: str = "failing hardware", settings: RunSettings = URGENT
 ) -> RunReport:

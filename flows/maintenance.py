@@ -11,13 +11,13 @@ from __future__ import annotations
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import Runbook
+from flows.common import Runbook, refusals_as_state
+from flows.names import run_name
 from flows.params import RunSettings
 from flows.preflight import check_drainable, check_supported
 from novaflow import gates
 from novaflow.models import DrainRequest, Method, Move, RunReport, Snapshot
 from tasks.locks import hosts_claimed
-from tasks.services import disable_service, enable_service
 
 
 def drain_request(hosts: list[str], settings: RunSettings) -> DrainRequest:
@@ -48,7 +48,7 @@ def moves_home(runbook: Runbook, host: str) -> list[Move]:
 
 def drain_and_report(runbook: Runbook, snapshot: Snapshot, host: str, reason: str) -> None:
     """Disable the service, move everything off, and check the host really is empty."""
-    disable_service(runbook.settings.cloud, host, reason)
+    runbook.disable(host, reason)
     runbook.finish_leftovers(snapshot, [host], runbook.plan.moves)
     runbook.run_moves(snapshot, runbook.plan.moves)
     left = runbook.left_on(host)
@@ -57,10 +57,12 @@ def drain_and_report(runbook: Runbook, snapshot: Snapshot, host: str, reason: st
 
 
 @flow(
+    flow_run_name=run_name,
     name="node-maintenance",
     task_runner=ThreadPoolTaskRunner(max_workers=256),
     validate_parameters=True,
 )
+@refusals_as_state
 def node_maintenance(
     host: str,
     reason: str = "maintenance",
@@ -102,7 +104,7 @@ def node_maintenance(
         if not done.approved:
             runbook.notes.append(f"{host} left disabled: 'maintenance done' was not approved")
             return runbook.report()
-        enable_service(settings.cloud, host)
+        runbook.enable(host)
         runbook.notes.append(f"{host} enabled again after maintenance")
         if move_back:
             runbook.run_moves(runbook.fresh_snapshot(), moves_home(runbook, host))

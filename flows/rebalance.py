@@ -11,14 +11,14 @@ from typing import Literal
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import Runbook
+from flows.common import Runbook, refusals_as_state
+from flows.names import run_name
 from flows.params import RunSettings
 from flows.preflight import check_supported
 from novaflow import gates
 from novaflow.models import Host, RebalanceRequest, RunReport, Snapshot
 from tasks.leftovers import leftover_hosts
 from tasks.locks import hosts_claimed
-from tasks.services import disable_service
 
 
 def load(host: Host) -> float:
@@ -44,7 +44,8 @@ def load_summary(snapshot: Snapshot) -> str:
     return f"hottest {max(loads):.0%}, mean {mean:.0%}, std {std:.0%}, {empty} empty host(s)"
 
 
-@flow(name="rebalance", task_runner=ThreadPoolTaskRunner(max_workers=256))
+@flow(flow_run_name=run_name, name="rebalance", task_runner=ThreadPoolTaskRunner(max_workers=256))
+@refusals_as_state
 def rebalance(
     strategy: Literal["consolidate", "spread", "proximity"] = "spread",
     max_moves: int | None = 20,
@@ -117,7 +118,7 @@ def rebalance(
             if after.instances_on(name):
                 runbook.notes.append(f"{name} was meant to end empty but still holds instances")
             elif disable_emptied:
-                disable_service(settings.cloud, name, "novaflow: emptied by consolidation")
+                runbook.disable(name, "novaflow: emptied by consolidation")
                 runbook.notes.append(f"{name} is empty and its compute service was disabled")
             else:
                 runbook.notes.append(f"{name} is empty (service left enabled)")

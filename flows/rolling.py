@@ -11,15 +11,15 @@ from __future__ import annotations
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import Runbook
+from flows.common import Runbook, refusals_as_state
 from flows.maintenance import drain_request
+from flows.names import run_name
 from flows.params import RunSettings
 from flows.preflight import check_drainable, check_supported, find_host
 from novaflow import gates
 from novaflow.errors import BadRequest
 from novaflow.models import Resources, RunReport, Snapshot
 from tasks.locks import hosts_claimed
-from tasks.services import disable_service, enable_service
 
 
 def select_hosts(
@@ -79,13 +79,18 @@ def drain_batch(runbook: Runbook, batch: list[str], reason: str, margin: float) 
         runbook.notes.append(f"stopped before {', '.join(batch)}: the cloud cannot absorb them")
         return False
     for host in batch:
-        disable_service(settings.cloud, host, f"novaflow: {reason}")
+        runbook.disable(host, f"novaflow: {reason}")
     runbook.finish_leftovers(snapshot, batch, plan.moves)
     runbook.run_moves(snapshot, plan.moves)
     return all(not runbook.left_on(host) for host in batch)
 
 
-@flow(name="rolling-maintenance", task_runner=ThreadPoolTaskRunner(max_workers=256))
+@flow(
+    flow_run_name=run_name,
+    name="rolling-maintenance",
+    task_runner=ThreadPoolTaskRunner(max_workers=256),
+)
+@refusals_as_state
 def rolling_maintenance(
     hosts: list[str] | None = None,
     aggregate: str | None = None,
@@ -156,6 +161,6 @@ def rolling_maintenance(
                 runbook.notes.append(f"{', '.join(batch)} left disabled: batch {n} not approved")
                 break
             for host in batch:
-                enable_service(settings.cloud, host)
+                runbook.enable(host)
             runbook.notes.append(f"batch {n} ({', '.join(batch)}) done and enabled again")
         return runbook.report()

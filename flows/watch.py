@@ -24,6 +24,7 @@ from prefect.deployments import run_deployment
 from prefect.events import emit_event
 from prefect.variables import Variable
 
+from flows.names import run_name
 from tasks.gates import end_abandoned_gates
 from tasks.inventory import read_cloud
 
@@ -47,7 +48,7 @@ def evacuations_in_progress(deployment: str) -> set[str]:
     return {str(r.parameters.get("host")) for r in runs}
 
 
-@flow(name="watch-compute-services")
+@flow(flow_run_name=run_name, name="watch-compute-services")
 def watch_compute_services(
     cloud: str = "sim",
     down_for_s: int = 180,
