@@ -8,6 +8,7 @@ that end up in the report artifact, the Slack thread and the flow's return value
 from __future__ import annotations
 
 import functools
+import typing
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
@@ -58,6 +59,9 @@ def refusals_as_state(fn: Callable[P, R]) -> Callable[P, R]:
                 name=REFUSED, message=f"refused, nothing was changed: {exc}", data=exc
             )
 
+    # Prefect reads the parameters' types from the wrapper, whose module is this one: give
+    # it the flow's own types, resolved where the flow is defined.
+    fn.__annotations__ = refusing.__annotations__ = typing.get_type_hints(fn)
     return refusing
 
 
