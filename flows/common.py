@@ -7,11 +7,8 @@ that end up in the report artifact, the Slack thread and the flow's return value
 
 from __future__ import annotations
 
-import functools
-import typing
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import ParamSpec, TypeVar
+from typing import Any
 
 from prefect import get_run_logger
 from prefect.states import Failed
@@ -29,9 +26,6 @@ from tasks.prefect_api import quick_retries_for_this_run
 from tasks.reporting import Progress, plan_summary, publish_plan, publish_report
 from tasks.services import disable_service, enable_service, force_down
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 PLAN_LOG_LINES = 200
 """Moves of a plan listed one per line in the run's log (every skip always is). A node's
 drain fits; the rest of a bigger plan is in its artifact, a table the UI can search, and the
@@ -44,25 +38,29 @@ before acting"; a Failed state with its own name shows in the runs list as 'Refu
 'Failed' (a run that acted and did not finish) and 'Crashed' (its process died)."""
 
 
-def refusals_as_state(fn: Callable[P, R]) -> Callable[P, R]:
-    """End a run whose preflight refused it (bad input, an unknown host, a host that is busy)
-    in a Failed state named 'Refused', with the refusal as its message. The exception stays
-    the state's result, so callers see the same error as before."""
+class Refusals:
+    """Within: a refusal (bad input, an unknown host, a host another run holds) is caught and
+    `state` becomes a Failed state named 'Refused' with the refusal as its message; the flow
+    returns it, so that is the run's final state. The exception stays the state's result, so
+    callers see the same error as before. A flow's body reads:
 
-    @functools.wraps(fn)
-    def refusing(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except REFUSALS as exc:
-            get_run_logger().error("Refused, nothing was changed: %s", exc)
-            return Failed(  # type: ignore[return-value]  # Prefect makes it the run's state
-                name=REFUSED, message=f"refused, nothing was changed: {exc}", data=exc
-            )
+        with Refusals() as refused:
+            ...the runbook...
+            return runbook.report()
+        return refused.state
+    """
 
-    # Prefect reads the parameters' types from the wrapper, whose module is this one: give
-    # it the flow's own types, resolved where the flow is defined.
-    fn.__annotations__ = refusing.__annotations__ = typing.get_type_hints(fn)
-    return refusing
+    state: Any = None
+
+    def __enter__(self) -> Refusals:
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> bool:
+        if not isinstance(exc, REFUSALS):
+            return False
+        get_run_logger().error("Refused, nothing was changed: %s", exc)
+        self.state = Failed(name=REFUSED, message=f"refused, nothing was changed: {exc}", data=exc)
+        return True
 
 
 class MovesIncomplete(Exception):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import Runbook, refusals_as_state
+from flows.common import Refusals, Runbook
 from flows.names import run_name
 from flows.params import RunSettings
 from flows.preflight import check_evacuable
@@ -43,7 +43,6 @@ def verify_evacuated(runbook: Runbook, snapshot: Snapshot, host: str) -> None:
     name="evacuate-failed-node",
     task_runner=ThreadPoolTaskRunner(max_workers=256),
 )
-@refusals_as_state
 def evacuate_failed_node(
     host: str,
     reserved_hosts: list[str] | None = None,
@@ -63,36 +62,38 @@ def evacuate_failed_node(
             failure, at the cost of a slower recovery.
         settings: Cloud, dry run, limits, timeouts and approval (fencing is always asked).
     """
-    runbook = Runbook("evacuate-failed-node", [host], settings)
-    snapshot = runbook.snapshot()
-    check_evacuable(snapshot, host, settings.approval.mode)
-    request = EvacuateRequest(
-        host=host,
-        reserved_hosts=reserved_hosts or [],
-        priority_key=priority_key,
-        let_scheduler_choose=settings.let_scheduler_choose,
-        exclude_hosts=settings.exclude_hosts,
-        shared_storage=shared_storage,
-        pack_targets=pack_targets,
-    )
-    plan = runbook.make_plan(snapshot, request)
-    if settings.dry_run:
-        runbook.notes.append("dry run: nothing was changed")
-        return runbook.report(dry_run=True)
-    with hosts_claimed([host]):
-        gate = gates.evacuation(host, snapshot.host(host).is_up, plan, **runbook.timeout)
-        if not runbook.gate(gate).approved:
-            runbook.notes.append("evacuation not approved: nothing was changed")
+    with Refusals() as refused:
+        runbook = Runbook("evacuate-failed-node", [host], settings)
+        snapshot = runbook.snapshot()
+        check_evacuable(snapshot, host, settings.approval.mode)
+        request = EvacuateRequest(
+            host=host,
+            reserved_hosts=reserved_hosts or [],
+            priority_key=priority_key,
+            let_scheduler_choose=settings.let_scheduler_choose,
+            exclude_hosts=settings.exclude_hosts,
+            shared_storage=shared_storage,
+            pack_targets=pack_targets,
+        )
+        plan = runbook.make_plan(snapshot, request)
+        if settings.dry_run:
+            runbook.notes.append("dry run: nothing was changed")
+            return runbook.report(dry_run=True)
+        with hosts_claimed([host]):
+            gate = gates.evacuation(host, snapshot.host(host).is_up, plan, **runbook.timeout)
+            if not runbook.gate(gate).approved:
+                runbook.notes.append("evacuation not approved: nothing was changed")
+                return runbook.report()
+            if not snapshot.host(host).forced_down:
+                runbook.force_down(host)
+            else:
+                runbook.left_disabled[host] = "compute service forced down (it already was)"
+            runbook.notes.append(f"{host}'s compute service is forced down")
+            for move in plan.moves:
+                if move.needs_state_reset:
+                    runbook.notes.append(f"{move.instance_name}: {move.reason}")
+            runbook.finish_leftovers(snapshot, [host], plan.moves)
+            runbook.run_moves(snapshot, plan.moves)
+            verify_evacuated(runbook, snapshot, host)
             return runbook.report()
-        if not snapshot.host(host).forced_down:
-            runbook.force_down(host)
-        else:
-            runbook.left_disabled[host] = "compute service forced down (it already was)"
-        runbook.notes.append(f"{host}'s compute service is forced down")
-        for move in plan.moves:
-            if move.needs_state_reset:
-                runbook.notes.append(f"{move.instance_name}: {move.reason}")
-        runbook.finish_leftovers(snapshot, [host], plan.moves)
-        runbook.run_moves(snapshot, plan.moves)
-        verify_evacuated(runbook, snapshot, host)
-        return runbook.report()
+    return refused.state

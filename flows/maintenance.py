@@ -11,7 +11,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import Runbook, refusals_as_state
+from flows.common import Refusals, Runbook
 from flows.names import run_name
 from flows.params import RunSettings
 from flows.preflight import check_drainable, check_supported
@@ -62,7 +62,6 @@ def drain_and_report(runbook: Runbook, snapshot: Snapshot, host: str, reason: st
     task_runner=ThreadPoolTaskRunner(max_workers=256),
     validate_parameters=True,
 )
-@refusals_as_state
 def node_maintenance(
     host: str,
     reason: str = "maintenance",
@@ -79,33 +78,36 @@ def node_maintenance(
         wait_for_done: Pause after the drain until the operator says the work is done.
         move_back: After the work, move every instance that left back to this host.
     """
-    runbook = Runbook("node-maintenance", [host], settings)
-    snapshot = runbook.snapshot()
-    check_drainable(snapshot, [host])
-    plan = runbook.make_plan(snapshot, drain_request([host], settings))
-    runbook.require_feasible(plan)
-    check_supported(snapshot, plan)
-    if not plan.moves and not plan.skips:
-        # Not an error: the host may need the work all the same; it is still taken out of
-        # scheduling for it, so nothing lands there meanwhile.
-        runbook.notes.append(f"{host} holds no instance: nothing to move")
-    if settings.dry_run:
-        runbook.notes.append("dry run: nothing was changed")
-        return runbook.report(dry_run=True)
-    with hosts_claimed([host]):
-        if not runbook.gate(gates.maintenance_plan(host, reason, plan, **runbook.timeout)).approved:
-            runbook.notes.append("plan rejected: nothing was changed")
+    with Refusals() as refused:
+        runbook = Runbook("node-maintenance", [host], settings)
+        snapshot = runbook.snapshot()
+        check_drainable(snapshot, [host])
+        plan = runbook.make_plan(snapshot, drain_request([host], settings))
+        runbook.require_feasible(plan)
+        check_supported(snapshot, plan)
+        if not plan.moves and not plan.skips:
+            # Not an error: the host may need the work all the same; it is still taken out of
+            # scheduling for it, so nothing lands there meanwhile.
+            runbook.notes.append(f"{host} holds no instance: nothing to move")
+        if settings.dry_run:
+            runbook.notes.append("dry run: nothing was changed")
+            return runbook.report(dry_run=True)
+        with hosts_claimed([host]):
+            gate = gates.maintenance_plan(host, reason, plan, **runbook.timeout)
+            if not runbook.gate(gate).approved:
+                runbook.notes.append("plan rejected: nothing was changed")
+                return runbook.report()
+            drain_and_report(runbook, snapshot, host, f"novaflow: {reason}")
+            if not wait_for_done:
+                runbook.notes.append(f"{host} left disabled for the work")
+                return runbook.report()
+            done = runbook.gate(gates.maintenance_done(host, move_back, **runbook.timeout))
+            if not done.approved:
+                runbook.notes.append(f"{host} left disabled: 'maintenance done' was not approved")
+                return runbook.report()
+            runbook.enable(host)
+            runbook.notes.append(f"{host} enabled again after maintenance")
+            if move_back:
+                runbook.run_moves(runbook.fresh_snapshot(), moves_home(runbook, host))
             return runbook.report()
-        drain_and_report(runbook, snapshot, host, f"novaflow: {reason}")
-        if not wait_for_done:
-            runbook.notes.append(f"{host} left disabled for the work")
-            return runbook.report()
-        done = runbook.gate(gates.maintenance_done(host, move_back, **runbook.timeout))
-        if not done.approved:
-            runbook.notes.append(f"{host} left disabled: 'maintenance done' was not approved")
-            return runbook.report()
-        runbook.enable(host)
-        runbook.notes.append(f"{host} enabled again after maintenance")
-        if move_back:
-            runbook.run_moves(runbook.fresh_snapshot(), moves_home(runbook, host))
-        return runbook.report()
+    return refused.state

@@ -11,7 +11,7 @@ from typing import Literal
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import Runbook, refusals_as_state
+from flows.common import Refusals, Runbook
 from flows.names import run_name
 from flows.params import RunSettings
 from flows.preflight import check_supported
@@ -45,7 +45,6 @@ def load_summary(snapshot: Snapshot) -> str:
 
 
 @flow(flow_run_name=run_name, name="rebalance", task_runner=ThreadPoolTaskRunner(max_workers=256))
-@refusals_as_state
 def rebalance(
     strategy: Literal["consolidate", "spread", "proximity"] = "spread",
     max_moves: int | None = 20,
@@ -75,51 +74,53 @@ def rebalance(
         target_zone: proximity: where they go.
         settings: Cloud, dry run, method policy, limits, timeouts and approval.
     """
-    runbook = Runbook(f"rebalance-{strategy}", [], settings)
-    snapshot = runbook.snapshot()
-    request = RebalanceRequest(
-        strategy=strategy,
-        max_moves=max_moves,
-        min_gain=min_gain,
-        policy=settings.method,
-        exclude_hosts=settings.exclude_hosts,
-        select_project=select_project,
-        select_metadata=select_metadata or {},
-        select_name=select_name,
-        target_hosts=target_hosts or [],
-        target_aggregate=target_aggregate,
-        target_zone=target_zone,
-    )
-    plan = runbook.make_plan(snapshot, request)
-    check_supported(snapshot, plan)
-    runbook.notes.append(f"load before: {load_summary(snapshot)}")
-    # Hosts a crashed run was emptying: its moves are finished (and their locks released)
-    # even when the new plan no longer touches them.
-    unfinished = set() if settings.dry_run else leftover_hosts(settings.cloud, snapshot)
-    if settings.dry_run or not (plan.moves or unfinished):
-        runbook.notes.append(
-            "dry run: nothing was changed" if settings.dry_run else "nothing to do"
+    with Refusals() as refused:
+        runbook = Runbook(f"rebalance-{strategy}", [], settings)
+        snapshot = runbook.snapshot()
+        request = RebalanceRequest(
+            strategy=strategy,
+            max_moves=max_moves,
+            min_gain=min_gain,
+            policy=settings.method,
+            exclude_hosts=settings.exclude_hosts,
+            select_project=select_project,
+            select_metadata=select_metadata or {},
+            select_name=select_name,
+            target_hosts=target_hosts or [],
+            target_aggregate=target_aggregate,
+            target_zone=target_zone,
         )
-        return runbook.report(dry_run=settings.dry_run)
-    touched = sorted(
-        {m.source for m in plan.moves} | {m.target for m in plan.moves if m.target} | unfinished
-    )
-    runbook.hosts = touched
-    with hosts_claimed(touched):
-        gate = gates.rebalance(strategy, touched, plan, **runbook.timeout)
-        if not runbook.gate(gate).approved:
-            runbook.notes.append("plan rejected: nothing was changed")
+        plan = runbook.make_plan(snapshot, request)
+        check_supported(snapshot, plan)
+        runbook.notes.append(f"load before: {load_summary(snapshot)}")
+        # Hosts a crashed run was emptying: its moves are finished (and their locks released)
+        # even when the new plan no longer touches them.
+        unfinished = set() if settings.dry_run else leftover_hosts(settings.cloud, snapshot)
+        if settings.dry_run or not (plan.moves or unfinished):
+            runbook.notes.append(
+                "dry run: nothing was changed" if settings.dry_run else "nothing to do"
+            )
+            return runbook.report(dry_run=settings.dry_run)
+        touched = sorted(
+            {m.source for m in plan.moves} | {m.target for m in plan.moves if m.target} | unfinished
+        )
+        runbook.hosts = touched
+        with hosts_claimed(touched):
+            gate = gates.rebalance(strategy, touched, plan, **runbook.timeout)
+            if not runbook.gate(gate).approved:
+                runbook.notes.append("plan rejected: nothing was changed")
+                return runbook.report()
+            runbook.finish_leftovers(snapshot, touched, plan.moves)
+            runbook.run_moves(snapshot, plan.moves)
+            after = runbook.fresh_snapshot()
+            runbook.notes.append(f"load after: {load_summary(after)}")
+            for name in plan.emptied_hosts:
+                if after.instances_on(name):
+                    runbook.notes.append(f"{name} was meant to end empty but still holds instances")
+                elif disable_emptied:
+                    runbook.disable(name, "novaflow: emptied by consolidation")
+                    runbook.notes.append(f"{name} is empty and its compute service was disabled")
+                else:
+                    runbook.notes.append(f"{name} is empty (service left enabled)")
             return runbook.report()
-        runbook.finish_leftovers(snapshot, touched, plan.moves)
-        runbook.run_moves(snapshot, plan.moves)
-        after = runbook.fresh_snapshot()
-        runbook.notes.append(f"load after: {load_summary(after)}")
-        for name in plan.emptied_hosts:
-            if after.instances_on(name):
-                runbook.notes.append(f"{name} was meant to end empty but still holds instances")
-            elif disable_emptied:
-                runbook.disable(name, "novaflow: emptied by consolidation")
-                runbook.notes.append(f"{name} is empty and its compute service was disabled")
-            else:
-                runbook.notes.append(f"{name} is empty (service left enabled)")
-        return runbook.report()
+    return refused.state
