@@ -49,8 +49,13 @@ def next_step(o: Outcome) -> str:
 
 
 def failure(o: Outcome) -> str:
-    """A failed move's reason and next step: 'NoValidHost: ... -> free memory ...'."""
-    return " -> ".join(x for x in (o.error or "no reason recorded", next_step(o)) if x)
+    """A failed move's error, Nova's own words where they add to it (Outcome.nova_reason),
+    and the next step: 'live migration refused (Nova: No valid host ...) -> free room ...'."""
+    what = o.error or "no reason recorded"
+    nova = getattr(o, "nova_reason", None)
+    if nova and nova not in what:
+        what += f" (Nova: {nova})"
+    return " -> ".join(x for x in (what, next_step(o)) if x)
 
 
 def earlier_attempt(o: Outcome) -> str:

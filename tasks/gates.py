@@ -7,17 +7,19 @@ resume the same way. An expired gate does the configured default action.
 
 The channel and approver are recorded by novaflow, never typed in a form: the CLI and the
 Slack listener send `via` and `approver` along with the answer (extra keys the form does not
-show); an answer without them came from the Prefect UI. While paused, the waiting process
-stamps the run's `novaflow.gate.alive` label every few seconds, so an answer to a gate whose
-process is gone can be refused (`gate_alive`) instead of resuming a run nobody runs.
+show); an answer without them came from the Prefect UI. `read_gate` gives another process
+(the terminal's prompt) the gate a run waits at, with its question. While paused, the
+waiting process stamps the run's `novaflow.gate.alive` label every few seconds, so an answer
+to a gate whose process is gone can be refused (`gate_alive`) instead of resuming a run
+nobody runs.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -171,21 +173,30 @@ def decision_from(answer: GateAnswer) -> ApprovalDecision:
     )
 
 
-def read_gate_text(flow_run_id: UUID | str, key: str) -> str | None:
-    """The markdown description of gate `key` of a paused run, as its Resume form shows it.
+def gate_input_key(key: str) -> str:
+    """The flow run input under which a paused run keeps its gate (novaflow.gates.Gate)."""
+    return f"novaflow-gate-{key}"
 
-    For a prompt in another process (the terminal): the flow stored it when it paused.
-    """
+
+def read_gate(flow_run_id: UUID | str, key: str) -> Gate | None:
+    """Gate `key` of a run, as the run posted it when it paused: its question, what approving
+    and rejecting do, its timeout and what the timeout does. For a prompt in another process
+    (the terminal): `gate.prompt()` is the text, `gate.on_timeout` the default to offer.
+    None when the run has no such gate (not paused there, or not a novaflow run)."""
     with get_client(sync_client=True) as client:
         try:
-            raw = client.read_flow_run_input(UUID(str(flow_run_id)), f"paused-{key}-description")
+            raw = client.read_flow_run_input(UUID(str(flow_run_id)), gate_input_key(key))
         except ObjectNotFound:
             return None
-    try:
-        text = json.loads(raw)
-    except ValueError:
-        return raw
-    return text if isinstance(text, str) else raw
+    return Gate.model_validate_json(raw)
+
+
+def _post_gate(flow_run_id: UUID, gate: Gate) -> None:
+    """Keep the gate with the run, replacing the one a retried run posted before."""
+    with get_client(sync_client=True) as client:
+        with suppress(ObjectNotFound):
+            client.delete_flow_run_input(flow_run_id, gate_input_key(gate.key))
+        client.create_flow_run_input(flow_run_id, gate_input_key(gate.key), gate.model_dump_json())
 
 
 class _AliveStamp:
@@ -290,6 +301,7 @@ def _expired(gate: Gate) -> ApprovalDecision:
 
 def _wait(gate: Gate) -> ApprovalDecision:
     ctx = FlowRunContext.get()
+    _post_gate(ctx.flow_run.id, gate)
     try:
         with _AliveStamp(ctx.flow_run.id):
             answer = pause_flow_run(
