@@ -79,8 +79,11 @@ class Gate(BaseModel):
         return "\n".join(lines)
 
     def prompt(self) -> str:
-        """Plain text for a terminal prompt: the question, then what approving does."""
-        return f"{self.question}\nApprove: {self.on_approve}\n{self.timeout_text}"
+        """Plain text for a terminal prompt: the question, what moves, what each answer and
+        the timeout do."""
+        lines = [self.question, self.moves, f"Approve: {self.on_approve}"]
+        lines += [f"Reject: {self.on_reject}", self.timeout_text]
+        return "\n".join(line for line in lines if line)
 
 
 def gate_alive(labels: dict[str, Any], now: datetime | None = None) -> bool | None:

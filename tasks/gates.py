@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -34,7 +33,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
-from prefect.exceptions import FlowPauseTimeout, ObjectNotFound
+from prefect.exceptions import FlowPauseTimeout, ObjectNotFound, PrefectHTTPStatusError
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.states import Crashed, Running
@@ -186,16 +185,26 @@ def read_gate(flow_run_id: UUID | str, key: str) -> Gate | None:
     with get_client(sync_client=True) as client:
         try:
             raw = client.read_flow_run_input(UUID(str(flow_run_id)), gate_input_key(key))
-        except ObjectNotFound:
-            return None
+        except (ObjectNotFound, PrefectHTTPStatusError) as exc:
+            if _not_found(exc):
+                return None
+            raise
     return Gate.model_validate_json(raw)
+
+
+def _not_found(exc: Exception) -> bool:
+    """Prefect's client answers a missing flow run input with a bare 404, not ObjectNotFound."""
+    return isinstance(exc, ObjectNotFound) or exc.response.status_code == 404
 
 
 def _post_gate(flow_run_id: UUID, gate: Gate) -> None:
     """Keep the gate with the run, replacing the one a retried run posted before."""
     with get_client(sync_client=True) as client:
-        with suppress(ObjectNotFound):
+        try:
             client.delete_flow_run_input(flow_run_id, gate_input_key(gate.key))
+        except (ObjectNotFound, PrefectHTTPStatusError) as exc:
+            if not _not_found(exc):
+                raise
         client.create_flow_run_input(flow_run_id, gate_input_key(gate.key), gate.model_dump_json())
 
 
