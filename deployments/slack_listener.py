@@ -20,6 +20,7 @@ from fastapi import BackgroundTasks, FastAPI, Request, Response
 from prefect.client.orchestration import get_client
 from prefect.exceptions import FlowPauseTimeout, NotPausedError
 from prefect.flow_runs import resume_flow_run
+from prefect.states import Crashed
 from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -28,6 +29,7 @@ from slack_sdk.socket_mode.builtin import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
+from novaflow.gates import gate_alive
 from novaflow.models import ApprovalDecision
 from novaflow.slack import (
     APPROVE_ACTION,
@@ -65,6 +67,8 @@ class GateState:
     paused: bool
     pause_key: str | None
     state_name: str
+    alive: bool | None = None
+    """Is the process waiting at the gate still there (None: the run does not say)."""
 
 
 class RunControl(Protocol):
@@ -73,6 +77,8 @@ class RunControl(Protocol):
     def gate_state(self, flow_run_id: UUID) -> GateState | None: ...
 
     def resume(self, flow_run_id: UUID, run_input: dict[str, Any]) -> None: ...
+
+    def abandon(self, flow_run_id: UUID, message: str) -> None: ...
 
 
 class PrefectRuns:
@@ -88,10 +94,20 @@ class PrefectRuns:
         state = run.state
         if state is None:
             return GateState(False, None, "unknown")
-        return GateState(state.is_paused(), state.state_details.pause_key, state.name or "")
+        return GateState(
+            state.is_paused(),
+            state.state_details.pause_key,
+            state.name or "",
+            gate_alive(run.labels or {}) if state.is_paused() else None,
+        )
 
     def resume(self, flow_run_id: UUID, run_input: dict[str, Any]) -> None:
         resume_flow_run(flow_run_id, run_input=run_input)
+
+    def abandon(self, flow_run_id: UUID, message: str) -> None:
+        """End a paused run whose process is gone, so no one resumes it into nothing."""
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(flow_run_id, Crashed(message=message), force=True)
 
 
 class Approvers:
@@ -276,6 +292,8 @@ class ApprovalListener:
                     payload, f"This gate is no longer waiting (run is {where}); nothing was done."
                 )
                 return ActionResult("stale", where)
+            if state.alive is False:
+                return self._abandoned(payload, run_id, ref)
             try:
                 self.runs.resume(run_id, decision.model_dump(mode="json"))
             except (NotPausedError, FlowPauseTimeout, RuntimeError) as exc:
@@ -286,6 +304,22 @@ class ApprovalListener:
         verdict = "approved" if decision.approved else "rejected"
         log.info("run %s gate %s %s by %s via slack", ref.run, ref.gate, verdict, decision.approver)
         return ActionResult("resumed", verdict)
+
+    def _abandoned(self, payload: dict[str, Any], run_id: UUID, ref: GateRef) -> ActionResult:
+        """The run waits at this gate but its process is gone: resuming it would leave it
+        Running with nothing to run it. Say so, and end it so the UI offers no Resume."""
+        message = (
+            f"the process waiting at gate {ref.gate} is gone; nothing was done after the gate. "
+            "Start the scenario again: it picks up where this run stopped."
+        )
+        log.warning("run %s: %s", ref.run, message)
+        try:
+            self.runs.abandon(run_id, message)
+        except Exception as exc:  # the answer below matters more than the state
+            log.warning("could not mark run %s crashed: %s", ref.run, exc)
+        self._reply(payload, f"This run has lost its process: {message}")
+        self._decided.add((ref.run, ref.gate))
+        return ActionResult("stale", "process gone")
 
     def _mark(self, payload: dict[str, Any], decision: ApprovalDecision) -> None:
         try:

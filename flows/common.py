@@ -8,11 +8,14 @@ that end up in the report artifact, the Slack thread and the flow's return value
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from prefect import get_run_logger
+from prefect.states import Failed
 
 from flows.params import RunSettings
-from novaflow.errors import BadRequest
+from novaflow.errors import REFUSALS, BadRequest
+from novaflow.gates import Gate
 from novaflow.models import ApprovalDecision, GateRecord, Move, Outcome, Plan, RunReport, Snapshot
 from tasks import live
 from tasks.gates import approval_gate
@@ -22,11 +25,43 @@ from tasks.moves import Dispatcher, ensure_slot_limits
 from tasks.notify import Notifier
 from tasks.prefect_api import quick_retries_for_this_run
 from tasks.reporting import Progress, plan_summary, publish_plan, publish_report
+from tasks.services import disable_service, enable_service, force_down
 
 PLAN_LOG_LINES = 200
 """Moves of a plan listed one per line in the run's log (every skip always is). A node's
 drain fits; the rest of a bigger plan is in its artifact, a table the UI can search, and the
 log of a 1,000-move plan would be 1,000 lines the server writes before the gate."""
+
+
+REFUSED = "Refused"
+"""The name of the Failed state a refused run ends in. Prefect has no state type for "said no
+before acting"; a Failed state with its own name shows in the runs list as 'Refused', next to
+'Failed' (a run that acted and did not finish) and 'Crashed' (its process died)."""
+
+
+class Refusals:
+    """Within: a refusal (bad input, an unknown host, a host another run holds) is caught and
+    `state` becomes a Failed state named 'Refused' with the refusal as its message; the flow
+    returns it, so that is the run's final state. The exception stays the state's result, so
+    callers see the same error as before. A flow's body reads:
+
+        with Refusals() as refused:
+            ...the runbook...
+            return runbook.report()
+        return refused.state
+    """
+
+    state: Any = None
+
+    def __enter__(self) -> Refusals:
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> bool:
+        if not isinstance(exc, REFUSALS):
+            return False
+        get_run_logger().error("Refused, nothing was changed: %s", exc)
+        self.state = Failed(name=REFUSED, message=f"refused, nothing was changed: {exc}", data=exc)
+        return True
 
 
 class MovesIncomplete(Exception):
@@ -55,6 +90,8 @@ class Runbook:
         self.outcomes: list[Outcome] = []
         self.notes: list[str] = []
         self.plan: Plan | None = None
+        self.left_disabled: dict[str, str] = {}
+        """Hosts this run took out of service and has not given back, with the reason."""
         self.log = get_run_logger()
         quick_retries_for_this_run()
         self.notifier = Notifier.for_run(settings.approval.mode, scenario, settings.cloud, hosts)
@@ -106,31 +143,52 @@ class Runbook:
             )
 
     # -- gates ---------------------------------------------------------------------------
-    def gate(self, key: str, question: str, *, needs_fencing: bool = False) -> ApprovalDecision:
+    def gate(self, gate: Gate) -> ApprovalDecision:
+        """Pause at `gate` (its form says what approving does) and record the decision."""
         stop = live.stop_requested()
         if stop:  # a stopped run asks nobody and goes no further
             decision = ApprovalDecision(
                 approved=False, via="none", approver="novaflow", comment=f"not asked: {stop}"
             )
-            self.gates.append(GateRecord(gate=key, decision=decision))
+            self.gates.append(GateRecord(gate=gate.key, decision=decision))
             return decision
-        live.gate_opened(key, question)
+        live.gate_opened(gate.key, gate.question)
         decision = approval_gate(
-            key,
-            question,
+            gate,
             self.settings.approval,
-            needs_fencing=needs_fencing,
-            on_open=lambda: self.notifier.gate_opened(key, question, self.plan, needs_fencing),
-            on_decided=lambda d: self.notifier.gate_decided(key, d),
+            on_open=lambda: self.notifier.gate_opened(gate, self.plan),
+            on_decided=lambda d: self.notifier.gate_decided(gate, d),
         )
-        self.gates.append(GateRecord(gate=key, decision=decision))
+        self.gates.append(GateRecord(gate=gate.key, decision=decision))
         return decision
+
+    @property
+    def timeout(self) -> dict:
+        """The gate timeout settings, as the novaflow.gates builders take them."""
+        return {
+            "timeout_s": self.settings.approval.timeout_s,
+            "on_timeout": self.settings.approval.on_timeout,
+        }
 
     def window_closed(self) -> bool:
         end = self.settings.window_end
         return end is not None and datetime.now(UTC) >= end
 
     # -- act -----------------------------------------------------------------------------
+    def disable(self, host: str, reason: str) -> None:
+        """Disable `host`'s compute service with `reason`; the report names it until enabled."""
+        disable_service(self.settings.cloud, host, reason)
+        self.left_disabled[host] = f"compute service disabled ('{reason}')"
+
+    def enable(self, host: str) -> None:
+        enable_service(self.settings.cloud, host)
+        self.left_disabled.pop(host, None)
+
+    def force_down(self, host: str) -> None:
+        """Tell Nova the failed node is down (it requires it before an evacuation)."""
+        force_down(self.settings.cloud, host)
+        self.left_disabled[host] = "compute service forced down: the node failed and was evacuated"
+
     def finish_leftovers(self, snapshot: Snapshot, hosts: list[str], planned: list[Move]) -> None:
         """Finish moves a crashed run left on `hosts` that the plan does not cover."""
         if not any(i.locked for i in snapshot.instances):
@@ -199,6 +257,7 @@ class Runbook:
             self.outcomes,
             [(g.gate, g.decision) for g in self.gates],
             self.notes,
+            self.left_disabled,
         )
         self.notifier.finished(report, markdown)
         if fail_if_incomplete and report.unfinished:

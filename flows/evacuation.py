@@ -11,26 +11,13 @@ from __future__ import annotations
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import Runbook
+from flows.common import Refusals, Runbook
+from flows.names import run_name
 from flows.params import RunSettings
 from flows.preflight import check_evacuable
+from novaflow import gates
 from novaflow.models import EvacuateRequest, RunReport, Snapshot
 from tasks.locks import hosts_claimed
-from tasks.services import force_down
-
-
-def fencing_question(snapshot: Snapshot, host: str, moves: int) -> str:
-    h = snapshot.host(host)
-    if h.is_up:
-        return (
-            f"{host}'s compute service is UP. Evacuating a node that still runs its "
-            f"instances corrupts them. Confirm the node is fenced (powered off) to rebuild "
-            f"its {moves} instance(s) elsewhere."
-        )
-    return (
-        f"{host} is down. Confirm it is fenced (powered off) to rebuild its {moves} "
-        "instance(s) elsewhere."
-    )
 
 
 def verify_evacuated(runbook: Runbook, snapshot: Snapshot, host: str) -> None:
@@ -57,7 +44,11 @@ def verify_evacuated(runbook: Runbook, snapshot: Snapshot, host: str) -> None:
             )
 
 
-@flow(name="evacuate-failed-node", task_runner=ThreadPoolTaskRunner(max_workers=256))
+@flow(
+    flow_run_name=run_name,
+    name="evacuate-failed-node",
+    task_runner=ThreadPoolTaskRunner(max_workers=256),
+)
 def evacuate_failed_node(
     host: str,
     reserved_hosts: list[str] | None = None,
@@ -77,34 +68,38 @@ def evacuate_failed_node(
             failure, at the cost of a slower recovery.
         settings: Cloud, dry run, limits, timeouts and approval (fencing is always asked).
     """
-    runbook = Runbook("evacuate-failed-node", [host], settings)
-    snapshot = runbook.snapshot()
-    check_evacuable(snapshot, host, settings.approval.mode)
-    request = EvacuateRequest(
-        host=host,
-        reserved_hosts=reserved_hosts or [],
-        priority_key=priority_key,
-        let_scheduler_choose=settings.let_scheduler_choose,
-        exclude_hosts=settings.exclude_hosts,
-        shared_storage=shared_storage,
-        pack_targets=pack_targets,
-    )
-    plan = runbook.make_plan(snapshot, request)
-    if settings.dry_run:
-        runbook.notes.append("dry run: nothing was changed")
-        return runbook.report(dry_run=True)
-    with hosts_claimed([host]):
-        question = fencing_question(snapshot, host, len(plan.moves))
-        if not runbook.gate("approve-evacuation", question, needs_fencing=True).approved:
-            runbook.notes.append("evacuation not approved: nothing was changed")
+    with Refusals() as refused:
+        runbook = Runbook("evacuate-failed-node", [host], settings)
+        snapshot = runbook.snapshot()
+        check_evacuable(snapshot, host, settings.approval.mode)
+        request = EvacuateRequest(
+            host=host,
+            reserved_hosts=reserved_hosts or [],
+            priority_key=priority_key,
+            let_scheduler_choose=settings.let_scheduler_choose,
+            exclude_hosts=settings.exclude_hosts,
+            shared_storage=shared_storage,
+            pack_targets=pack_targets,
+        )
+        plan = runbook.make_plan(snapshot, request)
+        if settings.dry_run:
+            runbook.notes.append("dry run: nothing was changed")
+            return runbook.report(dry_run=True)
+        with hosts_claimed([host]):
+            gate = gates.evacuation(host, snapshot.host(host).is_up, plan, **runbook.timeout)
+            if not runbook.gate(gate).approved:
+                runbook.notes.append("evacuation not approved: nothing was changed")
+                return runbook.report()
+            if not snapshot.host(host).forced_down:
+                runbook.force_down(host)
+            else:
+                runbook.left_disabled[host] = "compute service forced down (it already was)"
+            runbook.notes.append(f"{host}'s compute service is forced down")
+            for move in plan.moves:
+                if move.needs_state_reset:
+                    runbook.notes.append(f"{move.instance_name}: {move.reason}")
+            runbook.finish_leftovers(snapshot, [host], plan.moves)
+            runbook.run_moves(snapshot, plan.moves)
+            verify_evacuated(runbook, snapshot, host)
             return runbook.report()
-        if not snapshot.host(host).forced_down:
-            force_down(settings.cloud, host)
-        runbook.notes.append(f"{host}'s compute service is forced down")
-        for move in plan.moves:
-            if move.needs_state_reset:
-                runbook.notes.append(f"{move.instance_name}: {move.reason}")
-        runbook.finish_leftovers(snapshot, [host], plan.moves)
-        runbook.run_moves(snapshot, plan.moves)
-        verify_evacuated(runbook, snapshot, host)
-        return runbook.report()
+    return refused.state

@@ -11,10 +11,12 @@ from __future__ import annotations
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import Runbook
+from flows.common import Refusals, Runbook
 from flows.maintenance import drain_and_report, drain_request
+from flows.names import run_name
 from flows.params import ApprovalSettings, RunSettings
 from flows.preflight import check_drainable, check_supported
+from novaflow import gates
 from novaflow.models import MethodPolicy, RunReport
 from tasks.locks import hosts_claimed
 
@@ -26,7 +28,9 @@ URGENT = RunSettings(
 )
 
 
-@flow(name="failing-node", task_runner=ThreadPoolTaskRunner(max_workers=256))
+@flow(
+    flow_run_name=run_name, name="failing-node", task_runner=ThreadPoolTaskRunner(max_workers=256)
+)
 def failing_node(
     host: str, reason: str = "failing hardware", settings: RunSettings = URGENT
 ) -> RunReport:
@@ -38,23 +42,24 @@ def failing_node(
         settings: Defaults are urgent: 32 moves at once, a 5-minute gate that approves
             when nobody answers, live-then-cold.
     """
-    runbook = Runbook("failing-node", [host], settings)
-    snapshot = runbook.snapshot()
-    check_drainable(snapshot, [host])
-    plan = runbook.make_plan(snapshot, drain_request([host], settings))
-    check_supported(snapshot, plan)
-    if not plan.moves and not plan.skips:
-        runbook.notes.append(f"{host} holds no instance: nothing to move")
-    if not plan.feasible:
-        runbook.notes.append("the cloud cannot take every instance: moving what fits first")
-    if settings.dry_run:
-        runbook.notes.append("dry run: nothing was changed")
-        return runbook.report(dry_run=True)
-    with hosts_claimed([host]):
-        question = f"{host} is failing ({reason}). Move its {len(plan.moves)} instance(s) off now?"
-        if not runbook.gate("approve-plan", question).approved:
-            runbook.notes.append("plan rejected: nothing was changed")
+    with Refusals() as refused:
+        runbook = Runbook("failing-node", [host], settings)
+        snapshot = runbook.snapshot()
+        check_drainable(snapshot, [host])
+        plan = runbook.make_plan(snapshot, drain_request([host], settings))
+        check_supported(snapshot, plan)
+        if not plan.moves and not plan.skips:
+            runbook.notes.append(f"{host} holds no instance: nothing to move")
+        if not plan.feasible:
+            runbook.notes.append("the cloud cannot take every instance: moving what fits first")
+        if settings.dry_run:
+            runbook.notes.append("dry run: nothing was changed")
+            return runbook.report(dry_run=True)
+        with hosts_claimed([host]):
+            if not runbook.gate(gates.failing_node(host, reason, plan, **runbook.timeout)).approved:
+                runbook.notes.append("plan rejected: nothing was changed")
+                return runbook.report()
+            drain_and_report(runbook, snapshot, host, f"novaflow: FAILING: {reason}")
+            runbook.notes.append(f"{host} left disabled and marked 'FAILING: {reason}'")
             return runbook.report()
-        drain_and_report(runbook, snapshot, host, f"novaflow: FAILING: {reason}")
-        runbook.notes.append(f"{host} left disabled and marked 'FAILING: {reason}'")
-        return runbook.report()
+    return refused.state

@@ -11,12 +11,13 @@ from __future__ import annotations
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import Runbook
+from flows.common import Refusals, Runbook
+from flows.names import run_name
 from flows.params import RunSettings
 from flows.preflight import check_drainable, check_supported
+from novaflow import gates
 from novaflow.models import DrainRequest, Method, Move, RunReport, Snapshot
 from tasks.locks import hosts_claimed
-from tasks.services import disable_service, enable_service
 
 
 def drain_request(hosts: list[str], settings: RunSettings) -> DrainRequest:
@@ -47,7 +48,7 @@ def moves_home(runbook: Runbook, host: str) -> list[Move]:
 
 def drain_and_report(runbook: Runbook, snapshot: Snapshot, host: str, reason: str) -> None:
     """Disable the service, move everything off, and check the host really is empty."""
-    disable_service(runbook.settings.cloud, host, reason)
+    runbook.disable(host, reason)
     runbook.finish_leftovers(snapshot, [host], runbook.plan.moves)
     runbook.run_moves(snapshot, runbook.plan.moves)
     left = runbook.left_on(host)
@@ -56,6 +57,7 @@ def drain_and_report(runbook: Runbook, snapshot: Snapshot, host: str, reason: st
 
 
 @flow(
+    flow_run_name=run_name,
     name="node-maintenance",
     task_runner=ThreadPoolTaskRunner(max_workers=256),
     validate_parameters=True,
@@ -76,38 +78,36 @@ def node_maintenance(
         wait_for_done: Pause after the drain until the operator says the work is done.
         move_back: After the work, move every instance that left back to this host.
     """
-    runbook = Runbook("node-maintenance", [host], settings)
-    snapshot = runbook.snapshot()
-    check_drainable(snapshot, [host])
-    plan = runbook.make_plan(snapshot, drain_request([host], settings))
-    runbook.require_feasible(plan)
-    check_supported(snapshot, plan)
-    if not plan.moves and not plan.skips:
-        # Not an error: the host may need the work all the same; it is still taken out of
-        # scheduling for it, so nothing lands there meanwhile.
-        runbook.notes.append(f"{host} holds no instance: nothing to move")
-    if settings.dry_run:
-        runbook.notes.append("dry run: nothing was changed")
-        return runbook.report(dry_run=True)
-    with hosts_claimed([host]):
-        question = f"Drain {host} ({reason})? {len(plan.moves)} instance(s) will move."
-        if not runbook.gate("approve-plan", question).approved:
-            runbook.notes.append("plan rejected: nothing was changed")
+    with Refusals() as refused:
+        runbook = Runbook("node-maintenance", [host], settings)
+        snapshot = runbook.snapshot()
+        check_drainable(snapshot, [host])
+        plan = runbook.make_plan(snapshot, drain_request([host], settings))
+        runbook.require_feasible(plan)
+        check_supported(snapshot, plan)
+        if not plan.moves and not plan.skips:
+            # Not an error: the host may need the work all the same; it is still taken out of
+            # scheduling for it, so nothing lands there meanwhile.
+            runbook.notes.append(f"{host} holds no instance: nothing to move")
+        if settings.dry_run:
+            runbook.notes.append("dry run: nothing was changed")
+            return runbook.report(dry_run=True)
+        with hosts_claimed([host]):
+            gate = gates.maintenance_plan(host, reason, plan, **runbook.timeout)
+            if not runbook.gate(gate).approved:
+                runbook.notes.append("plan rejected: nothing was changed")
+                return runbook.report()
+            drain_and_report(runbook, snapshot, host, f"novaflow: {reason}")
+            if not wait_for_done:
+                runbook.notes.append(f"{host} left disabled for the work")
+                return runbook.report()
+            done = runbook.gate(gates.maintenance_done(host, move_back, **runbook.timeout))
+            if not done.approved:
+                runbook.notes.append(f"{host} left disabled: 'maintenance done' was not approved")
+                return runbook.report()
+            runbook.enable(host)
+            runbook.notes.append(f"{host} enabled again after maintenance")
+            if move_back:
+                runbook.run_moves(runbook.fresh_snapshot(), moves_home(runbook, host))
             return runbook.report()
-        drain_and_report(runbook, snapshot, host, f"novaflow: {reason}")
-        if not wait_for_done:
-            runbook.notes.append(f"{host} left disabled for the work")
-            return runbook.report()
-        done = runbook.gate(
-            "maintenance-done",
-            f"{host} is empty. Do the work, then approve to enable it again"
-            + (" and move its instances back." if move_back else "."),
-        )
-        if not done.approved:
-            runbook.notes.append(f"{host} left disabled: 'maintenance done' was not approved")
-            return runbook.report()
-        enable_service(settings.cloud, host)
-        runbook.notes.append(f"{host} enabled again after maintenance")
-        if move_back:
-            runbook.run_moves(runbook.fresh_snapshot(), moves_home(runbook, host))
-        return runbook.report()
+    return refused.state

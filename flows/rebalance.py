@@ -11,13 +11,14 @@ from typing import Literal
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import Runbook
+from flows.common import Refusals, Runbook
+from flows.names import run_name
 from flows.params import RunSettings
 from flows.preflight import check_supported
+from novaflow import gates
 from novaflow.models import Host, RebalanceRequest, RunReport, Snapshot
 from tasks.leftovers import leftover_hosts
 from tasks.locks import hosts_claimed
-from tasks.services import disable_service
 
 
 def load(host: Host) -> float:
@@ -43,7 +44,7 @@ def load_summary(snapshot: Snapshot) -> str:
     return f"hottest {max(loads):.0%}, mean {mean:.0%}, std {std:.0%}, {empty} empty host(s)"
 
 
-@flow(name="rebalance", task_runner=ThreadPoolTaskRunner(max_workers=256))
+@flow(flow_run_name=run_name, name="rebalance", task_runner=ThreadPoolTaskRunner(max_workers=256))
 def rebalance(
     strategy: Literal["consolidate", "spread", "proximity"] = "spread",
     max_moves: int | None = 20,
@@ -73,53 +74,53 @@ def rebalance(
         target_zone: proximity: where they go.
         settings: Cloud, dry run, method policy, limits, timeouts and approval.
     """
-    runbook = Runbook(f"rebalance-{strategy}", [], settings)
-    snapshot = runbook.snapshot()
-    request = RebalanceRequest(
-        strategy=strategy,
-        max_moves=max_moves,
-        min_gain=min_gain,
-        policy=settings.method,
-        exclude_hosts=settings.exclude_hosts,
-        select_project=select_project,
-        select_metadata=select_metadata or {},
-        select_name=select_name,
-        target_hosts=target_hosts or [],
-        target_aggregate=target_aggregate,
-        target_zone=target_zone,
-    )
-    plan = runbook.make_plan(snapshot, request)
-    check_supported(snapshot, plan)
-    runbook.notes.append(f"load before: {load_summary(snapshot)}")
-    # Hosts a crashed run was emptying: its moves are finished (and their locks released)
-    # even when the new plan no longer touches them.
-    unfinished = set() if settings.dry_run else leftover_hosts(settings.cloud, snapshot)
-    if settings.dry_run or not (plan.moves or unfinished):
-        runbook.notes.append(
-            "dry run: nothing was changed" if settings.dry_run else "nothing to do"
+    with Refusals() as refused:
+        runbook = Runbook(f"rebalance-{strategy}", [], settings)
+        snapshot = runbook.snapshot()
+        request = RebalanceRequest(
+            strategy=strategy,
+            max_moves=max_moves,
+            min_gain=min_gain,
+            policy=settings.method,
+            exclude_hosts=settings.exclude_hosts,
+            select_project=select_project,
+            select_metadata=select_metadata or {},
+            select_name=select_name,
+            target_hosts=target_hosts or [],
+            target_aggregate=target_aggregate,
+            target_zone=target_zone,
         )
-        return runbook.report(dry_run=settings.dry_run)
-    touched = sorted(
-        {m.source for m in plan.moves} | {m.target for m in plan.moves if m.target} | unfinished
-    )
-    runbook.hosts = touched
-    with hosts_claimed(touched):
-        question = (
-            f"Rebalance ({strategy}): {len(plan.moves)} move(s) across {len(touched)} host(s)?"
+        plan = runbook.make_plan(snapshot, request)
+        check_supported(snapshot, plan)
+        runbook.notes.append(f"load before: {load_summary(snapshot)}")
+        # Hosts a crashed run was emptying: its moves are finished (and their locks released)
+        # even when the new plan no longer touches them.
+        unfinished = set() if settings.dry_run else leftover_hosts(settings.cloud, snapshot)
+        if settings.dry_run or not (plan.moves or unfinished):
+            runbook.notes.append(
+                "dry run: nothing was changed" if settings.dry_run else "nothing to do"
+            )
+            return runbook.report(dry_run=settings.dry_run)
+        touched = sorted(
+            {m.source for m in plan.moves} | {m.target for m in plan.moves if m.target} | unfinished
         )
-        if not runbook.gate("approve-plan", question).approved:
-            runbook.notes.append("plan rejected: nothing was changed")
+        runbook.hosts = touched
+        with hosts_claimed(touched):
+            gate = gates.rebalance(strategy, touched, plan, **runbook.timeout)
+            if not runbook.gate(gate).approved:
+                runbook.notes.append("plan rejected: nothing was changed")
+                return runbook.report()
+            runbook.finish_leftovers(snapshot, touched, plan.moves)
+            runbook.run_moves(snapshot, plan.moves)
+            after = runbook.fresh_snapshot()
+            runbook.notes.append(f"load after: {load_summary(after)}")
+            for name in plan.emptied_hosts:
+                if after.instances_on(name):
+                    runbook.notes.append(f"{name} was meant to end empty but still holds instances")
+                elif disable_emptied:
+                    runbook.disable(name, "novaflow: emptied by consolidation")
+                    runbook.notes.append(f"{name} is empty and its compute service was disabled")
+                else:
+                    runbook.notes.append(f"{name} is empty (service left enabled)")
             return runbook.report()
-        runbook.finish_leftovers(snapshot, touched, plan.moves)
-        runbook.run_moves(snapshot, plan.moves)
-        after = runbook.fresh_snapshot()
-        runbook.notes.append(f"load after: {load_summary(after)}")
-        for name in plan.emptied_hosts:
-            if after.instances_on(name):
-                runbook.notes.append(f"{name} was meant to end empty but still holds instances")
-            elif disable_emptied:
-                disable_service(settings.cloud, name, "novaflow: emptied by consolidation")
-                runbook.notes.append(f"{name} is empty and its compute service was disabled")
-            else:
-                runbook.notes.append(f"{name} is empty (service left enabled)")
-        return runbook.report()
+    return refused.state

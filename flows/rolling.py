@@ -11,14 +11,16 @@ from __future__ import annotations
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import Runbook
+from flows.common import Refusals, Runbook
 from flows.maintenance import drain_request
+from flows.names import run_name
 from flows.params import RunSettings
 from flows.preflight import NOVAFLOW_REASON, check_drainable, check_supported, find_host
+from novaflow import gates
 from novaflow.errors import BadRequest
+from novaflow.gates import host_list
 from novaflow.models import Resources, RunReport, Snapshot
 from tasks.locks import hosts_claimed
-from tasks.services import disable_service, enable_service
 
 
 def select_hosts(
@@ -100,13 +102,17 @@ def drain_batch(runbook: Runbook, batch: list[str], reason: str, margin: float) 
         runbook.notes.append(f"stopped before {', '.join(batch)}: the cloud cannot absorb them")
         return False
     for host in batch:
-        disable_service(settings.cloud, host, f"novaflow: {reason}")
+        runbook.disable(host, f"novaflow: {reason}")
     runbook.finish_leftovers(snapshot, batch, plan.moves)
     runbook.run_moves(snapshot, plan.moves)
     return all(not runbook.left_on(host) for host in batch)
 
 
-@flow(name="rolling-maintenance", task_runner=ThreadPoolTaskRunner(max_workers=256))
+@flow(
+    flow_run_name=run_name,
+    name="rolling-maintenance",
+    task_runner=ThreadPoolTaskRunner(max_workers=256),
+)
 def rolling_maintenance(
     hosts: list[str] | None = None,
     aggregate: str | None = None,
@@ -130,57 +136,52 @@ def rolling_maintenance(
             when off, each batch is enabled again as soon as it is empty.
         settings: Cloud, dry run, method policy, limits, timeouts, window and approval.
     """
-    if batch_size < 1:
-        raise BadRequest(
-            f"batch_size is {batch_size}: a batch must hold at least one host",
-            "give batch_size 1 or more (1 drains one host at a time)",
-        )
-    if not 0 <= min_free_fraction < 1:
-        raise BadRequest(
-            f"min_free_fraction is {min_free_fraction}: it is a share of capacity",
-            "give a value from 0 (no margin) up to, but not including, 1 (0.10 keeps 10% free)",
-        )
-    runbook = Runbook("rolling-maintenance", [], settings)
-    snapshot = runbook.snapshot()
-    selected = select_hosts(snapshot, hosts, aggregate, zone)
-    runbook.hosts = selected
-    check_drainable(snapshot, selected)
-    batches = [selected[i : i + batch_size] for i in range(0, len(selected), batch_size)]
-    first = runbook.make_plan(snapshot, drain_request(batches[0], settings))
-    runbook.require_feasible(first)
-    check_supported(snapshot, first)
-    if settings.dry_run:
-        runbook.notes.append(f"dry run: {len(batches)} batch(es): {batches}")
-        return runbook.report(dry_run=True)
-    with hosts_claimed(selected):
-        question = (
-            f"Rolling maintenance of {len(selected)} host(s) in {len(batches)} batch(es): "
-            f"{batches}?"
-        )
-        if not runbook.gate("approve-plan", question).approved:
-            runbook.notes.append("plan rejected: nothing was changed")
+    with Refusals() as refused:
+        if batch_size < 1:
+            raise BadRequest(
+                f"batch_size is {batch_size}: a batch must hold at least one host",
+                "give batch_size 1 or more (1 drains one host at a time)",
+            )
+        if not 0 <= min_free_fraction < 1:
+            raise BadRequest(
+                f"min_free_fraction is {min_free_fraction}: it is a share of capacity",
+                "give a value from 0 (no margin) up to, but not including, 1 (0.10 keeps 10% free)",
+            )
+        runbook = Runbook("rolling-maintenance", [], settings)
+        snapshot = runbook.snapshot()
+        selected = select_hosts(snapshot, hosts, aggregate, zone)
+        runbook.hosts = selected
+        check_drainable(snapshot, selected)
+        batches = [selected[i : i + batch_size] for i in range(0, len(selected), batch_size)]
+        first = runbook.make_plan(snapshot, drain_request(batches[0], settings))
+        runbook.require_feasible(first)
+        check_supported(snapshot, first)
+        if settings.dry_run:
+            runbook.notes.append(f"dry run: {len(batches)} batch(es): {batches}")
+            return runbook.report(dry_run=True)
+        with hosts_claimed(selected):
+            gate = gates.rolling_plan(selected, batches, first, **runbook.timeout)
+            if not runbook.gate(gate).approved:
+                runbook.notes.append("plan rejected: nothing was changed")
+                return runbook.report()
+            for n, batch in enumerate(batches, start=1):
+                if runbook.window_closed():
+                    runbook.notes.append(f"window ended: batches not started: {batches[n - 1 :]}")
+                    break
+                if not drain_batch(runbook, batch, reason, min_free_fraction):
+                    rest = batches[n:]
+                    if rest:  # say which hosts were never drained, so nothing left goes unreported
+                        runbook.notes.append(
+                            f"stopped after batch {n} ({', '.join(batch)}): batches not started: "
+                            + "; ".join(", ".join(b) for b in rest)
+                        )
+                    break
+                done = gates.batch_done(n, batch, len(batches) - n, **runbook.timeout)
+                if wait_for_done and not runbook.gate(done).approved:
+                    runbook.notes.append(f"{host_list(batch)} left disabled: batch {n} not done")
+                    break
+                for host in batch:
+                    runbook.enable(host)
+                runbook.notes.append(f"batch {n} ({', '.join(batch)}) done and enabled again")
             return runbook.report()
-        for n, batch in enumerate(batches, start=1):
-            if runbook.window_closed():
-                runbook.notes.append(f"window ended: batches not started: {batches[n - 1 :]}")
-                break
-            if not drain_batch(runbook, batch, reason, min_free_fraction):
-                rest = batches[n:]
-                if rest:  # say which hosts were never drained, so nothing left goes unreported
-                    runbook.notes.append(
-                        f"stopped after batch {n} ({', '.join(batch)}): batches not started: "
-                        + "; ".join(", ".join(b) for b in rest)
-                    )
-                break
-            if (
-                wait_for_done
-                and not runbook.gate(
-                    f"batch-{n}-done", f"{', '.join(batch)} empty. Do the work, then approve."
-                ).approved
-            ):
-                runbook.notes.append(f"{', '.join(batch)} left disabled: batch {n} not approved")
-                break
-            for host in batch:
-                enable_service(settings.cloud, host)
-            runbook.notes.append(f"batch {n} ({', '.join(batch)}) done and enabled again")
-        return runbook.report()
+    return refused.state

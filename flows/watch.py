@@ -3,7 +3,7 @@
 Runs every minute (a scheduled deployment). A host whose compute service has been down
 longer than the threshold gets a `novaflow.compute.down` event and an evacuate-failed-node
 run, which then waits at its gate for a human (Slack or UI) to confirm fencing. It never
-starts two evacuations for one host.
+starts two evacuations for one host. It also ends runs whose process died at a gate.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from prefect.deployments import run_deployment
 from prefect.events import emit_event
 from prefect.variables import Variable
 
+from flows.names import run_name
+from tasks.gates import end_abandoned_gates
 from tasks.inventory import read_cloud
 
 ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
@@ -46,7 +48,7 @@ def evacuations_in_progress(deployment: str) -> set[str]:
     return {str(r.parameters.get("host")) for r in runs}
 
 
-@flow(name="watch-compute-services")
+@flow(flow_run_name=run_name, name="watch-compute-services")
 def watch_compute_services(
     cloud: str = "sim",
     down_for_s: int = 180,
@@ -64,6 +66,8 @@ def watch_compute_services(
         approval_mode: Gate mode of the evacuation run it starts (ui or slack).
     """
     log = get_run_logger()
+    for name in end_abandoned_gates():
+        log.warning("flow run %s lost its process at a gate: marked Crashed", name)
     snapshot = read_cloud(cloud, 1)
     now = datetime.now(UTC)
     seen: dict[str, str] = Variable.get(_down_since_name(cloud), default={}) or {}

@@ -466,7 +466,7 @@ class Cloud:
             stop=tenacity.stop_after_attempt(self.retry.attempts)
             | tenacity.stop_after_delay(self.retry.budget_s),
             wait=tenacity.wait_exponential_jitter(
-                initial=self.retry.initial_s, max=self.retry.max_wait_s
+                multiplier=self.retry.initial_s, max=self.retry.max_wait_s
             ),
             retry=tenacity.retry_if_exception_type(TransientCloudError),
             before_sleep=lambda _s: self.counters.bump("retries"),

@@ -12,7 +12,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from novaflow.models import Move, Outcome, Plan, Resources, Skip, Snapshot
+from novaflow.models import ApprovalDecision, Move, Outcome, Plan, Resources, Skip, Snapshot
 
 SCHEDULER = "(Nova's scheduler)"
 
@@ -31,11 +31,50 @@ def _target(m: Move) -> str:
 
 
 def _seconds(s: float | None) -> str:
+    """A duration with its unit: '42 s', '14.2 min'."""
     if s is None:
         return ""
     if s < 90:
-        return f"{s:.0f}s"
-    return f"{s / 60:.1f}m"
+        return f"{s:.0f} s"
+    return f"{s / 60:.1f} min"
+
+
+DONE = ("moved", "already-done")
+
+
+def next_step(o: Outcome) -> str:
+    """What the operator does about an outcome: the derived next step where the move knows
+    one (Outcome.next_step, from Nova's reason), else its remedy."""
+    return getattr(o, "next_step", None) or o.remedy or ""
+
+
+def failure(o: Outcome) -> str:
+    """A failed move's error, Nova's own words where they add to it (Outcome.nova_reason),
+    and the next step: 'live migration refused (Nova: No valid host ...) -> free room ...'."""
+    what = o.error or "no reason recorded"
+    nova = getattr(o, "nova_reason", None)
+    if nova and nova not in what:
+        what += f" (Nova: {nova})"
+    return " -> ".join(x for x in (what, next_step(o)) if x)
+
+
+def earlier_attempt(o: Outcome) -> str:
+    """An error a move met and got past (a live attempt before the cold move that worked):
+    history, not a failure, so it never shows in a moved row's error."""
+    return (o.error or "") if o.result in DONE else ""
+
+
+def failures_first(outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """Failed, aborted and not-started moves first, then the rest, each in run order."""
+    return sorted(outcomes, key=lambda o: o.result in DONE)
+
+
+def counts_line(outcomes: Sequence[Outcome]) -> str:
+    """'2 failed, 17 moved' (instances): failures named first."""
+    counts: dict[str, int] = {}
+    for o in failures_first(outcomes):
+        counts[o.result] = counts.get(o.result, 0) + 1
+    return ", ".join(f"{n} {result}" for result, n in counts.items()) or "none moved"
 
 
 def request_title(plan: Plan) -> str:
@@ -171,12 +210,23 @@ def print_plan(plan: Plan, snapshot: Snapshot | None = None, console: Console | 
 
 
 def outcomes_table(outcomes: Sequence[Outcome]) -> Table:
-    """Per move: what happened, where the instance is now, how long it took, what to do."""
-    t = Table(title="Outcome")
-    for col in ("instance", "result", "method", "from", "now on", "status", "time", "error"):
+    """Per move, failures first: what happened, where the instance is now, how long it took,
+    an earlier attempt it got past, and for a failure Nova's reason and the next step."""
+    t = Table(title="Outcome", caption=f"instances: {counts_line(outcomes)}")
+    for col in (
+        "instance",
+        "result",
+        "method",
+        "from",
+        "now on",
+        "status",
+        "time",
+        "earlier attempt",
+        "error -> next step",
+    ):
         t.add_column(col, overflow="fold")
     style = {"moved": "green", "already-done": "green", "failed": "bold red", "aborted": "red"}
-    for o in outcomes:
+    for o in failures_first(outcomes):
         t.add_row(
             o.instance_name,
             Text(o.result, style=style.get(o.result, "yellow")),
@@ -185,7 +235,8 @@ def outcomes_table(outcomes: Sequence[Outcome]) -> Table:
             o.final_host or "",
             o.final_status or "",
             _seconds(o.seconds),
-            " -> ".join(x for x in (o.error, o.remedy) if x),
+            earlier_attempt(o),
+            "" if o.result in DONE else failure(o),
         )
     return t
 
@@ -247,16 +298,35 @@ def plan_markdown(plan: Plan, snapshot: Snapshot | None = None, limit: int | Non
     return "\n".join(lines) + "\n"
 
 
-def outcomes_markdown(outcomes: Sequence[Outcome]) -> str:
-    """The run's report as Markdown: one row per move, failures with their remedy."""
-    counts: dict[str, int] = {}
-    for o in outcomes:
-        counts[o.result] = counts.get(o.result, 0) + 1
-    head = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to report"
-    lines = ["### Outcome", "", f"**{head}**", ""]
-    lines += _md_table(
-        ("instance", "result", "method", "from", "now on", "status", "time", "error"),
-        (
+EARLIER_INLINE = 60
+"""An earlier attempt's text longer than this goes in a list under the table, where the
+Prefect UI does not cut it off, and the row points to it."""
+
+
+def _failures_md(outcomes: Sequence[Outcome]) -> list[str]:
+    """Each failure with Nova's reason and the next step, as a list (never cut off)."""
+    bad = [o for o in failures_first(outcomes) if o.result not in DONE]
+    if not bad:
+        return []
+    lines = [f"#### Failures ({len(bad)})", ""]
+    for o in bad:
+        where = f" on {o.final_host or o.source}" if (o.final_host or o.source) else ""
+        how = f" ({o.method.value})" if o.method else ""
+        lines.append(f"- **{_md(o.instance_name)}** `{o.instance_id}`{where}{how}: {o.result}")
+        lines.append(f"  - {_md(failure(o))}")
+    return [*lines, ""]
+
+
+def _instances_md(outcomes: Sequence[Outcome]) -> list[str]:
+    """Every instance, failures first; long earlier attempts listed under the table."""
+    long_ones: list[Outcome] = []
+    rows = []
+    for o in failures_first(outcomes):
+        earlier = earlier_attempt(o)
+        if len(earlier) > EARLIER_INLINE:
+            long_ones.append(o)
+            earlier = f"see earlier attempts ({len(long_ones)})"
+        rows.append(
             (
                 o.instance_name,
                 o.result,
@@ -265,9 +335,67 @@ def outcomes_markdown(outcomes: Sequence[Outcome]) -> str:
                 o.final_host or "",
                 o.final_status or "",
                 _seconds(o.seconds),
-                " -> ".join(x for x in (o.error, o.remedy) if x),
+                earlier,
+                "" if o.result in DONE else "see failures",
             )
-            for o in outcomes
-        ),
+        )
+    header = (
+        "instance",
+        "result",
+        "method",
+        "from",
+        "now on",
+        "status",
+        "time",
+        "earlier attempt",
+        "error",
     )
+    lines = ["#### Every instance", "", *_md_table(header, rows)]
+    if long_ones:
+        lines += ["", "#### Earlier attempts", ""]
+        for n, o in enumerate(long_ones, 1):
+            lines.append(f"{n}. **{_md(o.instance_name)}** ({o.result}): {_md(earlier_attempt(o))}")
+    return lines
+
+
+def outcomes_markdown(outcomes: Sequence[Outcome]) -> str:
+    """The moves as Markdown: failures first with Nova's reason and the next step, then a
+    table of every instance, then earlier attempts."""
+    lines = ["### Outcome", "", f"Instances: **{counts_line(outcomes)}**", ""]
+    lines += _failures_md(outcomes) + _instances_md(outcomes)
+    return "\n".join(lines) + "\n"
+
+
+def report_markdown(
+    title: str,
+    outcomes: Sequence[Outcome],
+    decisions: Sequence[tuple[str, ApprovalDecision]],
+    notes: Sequence[str],
+    left_disabled: dict[str, str] | None = None,
+) -> str:
+    """A run's report: what failed and what to do first, hosts left disabled and why, the
+    gates' decisions, notes, then every instance."""
+    lines = [f"# {_md(title)}", "", f"Instances: **{counts_line(outcomes)}**", ""]
+    lines += _failures_md(outcomes)
+    if left_disabled:
+        lines += [f"#### Hosts left disabled ({len(left_disabled)})", ""]
+        for host, reason in sorted(left_disabled.items()):
+            lines.append(
+                f"- **{_md(host)}**: {_md(reason)}. Enable it when it is ready: "
+                f"`openstack compute service set --enable {host} nova-compute`"
+            )
+        lines.append("")
+    if decisions:
+        lines += ["#### Gates", ""]
+        for gate, d in decisions:
+            verdict = "approved" if d.approved else "rejected"
+            comment = f": {_md(d.comment)}" if d.comment else ""
+            lines.append(
+                f"- {gate}: {verdict} by {_md(d.approver or '(unnamed)')} via {d.via}{comment}"
+            )
+        lines.append("")
+    if notes:
+        lines += ["#### Notes", "", *(f"- {_md(n)}" for n in notes), ""]
+    if outcomes:
+        lines += _instances_md(outcomes)
     return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from slack_sdk import WebClient
 
+from novaflow.gates import Gate, host_list
 from novaflow.models import ApprovalDecision, Outcome, Plan
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,13 @@ ACTIONS_BLOCK = "novaflow_gate_actions"
 DECISION_BLOCK = "novaflow_decision"
 
 _MAX_LINES = 15  # Slack caps a section at 3000 characters; long plans are summarised.
+
+# Slack's Block Kit limits: a message over any of them is refused with `invalid_blocks`.
+SECTION_TEXT_MAX = 3000
+FIELD_TEXT_MAX = 2000
+FIELDS_MAX = 10
+BLOCKS_MAX = 50
+HEADER_TEXT_MAX = 150
 
 
 class SlackConfigError(RuntimeError):
@@ -178,8 +186,32 @@ class GateRef(BaseModel):
 # ---------------------------------------------------------------------------- Block Kit builders
 
 
-def _text(markdown: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": markdown[:3000]}
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, the cut marked, so Slack never refuses it."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _text(markdown: str, limit: int = SECTION_TEXT_MAX) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": clip(markdown, limit)}
+
+
+def _field(markdown: str) -> dict[str, Any]:
+    return _text(markdown, FIELD_TEXT_MAX)
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, HEADER_TEXT_MAX)}}
+
+
+def gate_text(gate: Gate) -> str:
+    """The gate's own question in the message: what it asks, what each answer does."""
+    lines = [f"*{gate.question}*"]
+    if gate.moves:
+        lines.append(gate.moves)
+    lines.append(f"*Approve:* {gate.on_approve}")
+    lines.append(f"*Reject:* {gate.on_reject}")
+    lines.append(f":hourglass: {gate.timeout_text}")
+    return "\n".join(lines)
 
 
 def _section(markdown: str, block_id: str | None = None) -> dict[str, Any]:
@@ -249,28 +281,39 @@ def gate_blocks(
     run_url: str,
     needs_fencing: bool,
     gate_key: str = DEFAULT_GATE_KEY,
+    gate: Gate | None = None,
 ) -> list[dict[str, Any]]:
-    """The approval message: what will happen, what will not and why, and the buttons."""
+    """The approval message: the gate's question, what will happen, and the buttons.
+
+    With a `gate`, the message asks that gate's own question (a "work done?" gate does not
+    repeat the plan). Every text stays within Slack's limits however many hosts and moves.
+    """
+    if gate is not None:
+        scenario, hosts, gate_key = gate.scenario, gate.hosts or hosts, gate.key
+        needs_fencing = gate.needs_fencing
     ref = GateRef(run=str(flow_run_id), gate=gate_key, fence=needs_fencing)
+    title = gate.title if gate else f"{scenario} on {host_list(hosts)}"
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"Approval needed: {scenario}"}},
+        _header(f"Approval needed: {title}"),
         {
             "type": "section",
             "fields": [
-                _text(f"*Scenario:*\n{scenario}"),
-                _text(f"*Cloud:*\n{cloud}"),
-                _text(f"*Host(s):*\n{', '.join(hosts) or '-'}"),
-                _text(f"*Flow run:*\n<{run_url}|open in Prefect>"),
+                _field(f"*Scenario:*\n{scenario}"),
+                _field(f"*Cloud:*\n{cloud}"),
+                _field(f"*Host(s):* {len(hosts)}\n{host_list(hosts)}"),
+                _field(f"*Flow run:*\n<{run_url}|open in Prefect>"),
             ],
         },
-        _section(plan_summary(plan)),
-        _section(moves_text(plan)),
     ]
-    if plan.skips:
-        blocks.append(_section(skips_text(plan)))
-    blocks.append(_section(capacity_text(plan)))
-    if plan.warnings:
-        blocks.append(_section("*Warnings*\n" + _lines([f"• {w}" for w in plan.warnings], "")))
+    if gate is not None:
+        blocks.append(_section(gate_text(gate)))
+    if gate is None or gate.shows_plan:
+        blocks += [_section(plan_summary(plan)), _section(moves_text(plan))]
+        if plan.skips:
+            blocks.append(_section(skips_text(plan)))
+        blocks.append(_section(capacity_text(plan)))
+        if plan.warnings:
+            blocks.append(_section("*Warnings*\n" + _lines([f"• {w}" for w in plan.warnings], "")))
     if needs_fencing:
         blocks.append(fenced_input_block())
     blocks.append(comment_input_block())
@@ -378,22 +421,38 @@ def expired_blocks(
     return [*base, _section(note, DECISION_BLOCK)]
 
 
-def report_text(outcomes: list[Outcome]) -> str:
-    """The final report for the thread: counts by result, then every failure and its remedy."""
+def report_text(
+    outcomes: list[Outcome], decisions: list[tuple[str, ApprovalDecision]] | None = None
+) -> str:
+    """The final report for the thread: a rejection and who made it, or counts by result
+    and then every failure with Nova's reason and the next step."""
+    rejected = [(key, d) for key, d in decisions or [] if not d.approved]
+    lines = []
+    for key, d in rejected:
+        comment = f": {d.comment}" if d.comment else ""
+        lines.append(
+            f":no_entry: *Report:* gate `{key}` rejected by {who(d)} (via {d.via}){comment}"
+        )
     if not outcomes:
-        return "*Report:* nothing was planned."
+        lines.append("Nothing was changed." if rejected else "*Report:* nothing to move.")
+        return clip("\n".join(lines), SECTION_TEXT_MAX)
     counts = Counter(o.result for o in outcomes)
     summary = ", ".join(f"{n} {result}" for result, n in sorted(counts.items()))
     bad = [o for o in outcomes if o.result in ("failed", "aborted", "not-started")]
     icon = ":white_check_mark:" if not bad else ":warning:"
-    lines = [f"{icon} *Report:* {summary}"]
+    lines.append(f"{icon} *Report:* {summary}")
+    failures = []
     for o in bad:
         where = f" on {o.final_host or o.source}" if (o.final_host or o.source) else ""
-        lines.append(
+        step = getattr(o, "next_step", None) or o.remedy or "check the flow run logs"
+        failures.append(
             f"• `{o.instance_name}` ({o.instance_id[:8]}){where}: {o.result}: "
-            f"{o.error or 'no reason recorded'} → _{o.remedy or 'check the flow run logs'}_"
+            f"{o.error or 'no reason recorded'} → _{step}_"
         )
-    return _lines(lines, "failures")
+    return clip(
+        "\n".join(lines) + ("\n" + _lines(failures, "failures") if failures else ""),
+        SECTION_TEXT_MAX,
+    )
 
 
 # ------------------------------------------------------------------------------- the sender
@@ -431,12 +490,14 @@ class SlackGate:
         run_url: str,
         needs_fencing: bool,
         gate_key: str = DEFAULT_GATE_KEY,
+        gate: Gate | None = None,
     ) -> str:
         """Post the approval message; returns its ts (the thread for progress and report)."""
         blocks = gate_blocks(
-            scenario, cloud, hosts, plan, str(flow_run_id), run_url, needs_fencing, gate_key
+            scenario, cloud, hosts, plan, str(flow_run_id), run_url, needs_fencing, gate_key, gate
         )
-        fallback = f"Approval needed: {scenario} on {', '.join(hosts)} ({cloud})"
+        what = gate.question if gate else f"{scenario} on {host_list(hosts)}"
+        fallback = clip(f"Approval needed ({cloud}): {what}", SECTION_TEXT_MAX)
         resp = self.client.chat_postMessage(channel=self.channel, text=fallback, blocks=blocks)
         ts = str(resp["ts"])
         self._posted[ts] = _Posted(str(resp.get("channel") or self.channel), blocks)
@@ -499,9 +560,17 @@ class SlackGate:
         )
         return str(resp["ts"])
 
-    def post_report(self, ts: str, outcomes: list[Outcome], *, channel: str | None = None) -> str:
-        """The final report in the thread, failures named with instance, reason and remedy."""
-        text = report_text(outcomes)
+    def post_report(
+        self,
+        ts: str,
+        outcomes: list[Outcome],
+        *,
+        channel: str | None = None,
+        decisions: list[tuple[str, ApprovalDecision]] | None = None,
+    ) -> str:
+        """The final report in the thread: a rejection and who made it, or failures named
+        with instance, reason and next step."""
+        text = report_text(outcomes, decisions)
         resp = self.client.chat_postMessage(
             channel=self._channel(ts, channel), thread_ts=ts, text=text, blocks=[_section(text)]
         )

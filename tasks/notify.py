@@ -6,6 +6,7 @@ a flow never needs to know whether Slack is configured.
 
 from __future__ import annotations
 
+from novaflow.gates import Gate
 from novaflow.models import ApprovalDecision, Outcome, Plan, RunReport
 
 
@@ -20,10 +21,10 @@ class Notifier:
             return SlackRunNotifier(scenario, cloud, hosts)
         return Notifier()
 
-    def gate_opened(self, key: str, question: str, plan: Plan | None, needs_fencing: bool) -> None:
+    def gate_opened(self, gate: Gate, plan: Plan | None) -> None:
         """A gate is about to pause the run."""
 
-    def gate_decided(self, key: str, decision: ApprovalDecision) -> None:
+    def gate_decided(self, gate: Gate, decision: ApprovalDecision) -> None:
         """Someone (or the timeout) answered the gate."""
 
     def move_finished(self, outcome: Outcome) -> None:

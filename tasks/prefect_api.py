@@ -58,7 +58,7 @@ class QuickRetries(httpx.BaseTransport):
         asking = Retrying(
             retry=retry_if_result(_refused),
             stop=stop_after_delay(self.within_s),
-            wait=wait_exponential_jitter(initial=0.05, max=1.0, jitter=0.05),
+            wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
             before_sleep=self._before_sleep,
             retry_error_callback=lambda state: state.outcome.result(),  # the last 503
         )
@@ -141,7 +141,7 @@ def retried(within_s: float) -> Callable[[Callable[..., T]], Callable[..., T]]:
         @retry(
             retry=retry_if_exception(server_hiccup),
             stop=stop_after_delay(within_s),
-            wait=wait_exponential_jitter(initial=0.05, max=15, jitter=0.05),
+            wait=wait_exponential_jitter(multiplier=0.05, max=15, jitter=0.05),
             reraise=True,
         )
         @wraps(fn)

@@ -18,7 +18,9 @@ from prefect.artifacts import (
 )
 from prefect.events import emit_event
 
+from novaflow.gates import host_list
 from novaflow.models import ApprovalDecision, Outcome, Plan
+from novaflow.render import counts_line, report_markdown, request_title
 
 
 def artifact_key(*parts: str) -> str:
@@ -53,7 +55,7 @@ def plan_rows(plan: Plan) -> list[dict[str, str]]:
 
 
 def plan_summary(plan: Plan) -> str:
-    """One paragraph: how many moves by method, skips, capacity, warnings."""
+    """One line of plain text: how many moves by method, skips, capacity, warnings."""
     by_method = Counter(m.method.value for m in plan.moves)
     parts = [f"{n} {method}" for method, n in sorted(by_method.items())] or ["no moves"]
     text = f"{len(plan.moves)} moves ({', '.join(parts)}), {len(plan.skips)} skipped."
@@ -61,34 +63,23 @@ def plan_summary(plan: Plan) -> str:
         short = plan.capacity.needed.shortfall(plan.capacity.free)
         text += " NOT ENOUGH ROOM: short by " + ", ".join(f"{v:g} {k}" for k, v in short.items())
     for w in plan.warnings:
-        text += f"\n- warning: {w}"
+        text += f" Warning: {w}"
     return text
+
+
+def plan_title(plan: Plan, scenario: str, hosts: list[str]) -> str:
+    """Plain text (artifact descriptions show no markdown): 'node-maintenance plan for
+    cmp-1: 4 moves ...'; a plan made before its hosts are known names its request."""
+    what = host_list(hosts) if hosts else request_title(plan)
+    return f"{scenario} plan for {what}: {plan_summary(plan)}"
 
 
 def publish_plan(plan: Plan, scenario: str, hosts: list[str]) -> None:
     create_table_artifact(
-        key=artifact_key("plan", scenario, *hosts),
+        key=artifact_key("plan", scenario, *hosts[:8]),
         table=plan_rows(plan),
-        description=f"**{scenario} plan for {', '.join(hosts)}**: {plan_summary(plan)}",
+        description=plan_title(plan, scenario, hosts),
     )
-
-
-def outcome_rows(outcomes: list[Outcome]) -> list[dict[str, str]]:
-    return [
-        {
-            "instance": o.instance_name,
-            "id": o.instance_id,
-            "outcome": o.result,
-            "method": o.method.value if o.method else "",
-            "from": o.source or "",
-            "now on": o.final_host or "",
-            "status": o.final_status or "",
-            "seconds": f"{o.seconds:.1f}" if o.seconds is not None else "",
-            "error": o.error or "",
-            "what to do": o.remedy or "",
-        }
-        for o in outcomes
-    ]
 
 
 def publish_report(
@@ -97,36 +88,16 @@ def publish_report(
     outcomes: list[Outcome],
     decisions: list[tuple[str, ApprovalDecision]],
     notes: list[str],
+    left_disabled: dict[str, str] | None = None,
 ) -> str:
-    """The final report: one table row per instance plus who approved what; returns markdown."""
-    counts = Counter(o.result for o in outcomes)
-    lines = [f"# {scenario}: {', '.join(hosts)}", ""]
-    lines.append(", ".join(f"{n} {r}" for r, n in sorted(counts.items())) or "nothing to move")
-    lines.append("")
-    for gate, d in decisions:
-        verdict = "approved" if d.approved else "rejected"
-        comment = f": {d.comment}" if d.comment else ""
-        lines.append(
-            f"- gate **{gate}** {verdict} by {d.approver or '(unnamed)'} via {d.via}{comment}"
-        )
-    lines += [f"- {n}" for n in notes]
-    if outcomes:
-        lines += [
-            "",
-            "| instance | outcome | method | from | now on | status | s | error | what to do |",
-        ]
-        lines.append("|---|---|---|---|---|---|---|---|---|")
-        for r in outcome_rows(outcomes):
-            lines.append(
-                f"| {r['instance']} | {r['outcome']} | {r['method']} | {r['from']} | "
-                f"{r['now on']} | {r['status']} | {r['seconds']} | {r['error']} | "
-                f"{r['what to do']} |"
-            )
-    markdown = "\n".join(lines)
+    """The final report: failures first with Nova's reason and the next step, hosts left
+    disabled, who approved what, then every instance; returns its markdown."""
+    title = f"{scenario}: {host_list(hosts)}"
+    markdown = report_markdown(title, outcomes, decisions, notes, left_disabled)
     create_markdown_artifact(
-        key=artifact_key("report", scenario, *hosts),
+        key=artifact_key("report", scenario, *hosts[:8]),
         markdown=markdown,
-        description=f"{scenario} report",
+        description=f"{title} report, instances: {counts_line(outcomes)}",
     )
     return markdown
 

@@ -10,6 +10,7 @@ from prefect import get_run_logger
 from prefect.context import FlowRunContext
 from prefect.settings import PREFECT_UI_URL
 
+from novaflow.gates import Gate
 from novaflow.models import ApprovalDecision, Outcome, Plan, RunReport
 from novaflow.slack import SlackGate, SlackSettings
 from tasks.notify import Notifier
@@ -33,24 +34,25 @@ class SlackRunNotifier(Notifier):
         self.messages: dict[str, str] = {}
         self.thread: str | None = None
 
-    def gate_opened(self, key: str, question: str, plan: Plan | None, needs_fencing: bool) -> None:
+    def gate_opened(self, gate: Gate, plan: Plan | None) -> None:
         run_id, url = run_url()
+        hosts = gate.hosts or self.hosts
         ts = self.gate.post_gate(
             self.scenario,
             self.cloud,
-            self.hosts,
-            plan or _empty_plan(self.hosts),
+            hosts,
+            plan or _empty_plan(hosts),
             run_id,
             url,
-            needs_fencing,
-            gate_key=key,
+            gate.needs_fencing,
+            gate_key=gate.key,
+            gate=gate,
         )
-        self.messages[key] = ts
+        self.messages[gate.key] = ts
         self.thread = self.thread or ts
-        self.gate.post_progress(ts, question)
 
-    def gate_decided(self, key: str, decision: ApprovalDecision) -> None:
-        ts = self.messages.get(key)
+    def gate_decided(self, gate: Gate, decision: ApprovalDecision) -> None:
+        ts = self.messages.get(gate.key)
         if ts is None:
             return
         if decision.via == "timeout":
@@ -63,14 +65,15 @@ class SlackRunNotifier(Notifier):
             self.gate.post_progress(
                 self.thread,
                 f":warning: {outcome.instance_name}: {outcome.error or outcome.result}. "
-                f"{outcome.remedy or ''}",
+                f"{getattr(outcome, 'next_step', None) or outcome.remedy or ''}",
             )
 
     def finished(self, report: RunReport, markdown: str) -> None:
         if not self.thread:
             return
         try:
-            self.gate.post_report(self.thread, report.outcomes)
+            decisions = [(g.gate, g.decision) for g in report.gates]
+            self.gate.post_report(self.thread, report.outcomes, decisions=decisions)
             for note in report.notes:
                 self.gate.post_progress(self.thread, note)
         except Exception as exc:  # the report artifact exists; Slack is a courtesy here

@@ -197,6 +197,9 @@ class FakeSlack:
         channel = args.get("channel")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
+        refused = blocks_refused(_maybe_json(args.get("blocks")) or [])
+        if refused:
+            return {"ok": False, "error": "invalid_blocks", "errors": [refused]}
         ts = self._next_ts()
         message = {
             "type": "message",
@@ -216,6 +219,9 @@ class FakeSlack:
         message = self.messages.get(str(args.get("ts")))
         if message is None or message["channel"] != args.get("channel"):
             return {"ok": False, "error": "message_not_found"}
+        refused = blocks_refused(_maybe_json(args.get("blocks")) or [])
+        if refused:
+            return {"ok": False, "error": "invalid_blocks", "errors": [refused]}
         message["text"] = args.get("text", message["text"])
         if "blocks" in args:
             message["blocks"] = _maybe_json(args["blocks"]) or []
@@ -426,6 +432,34 @@ class FakeSlack:
         with self._cond:
             if not self._cond.wait_for(condition, timeout=timeout):
                 raise TimeoutError(what)
+
+
+LIMITS = {"blocks": 50, "header": 150, "section": 3000, "field": 2000, "fields": 10}
+"""Slack's Block Kit limits (api.slack.com/reference/block-kit/blocks): past any of them
+Slack refuses the whole message with `invalid_blocks`, and so does this fake."""
+
+
+def blocks_refused(blocks: list[dict[str, Any]]) -> str | None:
+    """Why Slack would refuse these blocks, or None when it would accept them."""
+    if len(blocks) > LIMITS["blocks"]:
+        return f"more than {LIMITS['blocks']} blocks ({len(blocks)})"
+    for n, block in enumerate(blocks):
+        text = (block.get("text") or {}).get("text") or ""
+        kind = block.get("type")
+        if kind == "header" and len(text) > LIMITS["header"]:
+            return f"block {n}: header text over {LIMITS['header']} characters ({len(text)})"
+        if kind == "section" and len(text) > LIMITS["section"]:
+            return f"block {n}: section text over {LIMITS['section']} characters ({len(text)})"
+        fields = block.get("fields") or []
+        if len(fields) > LIMITS["fields"]:
+            return f"block {n}: more than {LIMITS['fields']} fields ({len(fields)})"
+        for f in fields:
+            if len(f.get("text") or "") > LIMITS["field"]:
+                return f"block {n}: a field over {LIMITS['field']} characters"
+        for element in block.get("elements") or []:
+            if kind == "context" and len(element.get("text") or "") > LIMITS["section"]:
+                return f"block {n}: context text over {LIMITS['section']} characters"
+    return None
 
 
 def _hello() -> dict[str, Any]:

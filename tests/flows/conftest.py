@@ -17,9 +17,10 @@ from novaflow.sim.spec import ClusterSpec
 from novaflow.sim.testing import running_sim
 from tasks.connect import forget_clouds
 
-APPROVE = {"approved": True, "comment": "go", "approver": "alice", "via": "ui"}
+APPROVE = {"approved": True, "comment": "go", "approver": "alice", "via": "cli"}
+"""As the terminal answers: novaflow records the channel and the login with the answer."""
 APPROVE_FENCED = {**APPROVE, "fenced": True}
-REJECT = {"approved": False, "comment": "not now", "approver": "bob", "via": "ui"}
+REJECT = {"approved": False, "comment": "not now", "fenced": False, "approver": "bob", "via": "ui"}
 
 
 @pytest.fixture

@@ -14,11 +14,12 @@ from typing import Any
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-from prefect.flow_runs import resume_flow_run
+from prefect.exceptions import ObjectNotFound
 from prefect.states import Crashed
 
 from novaflow.sim.clouds_yaml import clouds_config
 from novaflow.sim.testing import SimHandle, running_sim
+from tasks.prefect_api import quick_retries, retried
 from tests.reliability import child
 from tests.reliability.outcome import CellResult, RunResult, audit
 from tests.reliability.scenarios import SCENARIOS, Scenario, settings
@@ -151,6 +152,19 @@ class Cell:
         return cell
 
 
+PATIENCE_S = 120
+"""How long a harness call to the Prefect server is asked again on a server hiccup (503,
+connection refused): the product's own patience (tasks.prefect_api.retried) and its quick
+503 retries (QuickRetries), so a busy server fails a cell only where it would fail a run."""
+
+
+@contextlib.contextmanager
+def prefect() -> Iterator[Any]:
+    """A Prefect client with the product's quick retries on a refused (503) request."""
+    with get_client(sync_client=True) as client:
+        yield quick_retries(client)
+
+
 def find_run(client: Any, run_name: str) -> Any:
     runs = client.read_flow_runs(
         flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[run_name])), limit=1
@@ -158,9 +172,16 @@ def find_run(client: Any, run_name: str) -> Any:
     return runs[0] if runs else None
 
 
+@retried(within_s=PATIENCE_S)
+def _find_run(run_name: str) -> Any:
+    with prefect() as client:
+        return find_run(client, run_name)
+
+
+@retried(within_s=PATIENCE_S)
 def mark_crashed(run_name: str) -> None:
     """What a worker does when its flow-run process dies: the run is Crashed, not Running."""
-    with get_client(sync_client=True) as client:
+    with prefect() as client:
         run = find_run(client, run_name)
         if run is not None:
             client.set_flow_run_state(run.id, Crashed(message="process killed"), force=True)
@@ -169,39 +190,44 @@ def mark_crashed(run_name: str) -> None:
 def wait_paused(run_name: str, timeout: float) -> bool:
     """Bounded poll until the run waits at a gate (it then holds its hosts)."""
     deadline = time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            run = find_run(client, run_name)
-            if run is not None and run.state and run.state.is_paused():
-                return True
-            if run is not None and run.state and run.state.is_final():
-                return False
-            time.sleep(0.2)
+    while time.monotonic() < deadline:
+        run = _find_run(run_name)
+        if run is not None and run.state and run.state.is_paused():
+            return True
+        if run is not None and run.state and run.state.is_final():
+            return False
+        time.sleep(0.2)
     return False
 
 
+@retried(within_s=PATIENCE_S)
 def approve(run_name: str) -> None:
     """Answer the run's gate as an approver would in the UI (fenced, for an evacuation)."""
-    with get_client(sync_client=True) as client:
+    with prefect() as client:
         run = find_run(client, run_name)
-    if run is not None:
-        resume_flow_run(run.id, run_input={**APPROVE, "fenced": True})
+        if run is not None and run.state and run.state.is_paused():
+            client.resume_flow_run(run.id, run_input={**APPROVE, "fenced": True})
+
+
+@retried(within_s=PATIENCE_S)
+def _busy_slots(names: list[str]) -> int:
+    busy = 0
+    with prefect() as client:
+        for name in names:
+            try:
+                busy += client.read_global_concurrency_limit_by_name(name).active_slots
+            except ObjectNotFound:  # not created before the kill
+                continue
+    return busy
 
 
 def wait_slots_free(names: list[str], timeout: float = 150) -> None:
     """Bounded wait until the server has freed a dead run's concurrency slots (lease expiry)."""
     deadline = time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            busy = 0
-            for name in names:
-                try:
-                    busy += client.read_global_concurrency_limit_by_name(name).active_slots
-                except Exception:  # not created before the kill
-                    continue
-            if busy == 0:
-                return
-            time.sleep(0.5)
+    while time.monotonic() < deadline:
+        if _busy_slots(names) == 0:
+            return
+        time.sleep(0.5)
     raise AssertionError(f"concurrency slots {names} still held after {timeout} s")
 
 

@@ -37,7 +37,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class GateInput(RunInput):
-    """Stands in for the flows' Approval RunInput (tasks/gates.py): same fields."""
+    """Stands in for a gate's Resume form (tasks/gates.py) with the keys the listener sends:
+    the answer (approved, comment, fenced) and what novaflow records (approver, via)."""
 
     approved: bool
     comment: str = ""
