@@ -165,7 +165,7 @@ def test_plan_says_where_aggregate_ratios_differ_from_placement(connect: Connect
     assert "cpu_allocation_ratio 4 on b" in note and "Placement has 16" in note
 
 
-def test_plan_warns_when_placement_would_refuse_a_named_target(connect: Connect):
+def test_plan_keeps_an_instance_placement_would_refuse_everywhere(connect: Connect):
     spec = (
         ClusterSpec(projects=["admin", "demo"])
         .flavor("v1.gpu", vcpus=2, ram=4096, disk=20, extra_specs={"resources:VGPU": "1"})
@@ -175,6 +175,8 @@ def test_plan_warns_when_placement_would_refuse_a_named_target(connect: Connect)
     )
     _, cloud = connect(spec, time_scale=0)
     p = drain_a(cloud.snapshot())
-    notes = [w for w in p.warnings if "Placement refuses" in w]
-    assert [m.target for m in p.moves] == ["b"]
-    assert len(notes) == 1 and "-> b: Placement refuses it (b has no VGPU provider)" in notes[0]
+    # Nova would answer NoValidHost on b: the plan does not send it there, and says why.
+    assert p.moves == []
+    (skip,) = p.skips
+    assert skip.instance_name == "vdi" and "b has no VGPU provider" in skip.reason
+    assert not p.feasible
