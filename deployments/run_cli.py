@@ -31,7 +31,12 @@ from typing import Any
 import typer
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, LogFilter
-from prefect.exceptions import FlowPauseTimeout, ObjectNotFound, PrefectHTTPStatusError
+from prefect.exceptions import (
+    FlowPauseTimeout,
+    ObjectNotFound,
+    PrefectHTTPStatusError,
+    UnfinishedRun,
+)
 from prefect.flow_runs import resume_flow_run
 from prefect.states import Cancelled
 from rich.live import Live
@@ -500,9 +505,12 @@ def watch_run(
     return follower
 
 
-def report_of(state) -> RunReport | None:
+def report_of(state, board: live.Board | None = None) -> RunReport | None:
     """The RunReport a finished run returned (or carried in MovesIncomplete)."""
-    result = state.result(raise_on_failure=False)
+    try:
+        result = state.result(raise_on_failure=False)
+    except UnfinishedRun:  # a run cancelled in Prefect ends Cancelling, with no result
+        result = board.report if board is not None else None
     if isinstance(result, RunReport):
         return result
     report = getattr(result, "report", None)
@@ -564,7 +572,8 @@ def run_followed(
                     Cancelled(message="stopped: no new move was started; see the report"),
                     force=True,
                 )
-    report = report_of(state) if state is not None else None
+    board = live.board_of(follower.run.id) if follower.run is not None else None
+    report = report_of(state, board) if state is not None else None
     return Finished(report, cancelled, name)
 
 

@@ -195,6 +195,7 @@ class Runbook:
             self.notes,
         )
         self.notifier.finished(report, markdown)
+        live.report_made(report)
         if fail_if_incomplete and report.unfinished:
             raise MovesIncomplete(report)
         return report

@@ -204,7 +204,7 @@ def test_dry_run_prints_the_plan_table_and_changes_nothing(cloud_of, prefect_ser
 def test_json_and_value_output_for_scripts(cloud_of, prefect_server):
     sim = cloud_of(two_hosts(2))
     done = novaflow(
-        "run", "maintenance", "-H", "cmp-a", "--yes", "--no-wait-for-done", "-f", "json",
+        "run", "maintenance", "-H", "cmp-a", "--yes", "-f", "json",
         env=env_for(sim),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
