@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from prefect import tags
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, LogFilter
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags, LogFilter
 from prefect.exceptions import (
     FlowPauseTimeout,
     ObjectNotFound,
@@ -40,6 +41,7 @@ from prefect.exceptions import (
 from prefect.flow_runs import resume_flow_run
 from prefect.states import Cancelled
 from rich.live import Live
+from rich.markdown import Markdown
 from rich.table import Table
 
 from novaflow import render
@@ -184,7 +186,8 @@ def fill_form(gate: OpenGate, answer: dict[str, Any]) -> dict[str, Any]:
     answer = {"approver": getpass.getuser(), "via": "cli", **answer}
     if gate.fields is None:
         return answer
-    return {k: v for k, v in answer.items() if k in gate.fields}
+    # `approver` and `via` always go along: a form that does not show them still keeps them.
+    return {k: v for k, v in answer.items() if k in gate.fields or k in ("approver", "via")}
 
 
 class GateGone(Exception):
@@ -247,7 +250,7 @@ class Terminal:
             return None
         default = self.on_timeout == "approve"
         console.print(f"[bold]Gate '{gate.key}'[/bold] ({gate.time_left()})")
-        console.print(gate.question, markup=False)
+        console.print(Markdown(gate.question))
         console.print(
             f"If nobody answers in time, the gate does '{self.on_timeout}' (the default "
             "below). It can also be answered in the Prefect UI or Slack.",
@@ -297,8 +300,10 @@ def per_host(board: live.Board) -> dict[str, HostLine]:
                 line.in_flight += 1
             else:
                 line.left += 1
-        elif outcome.result == "moved":
+        elif outcome.result in ("moved", "already-done"):
             line.moved += 1
+        elif outcome.result in ("not-started", "skipped"):
+            line.left += 1
         else:
             line.failed += 1
             line.failing.append(move.instance_name)
@@ -339,9 +344,13 @@ def progress_table(run, board: live.Board, elapsed_s: float) -> Table:
 # -- following a run -------------------------------------------------------------------
 
 
-def _find_run(client, name: str):
+CLI_TAG = "novaflow-cli"
+"""Tag of every run started by `novaflow run` (with one tag of its own, to find it by)."""
+
+
+def _find_run(client, tag: str):
     runs = client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])), limit=1
+        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])), limit=1
     )
     return runs[0] if runs else None
 
@@ -547,17 +556,19 @@ def run_followed(
     flow, params: dict[str, Any], answer: Answer | Terminal, *, show: bool = True
 ) -> Finished:
     """Run `flow` with `params` in a worker thread and follow it from this one."""
-    name = f"cli-{uuid.uuid4().hex[:10]}"
+    # Found by a tag of its own, so the run keeps the name its flow gives it.
+    tag = f"cli-{uuid.uuid4().hex[:10]}"
     box: dict[str, Any] = {}
 
     def target() -> None:
-        box["state"] = flow.with_options(flow_run_name=name)(**params, return_state=True)
+        with tags(CLI_TAG, tag):
+            box["state"] = flow(**params, return_state=True)
 
     # Run in a copy of this context so the flow sees the same Prefect settings (API URL).
     worker = threading.Thread(target=contextvars.copy_context().run, args=(target,), daemon=True)
     worker.start()
     with get_client(sync_client=True) as client:
-        follower = watch_run(client, lambda: _find_run(client, name), worker.is_alive, answer, show)
+        follower = watch_run(client, lambda: _find_run(client, tag), worker.is_alive, answer, show)
         while worker.is_alive():  # Ctrl-C during the last moments of the run
             try:
                 worker.join(timeout=POLL_S)
@@ -574,7 +585,8 @@ def run_followed(
                 )
     board = live.board_of(follower.run.id) if follower.run is not None else None
     report = report_of(state, board) if state is not None else None
-    return Finished(report, cancelled, name)
+    run_name = follower.run.name if follower.run is not None else tag
+    return Finished(report, cancelled, run_name)
 
 
 def run_foreground(

@@ -46,9 +46,12 @@ class OneLineErrors(TyperGroup):
             exc.show()
             sys.exit(exc.exit_code)
         except ClickException as exc:
-            where = exc.ctx.command_path if getattr(exc, "ctx", None) else "novaflow"
+            ctx = getattr(exc, "ctx", None)
+            # The program is `novaflow` whatever name it was started under (tests: "root").
+            where = " ".join(["novaflow", *ctx.command_path.split()[1:]]) if ctx else "novaflow"
+            message = exc.format_message().replace("Value error, ", "")
             err.print(
-                f"novaflow: {exc.format_message().replace('Value error, ', '')} (see {where} --help)",
+                f"novaflow: {message} (see {where} --help)",
                 style="red",
                 markup=False,
                 soft_wrap=True,
