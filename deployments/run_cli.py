@@ -324,6 +324,28 @@ def eta(board: live.Board, elapsed_s: float) -> str:
     return f"about {rest / max(1, len(board.in_flight())):.0f}s left (plan estimate)"
 
 
+MOVE_TASKS = ("live", "cold", "evacuate")
+
+
+def task_counts(client, run) -> Table:
+    """Moves by task state, read from the API: for a run in another process (the demo's
+    served deployments), whose board this process does not have."""
+    task_runs = client.read_task_runs(
+        flow_run_filter=FlowRunFilter(id={"any_": [run.id]}), limit=200
+    )
+    counts: dict[str, int] = {}
+    for t in task_runs:
+        if t.name.split("-")[0] in MOVE_TASKS:
+            state = t.state.name if t.state else "?"
+            counts[state] = counts.get(state, 0) + 1
+    table = Table(title=f"{run.name}: {run.state.name if run.state else '?'}")
+    table.add_column("moves")
+    table.add_column("count", justify="right")
+    for state, n in sorted(counts.items()):
+        table.add_row(state, str(n))
+    return table
+
+
 def progress_table(run, board: live.Board, elapsed_s: float) -> Table:
     state = run.state.name if run.state else "?"
     table = Table(title=f"{run.name}: {state}", caption=eta(board, elapsed_s))
@@ -490,8 +512,12 @@ class Follower:
             return
         self.run = run
         if live_view:
+            board = live.board_of(run.id)
+            elapsed = time.monotonic() - self.started
             live_view.update(
-                progress_table(run, live.board_of(run.id), time.monotonic() - self.started)
+                progress_table(run, board, elapsed)
+                if board.plan is not None
+                else task_counts(self.client, run)
             )
         if run.state and run.state.is_cancelling() and not self.stopping:
             self.stopping = True

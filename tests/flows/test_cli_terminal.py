@@ -20,10 +20,12 @@ from prefect.client.schemas.filters import (
     FlowRunFilterName,
     FlowRunFilterState,
     FlowRunFilterStateType,
+    FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
+from deployments.run_cli import CLI_TAG
 from novaflow.sim.spec import ClusterSpec
 from novaflow.sim.testing import wait_for
 from tasks.locks import claim_name
@@ -107,16 +109,15 @@ def paused_cli_run(since: float, key: str):
         with get_client(sync_client=True) as client:
             runs = client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(
-                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
+                    tags=FlowRunFilterTags(all_=[CLI_TAG]),
                 )
             )
         return next(
             (
                 r
                 for r in runs
-                if r.name.startswith("cli-")
-                and r.state.state_details.pause_key == key
-                and r.created.timestamp() >= since - 1
+                if r.state.state_details.pause_key == key and r.created.timestamp() >= since - 1
             ),
             None,
         )
