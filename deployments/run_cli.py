@@ -44,6 +44,7 @@ from rich.live import Live
 from rich.markdown import Markdown
 from rich.table import Table
 
+from deployments.find_prefect import leave_now
 from novaflow import render
 from novaflow.errors import REFUSALS
 from novaflow.models import Outcome, RunReport
@@ -483,13 +484,19 @@ class Follower:
             )
             return
         moving = board.in_flight()
-        console.print(f"Leaving {len(moving)} move(s) in flight:")
+        console.print(f"Leaving {len(moving)} move(s) in flight (Nova finishes them):")
         for m in moving:
             console.print(f"  {m.instance_name}: {m.source} -> {m.target or 'scheduler'}")
-        console.print(f"Run {run.name} keeps its state; re-run the same command to resume.")
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
+        # Ended, so its host claims are free: the same command run again resumes, waiting
+        # for the moves still in flight instead of starting them twice.
+        with contextlib.suppress(Exception):
+            self.client.set_flow_run_state(
+                run.id,
+                Cancelled(message=f"left at the terminal with {len(moving)} move(s) in flight"),
+                force=True,
+            )
+        console.print(f"Run {run.name} marked Cancelled; run the same command again to resume.")
+        leave_now(130)
 
     def follow(self) -> None:
         live_view = Live(console=console, transient=True) if self.show else None
