@@ -42,6 +42,10 @@ def leave_now(code: int) -> None:
     os._exit(code)
 
 
+def _leave_on(signum: int, _frame: object) -> None:
+    leave_now(128 + signum)
+
+
 class NoPrefect(Exception):
     """No Prefect server could be reached or started; the message says what to do."""
 
@@ -112,6 +116,8 @@ def temporary_server(timeout: float = START_TIMEOUT_S) -> Iterator[str]:
         shutil.rmtree(home, ignore_errors=True)
 
     _on_leave.append(stop)
+    # Killed (SIGTERM) or its terminal closed (SIGHUP): still stop the server first.
+    before = {sig: signal.signal(sig, _leave_on) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         deadline = time.monotonic() + timeout
         while not answers(api_url, timeout=2):
@@ -125,6 +131,8 @@ def temporary_server(timeout: float = START_TIMEOUT_S) -> Iterator[str]:
             time.sleep(0.3)
         yield api_url
     finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
         _on_leave.remove(stop)
         _send_what_is_queued()
         stop()
