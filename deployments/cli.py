@@ -241,7 +241,19 @@ def _run(name: str, fn: Callable, common: dict[str, Any], mine: dict[str, Any]) 
     except (ValidationError, NovaflowError) as exc:
         detail = describe_invalid(exc) if isinstance(exc, ValidationError) else str(exc)
         fail(f"bad parameters: {detail}")
+    check_cloud(settings.cloud)
     _run_flow(flow, params, common, settings.approval.on_timeout)
+
+
+def check_cloud(name: str) -> None:
+    """Refuse an unknown cloud or wrong credentials now, in one line, before a Prefect
+    server is found or started (that can take a minute for a temporary one)."""
+    from novaflow.cloud import Cloud
+
+    try:
+        Cloud.connect(name).close()
+    except NovaflowError as exc:
+        fail(f"refused, nothing was changed: {exc}")
 
 
 def _run_flow(flow, params: dict[str, Any], o: dict[str, Any], on_timeout: str) -> None:
