@@ -21,7 +21,7 @@ import typer
 from pydantic import ValidationError
 
 from deployments.slack_cli import slack_app
-from novaflow.cli import Strategy, app, fail
+from novaflow.cli import Strategy, app, fail, project_id
 from novaflow.demo_state import use_demo_clouds
 from novaflow.errors import NovaflowError
 from novaflow.models import MethodPolicy
@@ -241,7 +241,19 @@ def _run(name: str, fn: Callable, common: dict[str, Any], mine: dict[str, Any]) 
     except (ValidationError, NovaflowError) as exc:
         detail = describe_invalid(exc) if isinstance(exc, ValidationError) else str(exc)
         fail(f"bad parameters: {detail}")
+    check_cloud(settings.cloud)
     _run_flow(flow, params, common, settings.approval.on_timeout)
+
+
+def check_cloud(name: str) -> None:
+    """Refuse an unknown cloud or wrong credentials now, in one line, before a Prefect
+    server is found or started (that can take a minute for a temporary one)."""
+    from novaflow.cloud import Cloud
+
+    try:
+        Cloud.connect(name).close()
+    except NovaflowError as exc:
+        fail(f"refused, nothing was changed: {exc}")
 
 
 def _run_flow(flow, params: dict[str, Any], o: dict[str, Any], on_timeout: str) -> None:
@@ -375,6 +387,9 @@ def rebalance_cmd(
     disable_emptied: bool = typer.Option(False, help="consolidate: disable emptied hosts."),
     select_project: str | None = typer.Option(None, help="proximity: a project, name or ID."),
     select_name: str | None = typer.Option(None, help="proximity: names containing this."),
+    select_metadata: list[str] = typer.Option(
+        [], help="proximity: instance metadata KEY=VALUE (repeat: all must match)."
+    ),
     target_host: list[str] = typer.Option([], help="proximity: destination hosts."),
     target_aggregate: str | None = typer.Option(None, help="proximity: destination aggregate."),
     target_zone: str | None = typer.Option(None, help="proximity: destination zone."),
@@ -385,6 +400,7 @@ def rebalance_cmd(
     proximity_only = {
         "--select-project": select_project,
         "--select-name": select_name,
+        "--select-metadata": select_metadata,
         "--target-host": target_host,
         "--target-aggregate": target_aggregate,
         "--target-zone": target_zone,
@@ -392,9 +408,9 @@ def rebalance_cmd(
     if strategy is not Strategy.proximity:
         given = [opt for opt, value in proximity_only.items() if value]
         if given:
-            fail(f"{', '.join(given)} only apply to --strategy proximity (not {strategy.value})")
+            fail(f"{', '.join(given)}: only with --strategy proximity (not {strategy.value})")
     if disable_emptied and strategy is not Strategy.consolidate:
-        fail(f"--disable-emptied only applies to --strategy consolidate (not {strategy.value})")
+        fail(f"--disable-emptied: only with --strategy consolidate (not {strategy.value})")
     return rebalance, dict(
         strategy=strategy.value,
         max_moves=max_moves,
@@ -402,6 +418,7 @@ def rebalance_cmd(
         disable_emptied=disable_emptied,
         select_project=project_id(run.settings.cloud, select_project) if select_project else None,
         select_name=select_name,
+        select_metadata=metadata_pairs(select_metadata) or None,
         target_hosts=target_host or None,
         target_aggregate=target_aggregate,
         target_zone=target_zone,
@@ -409,18 +426,12 @@ def rebalance_cmd(
     )
 
 
-def project_id(cloud: str, project: str) -> str:
-    """The ID of the project the operator named (by name or ID), read from Keystone."""
-    from novaflow.cloud import Cloud
-
-    conn = Cloud.connect(cloud)
-    try:
-        found = conn.project_id(project)
-    finally:
-        conn.close()
-    if found is None:
-        fail(f"no project {project!r} in cloud {cloud!r}: give a project name or ID")
-    return found
+def metadata_pairs(given: list[str]) -> dict[str, str]:
+    """KEY=VALUE options as a dict; a pair without '=' is refused."""
+    bad = [g for g in given if "=" not in g]
+    if bad:
+        fail(f"--select-metadata {bad[0]}: give KEY=VALUE, e.g. --select-metadata app=batch")
+    return dict(g.split("=", 1) for g in given)
 
 
 # -- serving and the demo ----------------------------------------------------------------

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -27,6 +27,23 @@ from novaflow.demo_state import running_demo
 
 START_TIMEOUT_S = 180.0
 """A cold `prefect server start` (migrations, 2 shared cores) takes 10-60 s."""
+
+
+_on_leave: list[Callable[[], None]] = []
+
+
+def leave_now(code: int) -> None:
+    """Exit at once (a second Ctrl-C), still stopping the temporary server if there is one."""
+    for stop in reversed(_on_leave):
+        with contextlib.suppress(Exception):
+            stop()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _leave_on(signum: int, _frame: object) -> None:
+    leave_now(128 + signum)
 
 
 class NoPrefect(Exception):
@@ -92,6 +109,15 @@ def temporary_server(timeout: float = START_TIMEOUT_S) -> Iterator[str]:
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C at the terminal is ours to handle, not the server's
     )
+
+    def stop() -> None:
+        _stop(proc)
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+    _on_leave.append(stop)
+    # Killed (SIGTERM) or its terminal closed (SIGHUP): still stop the server first.
+    before = {sig: signal.signal(sig, _leave_on) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         deadline = time.monotonic() + timeout
         while not answers(api_url, timeout=2):
@@ -105,10 +131,11 @@ def temporary_server(timeout: float = START_TIMEOUT_S) -> Iterator[str]:
             time.sleep(0.3)
         yield api_url
     finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        _on_leave.remove(stop)
         _send_what_is_queued()
-        _stop(proc)
-        log.close()
-        shutil.rmtree(home, ignore_errors=True)
+        stop()
 
 
 @contextlib.contextmanager

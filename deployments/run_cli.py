@@ -29,14 +29,22 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from prefect import tags
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, LogFilter
-from prefect.exceptions import FlowPauseTimeout, ObjectNotFound, PrefectHTTPStatusError
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags, LogFilter
+from prefect.exceptions import (
+    FlowPauseTimeout,
+    ObjectNotFound,
+    PrefectHTTPStatusError,
+    UnfinishedRun,
+)
 from prefect.flow_runs import resume_flow_run
 from prefect.states import Cancelled
 from rich.live import Live
+from rich.markdown import Markdown
 from rich.table import Table
 
+from deployments.find_prefect import leave_now
 from novaflow import render
 from novaflow.errors import REFUSALS
 from novaflow.models import Outcome, RunReport
@@ -179,7 +187,8 @@ def fill_form(gate: OpenGate, answer: dict[str, Any]) -> dict[str, Any]:
     answer = {"approver": getpass.getuser(), "via": "cli", **answer}
     if gate.fields is None:
         return answer
-    return {k: v for k, v in answer.items() if k in gate.fields}
+    # `approver` and `via` always go along: a form that does not show them still keeps them.
+    return {k: v for k, v in answer.items() if k in gate.fields or k in ("approver", "via")}
 
 
 class GateGone(Exception):
@@ -242,7 +251,7 @@ class Terminal:
             return None
         default = self.on_timeout == "approve"
         console.print(f"[bold]Gate '{gate.key}'[/bold] ({gate.time_left()})")
-        console.print(gate.question, markup=False)
+        console.print(Markdown(gate.question))
         console.print(
             f"If nobody answers in time, the gate does '{self.on_timeout}' (the default "
             "below). It can also be answered in the Prefect UI or Slack.",
@@ -292,8 +301,10 @@ def per_host(board: live.Board) -> dict[str, HostLine]:
                 line.in_flight += 1
             else:
                 line.left += 1
-        elif outcome.result == "moved":
+        elif outcome.result in ("moved", "already-done"):
             line.moved += 1
+        elif outcome.result in ("not-started", "skipped"):
+            line.left += 1
         else:
             line.failed += 1
             line.failing.append(move.instance_name)
@@ -312,6 +323,28 @@ def eta(board: live.Board, elapsed_s: float) -> str:
     if done > 0:
         return f"about {rest * elapsed_s / done:.0f}s left"
     return f"about {rest / max(1, len(board.in_flight())):.0f}s left (plan estimate)"
+
+
+MOVE_TASKS = ("live", "cold", "evacuate")
+
+
+def task_counts(client, run) -> Table:
+    """Moves by task state, read from the API: for a run in another process (the demo's
+    served deployments), whose board this process does not have."""
+    task_runs = client.read_task_runs(
+        flow_run_filter=FlowRunFilter(id={"any_": [run.id]}), limit=200
+    )
+    counts: dict[str, int] = {}
+    for t in task_runs:
+        if t.name.split("-")[0] in MOVE_TASKS:
+            state = t.state.name if t.state else "?"
+            counts[state] = counts.get(state, 0) + 1
+    table = Table(title=f"{run.name}: {run.state.name if run.state else '?'}")
+    table.add_column("moves")
+    table.add_column("count", justify="right")
+    for state, n in sorted(counts.items()):
+        table.add_row(state, str(n))
+    return table
 
 
 def progress_table(run, board: live.Board, elapsed_s: float) -> Table:
@@ -334,9 +367,13 @@ def progress_table(run, board: live.Board, elapsed_s: float) -> Table:
 # -- following a run -------------------------------------------------------------------
 
 
-def _find_run(client, name: str):
+CLI_TAG = "novaflow-cli"
+"""Tag of every run started by `novaflow run` (with one tag of its own, to find it by)."""
+
+
+def _find_run(client, tag: str):
     runs = client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])), limit=1
+        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])), limit=1
     )
     return runs[0] if runs else None
 
@@ -447,13 +484,19 @@ class Follower:
             )
             return
         moving = board.in_flight()
-        console.print(f"Leaving {len(moving)} move(s) in flight:")
+        console.print(f"Leaving {len(moving)} move(s) in flight (Nova finishes them):")
         for m in moving:
             console.print(f"  {m.instance_name}: {m.source} -> {m.target or 'scheduler'}")
-        console.print(f"Run {run.name} keeps its state; re-run the same command to resume.")
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
+        # Ended, so its host claims are free: the same command run again resumes, waiting
+        # for the moves still in flight instead of starting them twice.
+        with contextlib.suppress(Exception):
+            self.client.set_flow_run_state(
+                run.id,
+                Cancelled(message=f"left at the terminal with {len(moving)} move(s) in flight"),
+                force=True,
+            )
+        console.print(f"Run {run.name} marked Cancelled; run the same command again to resume.")
+        leave_now(130)
 
     def follow(self) -> None:
         live_view = Live(console=console, transient=True) if self.show else None
@@ -476,8 +519,12 @@ class Follower:
             return
         self.run = run
         if live_view:
+            board = live.board_of(run.id)
+            elapsed = time.monotonic() - self.started
             live_view.update(
-                progress_table(run, live.board_of(run.id), time.monotonic() - self.started)
+                progress_table(run, board, elapsed)
+                if board.plan is not None
+                else task_counts(self.client, run)
             )
         if run.state and run.state.is_cancelling() and not self.stopping:
             self.stopping = True
@@ -500,9 +547,12 @@ def watch_run(
     return follower
 
 
-def report_of(state) -> RunReport | None:
+def report_of(state, board: live.Board | None = None) -> RunReport | None:
     """The RunReport a finished run returned (or carried in MovesIncomplete)."""
-    result = state.result(raise_on_failure=False)
+    try:
+        result = state.result(raise_on_failure=False)
+    except UnfinishedRun:  # a run cancelled in Prefect ends Cancelling, with no result
+        result = board.report if board is not None else None
     if isinstance(result, RunReport):
         return result
     report = getattr(result, "report", None)
@@ -539,17 +589,19 @@ def run_followed(
     flow, params: dict[str, Any], answer: Answer | Terminal, *, show: bool = True
 ) -> Finished:
     """Run `flow` with `params` in a worker thread and follow it from this one."""
-    name = f"cli-{uuid.uuid4().hex[:10]}"
+    # Found by a tag of its own, so the run keeps the name its flow gives it.
+    tag = f"cli-{uuid.uuid4().hex[:10]}"
     box: dict[str, Any] = {}
 
     def target() -> None:
-        box["state"] = flow.with_options(flow_run_name=name)(**params, return_state=True)
+        with tags(CLI_TAG, tag):
+            box["state"] = flow(**params, return_state=True)
 
     # Run in a copy of this context so the flow sees the same Prefect settings (API URL).
     worker = threading.Thread(target=contextvars.copy_context().run, args=(target,), daemon=True)
     worker.start()
     with get_client(sync_client=True) as client:
-        follower = watch_run(client, lambda: _find_run(client, name), worker.is_alive, answer, show)
+        follower = watch_run(client, lambda: _find_run(client, tag), worker.is_alive, answer, show)
         while worker.is_alive():  # Ctrl-C during the last moments of the run
             try:
                 worker.join(timeout=POLL_S)
@@ -564,8 +616,10 @@ def run_followed(
                     Cancelled(message="stopped: no new move was started; see the report"),
                     force=True,
                 )
-    report = report_of(state) if state is not None else None
-    return Finished(report, cancelled, name)
+    board = live.board_of(follower.run.id) if follower.run is not None else None
+    report = report_of(state, board) if state is not None else None
+    run_name = follower.run.name if follower.run is not None else tag
+    return Finished(report, cancelled, run_name)
 
 
 def run_foreground(

@@ -260,6 +260,7 @@ class Runbook:
             self.left_disabled,
         )
         self.notifier.finished(report, markdown)
+        live.report_made(report)
         if fail_if_incomplete and report.unfinished:
             raise MovesIncomplete(report)
         return report

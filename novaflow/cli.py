@@ -46,9 +46,12 @@ class OneLineErrors(TyperGroup):
             exc.show()
             sys.exit(exc.exit_code)
         except ClickException as exc:
-            where = exc.ctx.command_path if getattr(exc, "ctx", None) else "novaflow"
+            ctx = getattr(exc, "ctx", None)
+            # The program is `novaflow` whatever name it was started under (tests: "root").
+            where = " ".join(["novaflow", *ctx.command_path.split()[1:]]) if ctx else "novaflow"
+            message = exc.format_message().replace("Value error, ", "")
             err.print(
-                f"novaflow: {exc.format_message().replace('Value error, ', '')} (see {where} --help)",
+                f"novaflow: {message} (see {where} --help)",
                 style="red",
                 markup=False,
                 soft_wrap=True,
@@ -116,6 +119,26 @@ def load_snapshot(snapshot_file: Path | None, os_cloud: str | None) -> Snapshot:
     except NovaflowError as exc:
         fail(str(exc))
     raise AssertionError("unreachable")
+
+
+def project_id(os_cloud: str | None, project: str) -> str:
+    """The ID of the project the operator named (by name or ID), read from Keystone:
+    operators name projects (`web`), Nova's servers carry only their project's ID."""
+    from novaflow.cloud import Cloud
+
+    use_demo_clouds()
+    try:
+        conn = Cloud.connect(os_cloud)
+        try:
+            found = conn.project_id(project)
+        finally:
+            conn.close()
+    except NovaflowError as exc:
+        fail(str(exc))
+    if found is None:
+        where = f"cloud {os_cloud!r}" if os_cloud else "the cloud"
+        fail(f"no project {project!r} in {where}: give a project name or ID")
+    return found
 
 
 @app.command("snapshot")
@@ -239,7 +262,9 @@ def plan_evacuate(
 def plan_rebalance(
     strategy: Strategy = typer.Option(..., help="consolidate, spread or proximity."),
     max_moves: int | None = typer.Option(None, help="Move budget (default: unlimited)."),
-    select_project: str | None = typer.Option(None, help="proximity: instances of a project."),
+    select_project: str | None = typer.Option(
+        None, help="proximity: a project, by name or ID (by ID with --snapshot)."
+    ),
     select_name: str | None = typer.Option(None, help="proximity: names containing this."),
     target_host: list[str] = typer.Option([], help="proximity: destination hosts."),
     target_aggregate: str | None = typer.Option(None, help="proximity: destination aggregate."),
@@ -250,6 +275,8 @@ def plan_rebalance(
     column: list[str] = COLUMNS,
 ) -> None:
     """Consolidate, spread or proximity moves, within a budget."""
+    if select_project and snapshot_file is None:
+        select_project = project_id(os_cloud, select_project)
     try:
         request = RebalanceRequest(
             strategy=strategy.value,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 
-from novaflow.models import Move, Outcome, Plan
+from novaflow.models import Move, Outcome, Plan, RunReport
 
 CANCEL_CHECK_S = 2.0
 """How often a run reads its own state to notice a cancellation: one flow-run read per
@@ -30,6 +30,7 @@ class Board:
 
     plan: Plan | None = None
     questions: dict[str, str] = field(default_factory=dict)  # gate key -> its question
+    report: RunReport | None = None  # kept here too: a cancelled run's result is not
     started: dict[str, Move] = field(default_factory=dict)
     finished: dict[str, Outcome] = field(default_factory=dict)
     stop_reason: str | None = None
@@ -48,10 +49,21 @@ def _run_id() -> str | None:
     return str(ctx.flow_run.id) if ctx and ctx.flow_run else None
 
 
+KEPT = 32
+"""Boards kept per process: a process that runs many flows (a test session, a benchmark)
+keeps only the latest runs' plans, not every plan it ever made."""
+
+
 def board_of(flow_run_id: object) -> Board:
     """The board of a run (made on first use, by either side)."""
     with _lock:
-        return _boards.setdefault(str(flow_run_id), Board())
+        key = str(flow_run_id)
+        board = _boards.get(key)
+        if board is None:
+            board = _boards[key] = Board()
+            while len(_boards) > KEPT:
+                del _boards[next(iter(_boards))]
+        return board
 
 
 def _mine() -> Board | None:
@@ -71,6 +83,12 @@ def gate_opened(key: str, question: str) -> None:
     board = _mine()
     if board is not None:
         board.questions[key] = question
+
+
+def report_made(report: RunReport) -> None:
+    board = _mine()
+    if board is not None:
+        board.report = report
 
 
 def move_started(move: Move) -> None:

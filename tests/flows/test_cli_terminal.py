@@ -20,13 +20,16 @@ from prefect.client.schemas.filters import (
     FlowRunFilterName,
     FlowRunFilterState,
     FlowRunFilterStateType,
+    FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
+from deployments.run_cli import CLI_TAG
 from novaflow.sim.spec import ClusterSpec
 from novaflow.sim.testing import wait_for
 from tasks.locks import claim_name
+from tasks.moves import cloud_limit_name, slot_limit_name
 from tests.flows.conftest import service, two_hosts, where
 from tests.flows.test_cli import NOVAFLOW, novaflow
 
@@ -107,16 +110,15 @@ def paused_cli_run(since: float, key: str):
         with get_client(sync_client=True) as client:
             runs = client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(
-                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
+                    tags=FlowRunFilterTags(all_=[CLI_TAG]),
                 )
             )
         return next(
             (
                 r
                 for r in runs
-                if r.name.startswith("cli-")
-                and r.state.state_details.pause_key == key
-                and r.created.timestamp() >= since - 1
+                if r.state.state_details.pause_key == key and r.created.timestamp() >= since - 1
             ),
             None,
         )
@@ -204,7 +206,7 @@ def test_dry_run_prints_the_plan_table_and_changes_nothing(cloud_of, prefect_ser
 def test_json_and_value_output_for_scripts(cloud_of, prefect_server):
     sim = cloud_of(two_hosts(2))
     done = novaflow(
-        "run", "maintenance", "-H", "cmp-a", "--yes", "--no-wait-for-done", "-f", "json",
+        "run", "maintenance", "-H", "cmp-a", "--yes", "-f", "json",
         env=env_for(sim),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -250,6 +252,8 @@ def test_ctrl_c_stops_new_moves_waits_for_those_in_flight_and_cancels_the_run(
     assert state_of(run_name) == "Cancelled"
     with get_client(sync_client=True) as client:
         assert client.read_variable_by_name(claim_name("cmp-a")) is None  # claim given back
+        for limit in (slot_limit_name("cmp-a", "live"), cloud_limit_name("sim")):
+            assert client.read_global_concurrency_limit_by_name(limit).active_slots == 0
     # A re-run resumes: the rest moves, nothing moves twice.
     rerun = novaflow("run", "maintenance", "-H", "cmp-a", "--yes", env=env_for(sim))
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
@@ -351,3 +355,28 @@ def test_a_second_terminal_finds_the_demo_or_starts_one_server_and_leaves_nothin
         assert noise not in alone.stderr
     # Its home (database, log) is gone; it is deleted only after its server has exited.
     assert list(scratch.iterdir()) == []
+
+
+def test_a_second_ctrl_c_lists_the_moves_in_flight_and_leaves_and_a_rerun_finishes(
+    cloud_of, prefect_server
+):
+    spec = ClusterSpec().host("cmp-a").host("cmp-b")
+    for i in range(6):
+        spec.instance(f"web-{i}", host="cmp-a", flavor="m1.small")
+    sim = cloud_of(spec, time_scale=0.2)  # moves slow enough to be in flight at the 2nd Ctrl-C
+    cli = Cli(
+        "run", "maintenance", "-H", "cmp-a", "--yes", "--max-parallel", "2",
+        env=env_for(sim, COLUMNS="200"),
+    )  # fmt: skip
+    sim.wait_for(lambda: sim.migrations(), timeout=120, interval=0.2, what="a move")
+    cli.send_signal(signal.SIGINT)
+    cli.wait_to_see("Stopping: no new move starts")
+    cli.send_signal(signal.SIGINT)
+    code = cli.finish()
+    assert code == 130, cli.out + cli.err
+    assert "Leaving " in cli.err and "web-" in cli.err.split("Leaving ")[1]
+    run_name = cli.err.split("Run ")[-1].split(" marked Cancelled")[0]
+    assert state_of(run_name) == "Cancelled"
+    rerun = novaflow("run", "maintenance", "-H", "cmp-a", "--yes", env=env_for(sim))
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert all(where(sim, f"web-{i}") == ("cmp-b", "ACTIVE") for i in range(6))

@@ -1,0 +1,69 @@
+"""`novaflow` without a cloud or a Prefect server: help per scenario, and how a second
+terminal finds a running demo (only while the demo's process lives)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from deployments.cli import app
+from novaflow.demo_state import DemoStack, running_demo, use_demo_clouds, write_demo_state
+
+
+def _help(*args: str) -> str:
+    result = CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_run_help_is_one_command_per_scenario_each_with_only_its_options():
+    listing = _help("run")
+    for scenario in ("maintenance", "failing", "evacuate", "rolling", "rebalance"):
+        assert scenario in listing
+    maintenance = _help("run", "maintenance")
+    assert "--move-back" in maintenance and "--strategy" not in maintenance
+    assert "--os-cloud" in maintenance and "--cloud" in maintenance  # the old spelling too
+    for panel in ("Cloud and output", "Limits and window", "Approval"):
+        assert panel in maintenance
+    evacuate = _help("run", "evacuate")
+    assert "--rebuild-slots" in evacuate and "--pack-targets" in evacuate
+    assert "--slots" not in evacuate.replace("--rebuild-slots", "")
+    rebalance = _help("run", "rebalance")
+    assert "consolidate|spread|proximity" in rebalance and "--host" not in rebalance
+    assert "--window-minutes" in rebalance
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.delenv("OS_CLIENT_CONFIG_FILE", raising=False)
+    return tmp_path
+
+
+def test_a_demo_is_found_only_while_its_process_lives(in_tmp, monkeypatch):
+    clouds = in_tmp / "clouds.yaml"
+    clouds.write_text(json.dumps({"clouds": {"sim": {}}}))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    stack = DemoStack(
+        pid=int(gone.stdout), prefect_api_url="http://127.0.0.1:1/api", clouds_yaml=str(clouds)
+    )
+    write_demo_state(stack)
+    assert running_demo() is None  # its process has ended: a stale file is ignored
+    assert use_demo_clouds() is None
+    alive = stack.model_copy(update={"pid": os.getpid()})
+    write_demo_state(alive)
+    assert running_demo() == alive
+    assert use_demo_clouds() == str(clouds)
+    assert alive.exports() == [
+        "export PREFECT_API_URL=http://127.0.0.1:1/api",
+        f"export OS_CLIENT_CONFIG_FILE={clouds}",
+    ]
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", "/etc/mine.yaml")
+    assert use_demo_clouds() is None  # the operator's own choice always wins
