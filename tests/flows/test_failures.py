@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 from flows.failing import failing_node
@@ -101,8 +102,18 @@ def test_failing_node_gate_approves_by_default_when_nobody_answers(cloud_of):
 
 def test_a_host_that_dies_mid_drain_leaves_a_clear_report(cloud_of):
     spec = two_hosts(6)
-    # cmp-a dies 60 simulated seconds in: a move or two finish, the rest cannot.
-    sim = cloud_of(spec, time_scale=0.01, faults={"service_down": [{"host": "cmp-a", "at": 60}]})
+    sim = cloud_of(spec, time_scale=0.01)
+    dying = threading.Event()
+
+    def die_soon(route: str) -> None:
+        # cmp-a dies 60 simulated seconds after the first move is asked for: a move or two
+        # finish, the rest cannot. Counted from the first move, not from the sim's start, so a
+        # slow machine's preflight never meets an already dead host.
+        if route.endswith("/servers/{server_id}/action") and not dying.is_set():
+            dying.set()
+            sim.set_faults(service_down=[{"host": "cmp-a", "at": sim.state.clock.now() + 60}])
+
+    sim.state.request_hooks.append(die_soon)
     report = drive(
         node_maintenance,
         {"approve-plan": APPROVE},
