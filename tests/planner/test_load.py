@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -104,8 +106,8 @@ def test_more_budget_never_gives_a_worse_plan(seed):
         in_use.append(hosts_in_use(s, p, act))
         q = rebalance(s, "spread", max_moves=budget)
         hottest.append(max(cpu_loads(s, q, act).values()))
-    assert all(b <= a for a, b in zip(in_use, in_use[1:], strict=False)), in_use
-    assert all(b <= a + 1e-9 for a, b in zip(hottest, hottest[1:], strict=False)), hottest
+    assert all(b <= a for a, b in pairwise(in_use)), in_use
+    assert all(b <= a + 1e-9 for a, b in pairwise(hottest)), hottest
 
 
 def test_budget_warning_only_when_more_hosts_could_be_emptied():
