@@ -35,26 +35,32 @@ def consolidate(snapshot: Snapshot, req: RebalanceRequest) -> Plan:
     with a bigger budget, so more budget never gives a plan with more hosts in use.
     """
     check_rebalance(snapshot, req)
-    orders = ("size",) if req.max_moves is None else ("size", "cost")
-    runs = [_Run(snapshot, req, order) for order in orders]
     budget = req.max_moves
+    orders = ("size",) if budget is None else ("size", "cost")
+    runs = [_Run(snapshot, req, order) for order in orders]
+    for r in runs:
+        r.go(budget)
     run, k = max(
         ((r, r.longest_within(budget)) for r in runs),
         key=lambda rk: (rk[1], -rk[0].migrations_at(rk[1]), -orders.index(rk[0].order)),
     )
+    # More hosts could be emptied only if a run, let go on past the budget, empties more.
+    nxt = run.migrations_at(k + 1) if len(run.events) > k else None
+    for r in runs:
+        if nxt is None and r is not run and not r.done:
+            r.go(None)
+            nxt = r.migrations_at(k + 1) if len(r.events) > k else None
     run.keep(k)
+    run.go_blocked()
     cluster, methods = run.cluster, run.methods
-    most = max(len(r.events) for r in runs)
     warnings: list[str] = []
     note = unmovable_summary(methods, run.blocked, "their hosts stay in use")
     if note:
         warnings.append(note)
-    if k < most:
-        # Only when a run ignoring the budget really empties more hosts.
-        need = min(r.migrations_at(k + 1) for r in runs if len(r.events) > k)
+    if nxt is not None:
         warnings.append(
-            f"move budget of {budget} migrations stops the plan: {most - k} more host(s) "
-            f"could be emptied with a larger max_moves (the next one at {need})"
+            f"move budget of {budget} migrations stops the plan: more hosts could be emptied "
+            f"with a larger max_moves (the next one at {nxt})"
         )
     if run.ceiling_stops:
         warnings.append(
@@ -81,19 +87,20 @@ def consolidate(snapshot: Snapshot, req: RebalanceRequest) -> Plan:
 
 
 class _Run:
-    """One consolidation run that ignores the budget, journalled so a prefix can be kept."""
+    """One consolidation run in a fixed order of hosts, which a budget only stops, never
+    steers; journalled so that a prefix of it can be kept."""
 
     def __init__(self, snapshot: Snapshot, req: RebalanceRequest, order: str) -> None:
         self.order = order
         cluster = self.cluster = Cluster(snapshot)
         if cluster.measured:
             cluster.cpu_ceiling = req.cpu_ceiling
-        methods = self.methods = Methods(cluster, req)
+        self.methods = Methods(cluster, req)
         hosts = universe(cluster, req)
         # Hosts empty already stay empty: they take nothing.
         in_use = [h for h in hosts if cluster.on_host[h]]
         self.already_empty = [cluster.names[h] for h in hosts if not cluster.on_host[h]]
-        index = FitIndex(cluster, in_use)
+        self.index = FitIndex(cluster, in_use)
         avg = cluster_avg_usable(cluster)
         inv = [1.0 / a if a > EPS else 0.0 for a in avg]
         self.blocked: list[int] = []
@@ -101,6 +108,8 @@ class _Run:
         """(host emptied, journal length after it, migrations so far) per emptied host."""
         self.ceiling_stops = 0
         self.journal: Journal = []
+        self.hopeless = Hopeless()
+        self.migrations = 0
 
         def held(h: int) -> float:
             if cluster.measured:
@@ -116,9 +125,20 @@ class _Run:
             key = {h: (size(h), held(h), len(cluster.on_host[h])) for h in in_use}
         else:
             key = {h: (len(cluster.on_host[h]), size(h), held(h)) for h in in_use}
-        hopeless = Hopeless()
-        migrations = 0
-        for h in sorted(in_use, key=key.__getitem__):
+        self.order_of_hosts = sorted(in_use, key=key.__getitem__)
+        self.next = 0
+
+    @property
+    def done(self) -> bool:
+        return self.next >= len(self.order_of_hosts)
+
+    def go(self, limit: int | None) -> None:
+        """Empty hosts in order until one takes the run past `limit` migrations (that one
+        is kept, so the caller knows more could be emptied) or no host is left."""
+        cluster, methods = self.cluster, self.methods
+        while not self.done:
+            h = self.order_of_hosts[self.next]
+            self.next += 1
             ids = list(cluster.on_host[h])
             if not all(methods.movable(i) for i in ids):
                 self.blocked.append(h)
@@ -126,13 +146,22 @@ class _Run:
             # Only instances that started here cost a migration: any other was brought
             # by the plan and still migrates once, from its origin to where it ends.
             new = sum(1 for i in ids if cluster.origin[i] == h)
-            result = _try_empty(cluster, index, h, ids, hopeless, self.journal)
+            result = _try_empty(cluster, self.index, h, ids, self.hopeless, self.journal)
             if result is True:
-                migrations += new
-                self.events.append((h, len(self.journal), migrations))
+                self.migrations += new
+                self.events.append((h, len(self.journal), self.migrations))
+                if limit is not None and self.migrations > limit:
+                    return
             elif result == "ceiling":
                 self.ceiling_stops += 1
-        index.detach()
+
+    def go_blocked(self) -> None:
+        """Find the hosts with unmovable instances among those the run did not reach."""
+        methods = self.methods
+        for h in self.order_of_hosts[self.next :]:
+            if not all(methods.movable(i) for i in self.cluster.on_host[h]):
+                self.blocked.append(h)
+        self.next = len(self.order_of_hosts)
 
     def migrations_at(self, k: int) -> int:
         """Migrations of the prefix that empties the first `k` hosts."""
@@ -147,6 +176,7 @@ class _Run:
     def keep(self, k: int) -> None:
         """Undo every host emptied after the first `k`."""
         undo(self.cluster, self.journal, self.events[k - 1][1] if k > 0 else 0)
+        self.index.detach()
 
 
 def _try_empty(
