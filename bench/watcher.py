@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from typing import Any
 from bench.table import markdown as md_table
 from novaflow.models import Method, Move, Plan, RebalanceRequest, Snapshot
 from novaflow.planner import plan as make_plan
+from novaflow.planner.bounds import pinned_zone
 from novaflow.planner.constraints import Choice, choose_method
 from novaflow.planner.metrics import (
     active_hosts,
@@ -125,6 +127,7 @@ def watcher_cloud(snapshot: Snapshot) -> dict[str, Any]:
                 "disk": int(r.disk_gb),
                 "cpu_percent": 100.0 * (i.cpu_load or 0.0) / max(1, i.flavor.vcpus),
                 "exclude": not isinstance(c, Choice) or c.scheduler_picks,
+                "pinned_az": pinned_zone(i, snapshot.features) or "",
             }
         )
     return {"hosts": hosts, "instances": instances}
@@ -184,16 +187,32 @@ def score(snapshot: Snapshot, who: str, plan: Plan | None, seconds: float) -> di
         return row
     loads = list(cpu_loads(snapshot, plan, act).values())
     st = load_stats(loads)
+    broken = violations(snapshot, plan)
     row.update(
         skipped=False,
         hosts=hosts_in_use(snapshot, plan, act),
         migrations=len(plan.moves),
-        violations=len(violations(snapshot, plan)),
+        violations=len(broken),
+        kinds=Counter(_kind(v) for v in broken),
         max_cpu=st.max,
         std_cpu=st.std,
         over=sum(1 for v in loads if v > 1.0 + 1e-9),
     )
     return row
+
+
+def _kind(violation: str) -> str:
+    """What rule a violation breaks, in a word or three."""
+    for words, kind in (
+        ("availability zone", "zone"),
+        ("group", "server group"),
+        ("capacity", "capacity"),
+        ("migration of a", "method for the state"),
+        ("while task", "task in progress"),
+    ):
+        if words in violation:
+            return kind
+    return "other"
 
 
 def _novaflow(snapshot: Snapshot, strategy: str, budget: int | None) -> tuple[Plan, float]:
@@ -338,7 +357,7 @@ def reading(rows: list[dict[str, Any]]) -> str:
             lines.append(
                 f"- {cloud}, at {name}'s budget ({w['migrations']:,} migrations): novaflow keeps "
                 f"{n['hosts']} hosts in use with {n['violations']} violations, Watcher "
-                f"{w['hosts']} with {w['violations']}: {_ok(met)}"
+                f"{w['hosts']} with {w['violations']}{_kinds(w)}: {_ok(met)}"
             )
         w = by.get((cloud, "Watcher workload_balance"))
         n = by.get((cloud, "novaflow spread at workload_balance's budget"))
@@ -346,22 +365,54 @@ def reading(rows: list[dict[str, Any]]) -> str:
             met = n["max_cpu"] <= w["max_cpu"] + 1e-9
             lines.append(
                 f"- {cloud}, spread at workload_balance's budget ({w['migrations']:,} "
-                f"migrations): max CPU {n['max_cpu']:.2f} against {w['max_cpu']:.2f}: {_ok(met)}"
+                f"migrations): max CPU {n['max_cpu']:.2f} against {w['max_cpu']:.2f}; violations "
+                f"{n['violations']} against {w['violations']}{_kinds(w)}: {_ok(met)}"
             )
     return "\n".join(lines) + "\n"
+
+
+def _kinds(row: dict[str, Any]) -> str:
+    kinds = row.get("kinds") or {}
+    if not kinds:
+        return ""
+    return " (" + ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())) + ")"
 
 
 def _ok(met: bool) -> str:
     return "**met**" if met else "**missed**"
 
 
+TITLE = "Rebalance against OpenStack Watcher"
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def update_results(body: str, took: float) -> None:
+    """Put this benchmark's section into bench/RESULTS.md, replacing an older one, as
+    `make bench` would write it (the other sections are left as they are)."""
+    doc = (__doc__ or "").split("\n\n", 2)[-1].strip()
+    section = (
+        f"## {TITLE}\n\n`python -m bench.watcher`, seed {SEED}, {took:.0f} s.\n\n{doc}\n\n{body}"
+    )
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    start = text.find(f"## {TITLE}")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the 50-host cloud only")
     args = parser.parse_args(argv)
+    t0 = time.perf_counter()
     rows = run(quick=args.quick)
-    print(markdown(rows))
-    print(reading(rows))
+    body = markdown(rows) + "\n" + reading(rows)
+    print(body)
+    if not args.quick:
+        update_results(body, time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

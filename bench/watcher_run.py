@@ -165,6 +165,7 @@ def compute_model(cloud: dict) -> model_root.ModelRoot:
             host=i["host"],
             hypervisor_hostname=i["host"],
             watcher_exclude=i["exclude"],
+            pinned_az=i.get("pinned_az", ""),
         )
         model.add_instance(inst)
         model.map_instance(inst, nodes[i["host"]])
