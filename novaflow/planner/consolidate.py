@@ -8,6 +8,10 @@ one finds no room, room is made where the plan itself brought instances that can
 fills the fullest hosts, which are the last ones anybody would try to empty, so few
 instances move twice; when one does, the plan still migrates it once, from where it is now
 to where it ends.
+
+With measured load no host is filled past `cpu_ceiling` of its physical threads (a hot host
+that is already past it only gives), and among hosts of one size the least busy are tried
+first. A move budget stops a run, it never steers it: see `consolidate`.
 """
 
 from __future__ import annotations
