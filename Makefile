@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench reliability lock clean
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+.PHONY: install demo test lint bench bench-env reliability lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -27,8 +30,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: $(STAMP)
+bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python -m bench
+
+## Bench-only environment for OpenStack Watcher's strategies (never a runtime or dev dependency).
+$(BENCH_STAMP): bench/watcher-requirements.txt
+	$(PY) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -r bench/watcher-requirements.txt
+	touch $(BENCH_STAMP)
+
+bench-env: $(BENCH_STAMP)
 
 ## The fault matrix (also part of `make test`); rewrites docs/reliability.md from the run.
 reliability: $(STAMP)
@@ -39,4 +50,4 @@ lock: $(STAMP)
 	mv constraints.txt.new constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import drain, evacuation, observation, overhead, planner, snapshot
+from bench import drain, evacuation, observation, overhead, planner, snapshot, watcher
 from bench.machine import GAUGE_N, ROUND_TRIPS, cpu_gauge, cpu_model, wakeup_gauge
 from bench.prefect_server import shared_prefect_server
 
@@ -509,6 +509,7 @@ BENCHES = (
     ("Drain makespan against the baselines", drain, drain_reading, drain.SEED),
     ("Evacuation: time to recover", evacuation, evacuation_reading, evacuation.SEED),
     ("Orchestration overhead: 1,000 moves", overhead, overhead_reading, overhead.SEED),
+    ("Rebalance against OpenStack Watcher", watcher, watcher.reading, watcher.SEED),
 )
 
 
@@ -579,7 +580,7 @@ def main(argv: list[str] | None = None) -> None:
         f"- Command: `make bench`\n"
         f"- Seeds: planner {planner.SEED}, snapshot {snapshot.SEED}, "
         f"observation {observation.SEED}, drain {drain.SEED}, evacuation {evacuation.SEED}, "
-        f"overhead {overhead.SEED}\n"
+        f"overhead {overhead.SEED}, watcher {watcher.SEED}\n"
         f"- Time scales (real seconds per simulated second): drain {drain.TIME_SCALE}, "
         f"evacuation {evacuation.TIME_SCALE}, observation {observation.TIME_SCALE}\n"
         f"- Total run time: {total:.0f} s\n"

@@ -163,6 +163,16 @@ class Host(_Model):
         default_factory=dict,
         description="cpu/ram/disk ratios set in aggregate metadata (not what Nova uses).",
     )
+    threads: int | None = Field(
+        None,
+        description="Physical CPU threads (Placement VCPU total), the denominator of host CPU "
+        "load; None: capacity.vcpus.",
+    )
+    cpu_load: float | None = Field(
+        None,
+        description="Measured CPU busy fraction of its threads (node_exporter); None: the sum "
+        "of its instances' cpu_load over threads.",
+    )
 
     def refusal(self, wanted: dict[str, int]) -> str | None:
         """Why Placement can never give one instance `wanted` here, even on an empty host:
@@ -264,6 +274,11 @@ class Instance(_Model):
     )
     locked: bool = False
     config_drive: bool = False
+    cpu_load: float | None = Field(
+        None,
+        description="Measured CPU use in cores (vCPUs busy) over the load window; None: not "
+        "measured.",
+    )
     pinned_zone: str | None = Field(
         None,
         description="The availability zone Nova keeps it in on every move (2.96 "
@@ -330,6 +345,16 @@ class CloudFeatures(_Model):
             return False
 
 
+class LoadInfo(_Model):
+    """Where the snapshot's CPU load came from, so a plan can say what it was planned on."""
+
+    source: Literal["prometheus", "allocation"]
+    window: str = "1h"
+    statistic: Literal["mean", "p95"] = "mean"
+    url: str | None = None
+    note: str = ""
+
+
 class Snapshot(_Model):
     """The whole cloud at one moment: the only input the planner needs.
 
@@ -344,6 +369,7 @@ class Snapshot(_Model):
     instances: list[Instance] = Field(default_factory=list)
     server_groups: list[ServerGroup] = Field(default_factory=list)
     features: CloudFeatures = Field(default_factory=CloudFeatures)
+    load: LoadInfo | None = None
 
     def placement_notes(self, moves: list[Move]) -> list[str]:
         """Moves to a named host whose Placement can never grant the instance's flavor there:
@@ -496,7 +522,16 @@ class RebalanceRequest(_Model):
     strategy: Literal["consolidate", "spread", "proximity"]
     max_moves: int | None = Field(None, ge=0, description="Move budget; None = unlimited.")
     min_gain: float = Field(
-        0.0, ge=0, description="spread: a move must lower the hottest load by at least this."
+        0.005,
+        ge=0,
+        description="Hysteresis for spread: a move must lower the hottest host's load by at "
+        "least this (0.005 = half a point), so tiny gains do not cost a migration.",
+    )
+    cpu_ceiling: float = Field(
+        0.8,
+        gt=0,
+        description="consolidate: no host is filled past this CPU load (busy / physical "
+        "threads) when the snapshot has measured load.",
     )
     policy: MethodPolicy = MethodPolicy.LIVE_THEN_COLD
     exclude_hosts: list[str] = Field(default_factory=list)
@@ -541,6 +576,13 @@ class Plan(_Model):
     warnings: list[str] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     emptied_hosts: list[str] = Field(default_factory=list)
+    load_basis: Literal["cpu", "allocation"] | None = Field(
+        None,
+        description="What load_before / load_after measure: measured CPU over physical threads, "
+        "or allocation (max of vCPU, RAM, disk used over usable) when there is no measured load.",
+    )
+    load_before: dict[str, float] = Field(default_factory=dict)
+    load_after: dict[str, float] = Field(default_factory=dict)
 
     @computed_field
     @property

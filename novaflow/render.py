@@ -154,12 +154,26 @@ def _pct(used: float, cap: float) -> str:
 def usage_table(plan: Plan, snapshot: Snapshot | None = None, only_changed: bool = True) -> Table:
     """Per host, usage before -> after (as % of usable when the snapshot is given)."""
     t = Table(title="Host usage before -> after")
-    for col in ("host", "vCPU", "RAM", "disk"):
+    for col in ("host", "vCPU", "RAM", "disk", *_load_header(plan)):
         t.add_column(col)
     usable = _usables(snapshot)
     for name, before, after in _usage_rows(plan, only_changed):
-        t.add_row(name, *_usage_cells(before, after, usable.get(name)))
+        t.add_row(name, *_usage_cells(before, after, usable.get(name)), *_load_cell(plan, name))
     return t
+
+
+def _load_header(plan: Plan) -> tuple[str, ...]:
+    """The load column a rebalance plan carries: measured CPU, or allocation when unmeasured."""
+    if not plan.load_after:
+        return ()
+    return ("CPU load",) if plan.load_basis == "cpu" else ("load (allocation)",)
+
+
+def _load_cell(plan: Plan, name: str) -> tuple[str, ...]:
+    if not plan.load_after:
+        return ()
+    b, a = plan.load_before.get(name), plan.load_after.get(name)
+    return (f"{b:.0%} -> {a:.0%}" if b is not None and a is not None else "-",)
 
 
 def _usables(snapshot: Snapshot | None) -> dict[str, Resources]:
@@ -292,8 +306,8 @@ def plan_markdown(plan: Plan, snapshot: Snapshot | None = None, limit: int | Non
         lines += ["", "#### Host usage before -> after", ""]
         usable = _usables(snapshot)
         lines += _md_table(
-            ("host", "vCPU", "RAM", "disk"),
-            ((n, *_usage_cells(b, a, usable.get(n))) for n, b, a in usage),
+            ("host", "vCPU", "RAM", "disk", *_load_header(plan)),
+            ((n, *_usage_cells(b, a, usable.get(n)), *_load_cell(plan, n)) for n, b, a in usage),
         )
     return "\n".join(lines) + "\n"
 

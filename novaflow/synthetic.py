@@ -27,6 +27,7 @@ from novaflow.models import (
     Flavor,
     Host,
     Instance,
+    LoadInfo,
     Resources,
     ServerGroup,
     Snapshot,
@@ -119,6 +120,7 @@ def generate(
     down_hosts: int = 0,
     numa_live_migration: bool = True,
     movable_only: bool = False,
+    cpu_load: bool = False,
 ) -> Snapshot:
     """A reproducible cloud of `hosts` compute nodes carrying up to `instances` servers.
 
@@ -127,7 +129,9 @@ def generate(
     not invalid. Disabled and down hosts keep their instances (they are the interesting
     ones to drain or evacuate). `movable_only` draws the same random numbers, then makes
     every instance ACTIVE or SHUTOFF/PAUSED with no task and no PCI device, and labels
-    affinity / anti-affinity groups soft-affinity / soft-anti-affinity.
+    affinity / anti-affinity groups soft-affinity / soft-anti-affinity. `cpu_load` adds
+    measured-looking CPU load (`with_load`), drawn after everything else so the cloud is the
+    same one with or without it.
     """
     rng = random.Random(seed)
     zone_names = [f"az{z + 1}" for z in range(max(1, zones))]
@@ -299,7 +303,43 @@ def generate(
         row["status"] = status
         rows.append(row)
         budget -= 1
-    return _snapshot(rng, host_rows, rows, groups, disabled_hosts, down_hosts, numa_live_migration)
+    snap = _snapshot(rng, host_rows, rows, groups, disabled_hosts, down_hosts, numa_live_migration)
+    return with_load(snap, seed) if cpu_load else snap
+
+
+HOT_FRACTION = 0.1
+"""Share of hosts whose instances run hot (a batch job, a noisy tenant)."""
+CALM_USE = 0.12
+"""Typical share of its vCPUs an instance keeps busy (cloud fleets run at 10-20 %)."""
+
+
+def with_load(snapshot: Snapshot, seed: int = 0, hot_fraction: float = HOT_FRACTION) -> Snapshot:
+    """The snapshot with seeded per-instance CPU load in cores and a few hot hosts.
+
+    Each running instance keeps a log-normal share of its vCPUs busy (median CALM_USE);
+    on the hot hosts that share is 2.5-4x higher, so they end near or past their physical
+    threads while the rest idle, as in the clouds Watcher's strategies are tried on.
+    Instances that do not run use nothing. Hosts carry their physical threads and no
+    node_exporter figure, so host load is the sum of its instances.
+    """
+    rng = random.Random(f"load-{seed}")
+    names = [h.name for h in snapshot.hosts]
+    hot = set(rng.sample(names, max(1, round(len(names) * hot_fraction)) if names else 0))
+    factor = {n: (rng.uniform(2.5, 4.0) if n in hot else 1.0) for n in names}
+    instances = []
+    for inst in snapshot.instances:
+        share = min(1.0, CALM_USE * math.exp(rng.gauss(0.0, 0.6)) * factor.get(inst.host, 1.0))
+        running = inst.status == "ACTIVE" and inst.host is not None
+        cores = round(inst.flavor.vcpus * share, 3) if running else 0.0
+        instances.append(inst.model_copy(update={"cpu_load": cores}))
+    hosts = [h.model_copy(update={"threads": h.capacity.vcpus}) for h in snapshot.hosts]
+    info = LoadInfo(
+        source="prometheus",
+        window="1h",
+        statistic="mean",
+        note=f"synthetic load (seed {seed}, {len(hot)} hot hosts)",
+    )
+    return snapshot.model_copy(update={"hosts": hosts, "instances": instances, "load": info})
 
 
 def _host_sizes(rng: random.Random, hosts: int) -> list[HostSize]:

@@ -59,6 +59,50 @@ def host_loads(
     return out
 
 
+def has_measured_load(snapshot: Snapshot) -> bool:
+    """The snapshot carries measured CPU (not the allocation fallback)."""
+    return snapshot.load is not None and snapshot.load.source != "allocation"
+
+
+def cpu_loads(
+    snapshot: Snapshot, plan: Plan | None = None, hosts: Iterable[str] | None = None
+) -> dict[str, float]:
+    """Measured CPU load per host (busy cores over physical threads) after the plan.
+
+    A host's busy cores are its node_exporter figure where there is one, else the sum of its
+    instances' cpu_load; a move shifts the instance's cores from source to target.
+    """
+    threads = {h.name: float(h.threads or h.capacity.vcpus) or 1.0 for h in snapshot.hosts}
+    busy = {h.name: 0.0 for h in snapshot.hosts}
+    own = {h.name for h in snapshot.hosts if h.cpu_load is not None}
+    for h in snapshot.hosts:
+        if h.cpu_load is not None:
+            busy[h.name] = h.cpu_load * threads[h.name]
+    cores = {}
+    for i in snapshot.instances:
+        c = i.cpu_load or 0.0
+        cores[i.id] = c
+        if i.host in busy and i.host not in own:
+            busy[i.host] += c
+    if plan is not None:
+        for m in plan.moves:
+            c = cores.get(m.instance_id, 0.0)
+            busy[m.source] -= c
+            if m.target is not None:
+                busy[m.target] += c
+    names = list(hosts) if hosts is not None else list(busy)
+    return {n: busy[n] / threads[n] for n in names}
+
+
+def plan_loads(
+    snapshot: Snapshot, plan: Plan | None = None, hosts: Iterable[str] | None = None
+) -> dict[str, float]:
+    """The load a rebalance plans on: measured CPU when there is any, else allocation."""
+    if has_measured_load(snapshot):
+        return cpu_loads(snapshot, plan, hosts)
+    return host_loads(snapshot, plan, hosts)
+
+
 @dataclass(frozen=True)
 class LoadStats:
     max: float

@@ -61,6 +61,10 @@ def _blocked(cluster: Cluster, unit: list[str], h: int) -> str | None:
         why = cluster.group_block(iid, h)
         if why:
             return why
+    if cluster.cpu_ceiling is not None:
+        why = cluster.cpu_block(unit, h)
+        if why:
+            return why
     if cluster.cells_known:
         why = cell_block(cluster, unit, h)
         if why:

@@ -1,12 +1,14 @@
 """spread: lower the hottest host's load, and with it the spread of load, one move at a time.
 
-Load is the max over vCPU, RAM and disk of used / usable. Each step takes the hottest host
-and makes the single move off it that lowers the pair's peak the most: the gain is the
-hottest load minus max(its load after, the target's load after), so a target never ends
-hotter than the source was. Targets are the coolest hosts (in the instance's zone, if it
-has one). A host with no move worth `min_gain` is set aside and the next hottest is
-tried. The plan stops at the move budget, or once the hottest host is within
-`SPREAD_TOLERANCE` of the mean load: beyond that, more migrations buy little.
+Load is measured CPU over physical threads when the snapshot has it (hot spots are busy
+CPUs, not allocations), else the max over vCPU, RAM and disk of used / usable. Each step
+takes the hottest host and makes the single move off it that lowers the pair's peak the
+most: the gain is the hottest load minus max(its load after, the target's load after), so
+a target never ends hotter than the source was. Targets are the coolest hosts (in the
+instance's zone, if it has one). A host with no move worth `min_gain` is set aside and the
+next hottest is tried: that hysteresis keeps tiny gains from costing a migration. The plan
+stops at the move budget, or once the hottest host is within `SPREAD_TOLERANCE` of the
+mean load: beyond that, more migrations buy little.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from novaflow.planner.bounds import cell_block, pinned_zone
 from novaflow.planner.common import Methods, moves_from_state, universe, unmovable_summary
 from novaflow.planner.constraints import Choice
 from novaflow.planner.inputs import check_rebalance
-from novaflow.planner.state import EPS, Cluster, LoadIndex
+from novaflow.planner.state import EPS, Cluster, CpuLoadIndex, LoadIndex
 from novaflow.planner.units import unit_limit_block
 
 SPREAD_TOLERANCE = 1.05
@@ -38,7 +40,8 @@ def spread(snapshot: Snapshot, req: RebalanceRequest) -> Plan:
     if not hosts:
         warnings.append("no host takes part: every host is down, disabled or excluded")
         return build_plan(cluster, req, [], [], warnings)
-    index = LoadIndex(cluster, hosts)
+    index = CpuLoadIndex(cluster, hosts) if cluster.measured else LoadIndex(cluster, hosts)
+    what = "CPU load" if cluster.measured else "load"
     mean = sum(k for k, _ in index.all) / len(hosts)
     goal = mean * SPREAD_TOLERANCE
     min_gain = max(req.min_gain, 1e-6)
@@ -80,7 +83,7 @@ def spread(snapshot: Snapshot, req: RebalanceRequest) -> Plan:
             else "no further move lowers it enough"
         )
         warnings.append(
-            f"hottest host stays at {hottest:.0%} load against a mean of {mean:.0%}: {why}"
+            f"hottest host stays at {hottest:.0%} {what} against a mean of {mean:.0%}: {why}"
         )
         note = unmovable_summary(methods, sorted(set_aside), "they pin load on hot hosts")
         if note:
@@ -91,7 +94,7 @@ def spread(snapshot: Snapshot, req: RebalanceRequest) -> Plan:
         assert isinstance(c, Choice)
         return (
             f"spread: {cluster.names[origin]} is among the hottest; {c.why} to "
-            f"{cluster.names[target]} ({index.key[target]:.0%} load after)"
+            f"{cluster.names[target]} ({index.key[target]:.0%} {what} after)"
         )
 
     moves = moves_from_state(cluster, methods, reason)
@@ -125,6 +128,8 @@ def _best_move(
     free_c, free_r, free_d = cluster.free_c, cluster.free_r, cluster.free_d
     uh = usable[h]
     used_h = (uh[0] - free_c[h], uh[1] - free_r[h], uh[2] - free_d[h])
+    cpu = cluster.cpu if cluster.measured else None
+    busy, threads = cluster.busy, cluster.threads
     limit = cur - min_gain + EPS
     best_in: tuple[str, int] | None = None  # target stays under the goal
     best_in_peak = limit
@@ -132,7 +137,11 @@ def _best_move(
     best_any_peak = limit
     for iid in cluster.on_host[h]:
         d = cluster.demand(iid)
-        src_after = _load(used_h[0] - d[0], used_h[1] - d[1], used_h[2] - d[2], uh)
+        if cpu is not None:
+            c = cpu[iid]
+            src_after = (busy[h] - c) / threads[h]
+        else:
+            src_after = _load(used_h[0] - d[0], used_h[1] - d[1], used_h[2] - d[2], uh)
         # Arithmetic first: most instances of a hot host cannot beat the best move so far,
         # and asking whether they may move at all costs more than that check.
         if src_after >= best_in_peak and (best_in is not None or src_after >= best_any_peak):
@@ -151,10 +160,16 @@ def _best_move(
                 break
             if d[0] > free_c[t] + EPS or d[1] > free_r[t] + EPS or d[2] > free_d[t] + EPS:
                 continue
-            ut = usable[t]
-            tgt_after = _load(
-                ut[0] - free_c[t] + d[0], ut[1] - free_r[t] + d[1], ut[2] - free_d[t] + d[2], ut
-            )
+            if cpu is not None:
+                tgt_after = (busy[t] + c) / threads[t]
+            else:
+                ut = usable[t]
+                tgt_after = _load(
+                    ut[0] - free_c[t] + d[0],
+                    ut[1] - free_r[t] + d[1],
+                    ut[2] - free_d[t] + d[2],
+                    ut,
+                )
             peak = max(src_after, tgt_after)
             under = tgt_after <= goal + EPS
             if peak >= (best_in_peak if under else best_any_peak):

@@ -73,6 +73,7 @@ class Cluster:
             if h is not None:
                 self.on_host[h][inst.id] = None
         self.where: dict[str, int | None] = dict(self.origin)
+        self._load_cpu(snapshot)
         self.arrived: list[list[float]] = [[0.0, 0.0, 0.0] for _ in self.names]
         """Per host, the room taken by instances the plan brought there (kept incrementally)."""
         self._demand: dict[str, Demand] = {}
@@ -93,6 +94,44 @@ class Cluster:
             sum(u[1] for u in self.usable) / n,
             sum(u[2] for u in self.usable) / n,
         )
+
+    def _load_cpu(self, snapshot: Snapshot) -> None:
+        """Measured CPU per instance and per host, kept as moves happen (empty if unmeasured).
+
+        A host's busy cores are node_exporter's figure where there is one (it counts what no
+        instance accounts for), else the sum of its instances; a move shifts an instance's
+        cores from one host to the other either way.
+        """
+        info = snapshot.load
+        self.measured: bool = info is not None and info.source != "allocation"
+        self.threads: list[float] = [
+            float(h.threads or h.capacity.vcpus) or 1.0 for h in self.host_models
+        ]
+        self.cpu: dict[str, float] = {}
+        self.busy: list[float] = [0.0] * len(self.host_models)
+        self.cpu_ceiling: float | None = None
+        """When set, no host may take instances past this CPU load (see cpu_block)."""
+        if not self.measured:
+            return
+        self.cpu = {i.id: float(i.cpu_load or 0.0) for i in snapshot.instances}
+        for h, hm in enumerate(self.host_models):
+            if hm.cpu_load is not None:
+                self.busy[h] = hm.cpu_load * self.threads[h]
+            else:
+                self.busy[h] = sum(self.cpu[i] for i in self.on_host[h])
+
+    def cpu_load(self, h: int) -> float:
+        """Busy cores over physical threads (0 when the snapshot has no measured load)."""
+        return self.busy[h] / self.threads[h]
+
+    def cpu_block(self, unit: Iterable[str], h: int) -> str | None:
+        """Why `h` may not take the lifted `unit` under the CPU ceiling (None: it may)."""
+        if self.cpu_ceiling is None or not self.cpu:
+            return None
+        after = self.busy[h] + sum(self.cpu[i] for i in unit)
+        if after > self.cpu_ceiling * self.threads[h] + EPS:
+            return f"CPU ceiling {self.cpu_ceiling:.0%} of {self.names[h]}'s threads"
+        return None
 
     def _load_groups(self, snapshot: Snapshot) -> None:
         member_sets: dict[str, dict[str, None]] = {}
@@ -180,6 +219,8 @@ class Cluster:
             a[1] -= d[1]
             a[2] -= d[2]
         del self.on_host[h][iid]
+        if self.cpu:
+            self.busy[h] -= self.cpu[iid]
         for gid in self.groups_of.get(iid, ()):
             c = self.count[gid]
             c[h] -= 1
@@ -202,6 +243,8 @@ class Cluster:
             a[1] += d[1]
             a[2] += d[2]
         self.on_host[h][iid] = None
+        if self.cpu:
+            self.busy[h] += self.cpu[iid]
         for gid in self.groups_of.get(iid, ()):
             c = self.count[gid]
             c[h] = c.get(h, 0) + 1
@@ -448,6 +491,13 @@ class LoadIndex(SortedHosts):
 
     def sort_key(self, h: int) -> float:
         return self.cluster.load(h)
+
+
+class CpuLoadIndex(SortedHosts):
+    """Hosts sorted by measured CPU load (busy cores over physical threads): coolest first."""
+
+    def sort_key(self, h: int) -> float:
+        return self.cluster.busy[h] / self.cluster.threads[h]
 
 
 def _remove(lst: list[tuple[float, int]], item: tuple[float, int]) -> None:
