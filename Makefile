@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench reliability lock clean
+.PHONY: install prometheus demo test lint bench reliability lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -14,12 +14,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+## The Prometheus server the tests and the demo start (Debian's package; skipped when
+## NOVAFLOW_NO_PROMETHEUS is set).
+prometheus:
+	@[ -n "$$NOVAFLOW_NO_PROMETHEUS" ] || sh deploy/prometheus.sh
+
 ## The main job on the embedded default (simulated cloud + local Prefect).
-demo: $(STAMP)
+demo: $(STAMP) prometheus
 	$(BIN)/novaflow demo $(DEMO_ARGS)
 
 ## Lint, then the whole suite (unit, simulated cloud, flows on a real Prefect server).
-test: $(STAMP)
+test: $(STAMP) prometheus
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 

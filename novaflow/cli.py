@@ -31,6 +31,7 @@ from novaflow.models import (
 )
 from novaflow.output import Format, UnknownColumn, console, pick, write_rows
 from novaflow.sim.cli import sim_app
+from novaflow.telemetry import LoadSettings, measure
 
 
 class OneLineErrors(TyperGroup):
@@ -167,12 +168,18 @@ def show(
     os_cloud: str | None,
     fmt: Format,
     columns: list[str] | None = None,
+    load: LoadSettings | None = None,
 ):
     try:
         pick(PLAN_COLUMNS, columns or [])
     except UnknownColumn as exc:
         fail(str(exc))
     snap = load_snapshot(snapshot_file, os_cloud)
+    if load is not None:
+        snap = measure(snap, load)
+        # One line on stderr, so `-f json` output stays the plan alone.
+        measured = snap.load.source == "prometheus"
+        err.print(snap.load.note, style="dim" if measured else "yellow", markup=False)
     try:
         plan = planner.plan(snap, request)
     except NovaflowError as exc:
@@ -197,6 +204,38 @@ FORMAT = typer.Option(
     help="table (the plan), json (the whole plan), or value / yaml (its moves).",
 )
 COLUMNS = typer.Option([], "--column", "-c", help="Column to show (repeat for several).")
+
+
+class LoadStatistic(StrEnum):
+    mean = "mean"
+    p95 = "p95"
+
+
+PROMETHEUS_URL = typer.Option(
+    None,
+    "--prometheus-url",
+    envvar="NOVAFLOW_PROMETHEUS_URL",
+    help="Read measured CPU load here (libvirt exporter + node_exporter); none: allocation.",
+)
+LOAD_WINDOW = typer.Option("1h", help="How far back CPU load is read (1h, 30m...).")
+LOAD_STATISTIC = typer.Option(
+    LoadStatistic.mean, help="mean over the window, or p95 (its busy peaks)."
+)
+RATE_INTERVAL = typer.Option("5m", help="Range of each rate() over the window.")
+
+
+def load_settings(
+    url: str | None, window: str, statistic: LoadStatistic, rate_interval: str
+) -> LoadSettings:
+    """The load options as LoadSettings; a short window gets a matching subquery step."""
+    resolution = "1m" if window.endswith(("h", "d", "w", "y")) else "1s"
+    return LoadSettings(
+        prometheus_url=url or None,
+        load_window=window,
+        load_statistic=statistic.value,
+        rate_interval=rate_interval,
+        resolution=resolution,
+    )
 
 
 @plan_app.command("drain")
@@ -244,13 +283,18 @@ def plan_rebalance(
     target_host: list[str] = typer.Option([], help="proximity: destination hosts."),
     target_aggregate: str | None = typer.Option(None, help="proximity: destination aggregate."),
     target_zone: str | None = typer.Option(None, help="proximity: destination zone."),
+    prometheus_url: str | None = PROMETHEUS_URL,
+    load_window: str = LOAD_WINDOW,
+    load_statistic: LoadStatistic = LOAD_STATISTIC,
+    rate_interval: str = RATE_INTERVAL,
     snapshot_file: Path | None = SNAPSHOT,
     os_cloud: str | None = CLOUD,
     fmt: Format = FORMAT,
     column: list[str] = COLUMNS,
 ) -> None:
-    """Consolidate, spread or proximity moves, within a budget."""
+    """Consolidate, spread or proximity moves, within a budget, on measured CPU load."""
     try:
+        load = load_settings(prometheus_url, load_window, load_statistic, rate_interval)
         request = RebalanceRequest(
             strategy=strategy.value,
             max_moves=max_moves,
@@ -262,7 +306,7 @@ def plan_rebalance(
         )
     except ValidationError as exc:
         fail(f"bad request: {exc.errors()[0]['msg']}")
-    show(request, snapshot_file, os_cloud, fmt, column)
+    show(request, snapshot_file, os_cloud, fmt, column, load)
 
 
 if __name__ == "__main__":

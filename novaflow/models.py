@@ -162,6 +162,16 @@ class Host(_Model):
         default_factory=dict,
         description="cpu/ram/disk ratios set in aggregate metadata (not what Nova uses).",
     )
+    threads: int | None = Field(
+        None,
+        description="Physical CPU threads (Placement VCPU total, else capacity.vcpus): what "
+        "host CPU load is a share of.",
+    )
+    cpu_load: float | None = Field(
+        None,
+        description="Measured CPU busy share of its threads (0..1+, node_exporter); None: not "
+        "measured.",
+    )
 
     def refusal(self, wanted: dict[str, int]) -> str | None:
         """Why Placement can never give one instance `wanted` here, even on an empty host:
@@ -269,6 +279,11 @@ class Instance(_Model):
         "`pinned_availability_zone`: the zone asked for at boot, or the volumes' zone); None: "
         "unpinned, or the cloud is older than 2.96 (see CloudFeatures.reports_pinned_zones).",
     )
+    cpu_load: float | None = Field(
+        None,
+        description="Measured CPU use in cores (vCPUs busy) over the load window, by the "
+        "statistic chosen (mean or p95); None: not measured.",
+    )
 
     @property
     def in_down_cell(self) -> bool:
@@ -329,6 +344,16 @@ class CloudFeatures(_Model):
             return False
 
 
+class LoadInfo(_Model):
+    """Where the snapshot's CPU load came from, so a plan can say what it was planned on."""
+
+    source: Literal["prometheus", "allocation"]
+    window: str = "1h"
+    statistic: Literal["mean", "p95"] = "mean"
+    url: str | None = None
+    note: str = ""
+
+
 class Snapshot(_Model):
     """The whole cloud at one moment: the only input the planner needs.
 
@@ -343,6 +368,9 @@ class Snapshot(_Model):
     instances: list[Instance] = Field(default_factory=list)
     server_groups: list[ServerGroup] = Field(default_factory=list)
     features: CloudFeatures = Field(default_factory=CloudFeatures)
+    load: LoadInfo | None = Field(
+        None, description="Measured load's source; None: not read (allocation stands in)."
+    )
 
     def ratio_notes(self) -> list[str]:
         """Where aggregate metadata sets allocation ratios that Placement does not have.
