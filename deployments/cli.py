@@ -21,7 +21,17 @@ import typer
 from pydantic import ValidationError
 
 from deployments.slack_cli import slack_app
-from novaflow.cli import Strategy, app, fail
+from novaflow.cli import (
+    LOAD_STATISTIC,
+    LOAD_WINDOW,
+    PROMETHEUS_URL,
+    RATE_INTERVAL,
+    LoadStatistic,
+    Strategy,
+    app,
+    fail,
+    load_settings,
+)
 from novaflow.demo_state import use_demo_clouds
 from novaflow.errors import NovaflowError
 from novaflow.models import MethodPolicy
@@ -378,6 +388,10 @@ def rebalance_cmd(
     target_host: list[str] = typer.Option([], help="proximity: destination hosts."),
     target_aggregate: str | None = typer.Option(None, help="proximity: destination aggregate."),
     target_zone: str | None = typer.Option(None, help="proximity: destination zone."),
+    prometheus_url: str | None = PROMETHEUS_URL,
+    load_window: str = LOAD_WINDOW,
+    load_statistic: LoadStatistic = LOAD_STATISTIC,
+    rate_interval: str = RATE_INTERVAL,
 ):
     """Consolidate, spread or gather (proximity) instances, within a move budget."""
     from flows.rebalance import rebalance
@@ -395,6 +409,11 @@ def rebalance_cmd(
             fail(f"{', '.join(given)} only apply to --strategy proximity (not {strategy.value})")
     if disable_emptied and strategy is not Strategy.consolidate:
         fail(f"--disable-emptied only applies to --strategy consolidate (not {strategy.value})")
+    try:
+        load = load_settings(prometheus_url, load_window, load_statistic, rate_interval)
+    except ValidationError as exc:
+        fail(f"bad load option: {exc.errors()[0]['msg']}")
+    settings = run.settings.model_copy(update={"load": load})
     return rebalance, dict(
         strategy=strategy.value,
         max_moves=max_moves,
@@ -405,7 +424,7 @@ def rebalance_cmd(
         target_hosts=target_host or None,
         target_aggregate=target_aggregate,
         target_zone=target_zone,
-        settings=run.settings,
+        settings=settings,
     )
 
 

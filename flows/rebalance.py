@@ -15,6 +15,7 @@ from flows.common import Runbook
 from flows.params import RunSettings
 from flows.preflight import check_supported
 from novaflow.models import Host, RebalanceRequest, RunReport, Snapshot
+from tasks.inventory import measure_load
 from tasks.leftovers import leftover_hosts
 from tasks.locks import hosts_claimed
 from tasks.services import disable_service
@@ -74,7 +75,8 @@ def rebalance(
         settings: Cloud, dry run, method policy, limits, timeouts and approval.
     """
     runbook = Runbook(f"rebalance-{strategy}", [], settings)
-    snapshot = runbook.snapshot()
+    snapshot = measure_load(runbook.snapshot(), settings.load)
+    runbook.notes.append(snapshot.load.note)
     request = RebalanceRequest(
         strategy=strategy,
         max_moves=max_moves,

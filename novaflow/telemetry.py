@@ -11,6 +11,7 @@ allocation: a plan is never refused for lack of telemetry.
 from __future__ import annotations
 
 import math
+import os
 import re
 from typing import Literal
 
@@ -34,8 +35,9 @@ class LoadSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     prometheus_url: str | None = Field(
-        None,
-        description="Prometheus' base URL (http://prometheus:9090); empty: plan on allocation.",
+        default_factory=lambda: os.environ.get("NOVAFLOW_PROMETHEUS_URL") or None,
+        description="Prometheus' base URL (http://prometheus:9090); empty: plan on allocation. "
+        "Default: $NOVAFLOW_PROMETHEUS_URL where the flow runs.",
     )
     load_window: str = Field("1h", description="How far back the load is read (PromQL: 1h, 30m).")
     load_statistic: Literal["mean", "p95"] = Field(

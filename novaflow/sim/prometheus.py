@@ -47,6 +47,26 @@ def config(targets: list[str], scrape_interval: str = "1s") -> str:
     )
 
 
+def command(
+    directory: Path, port: int, targets: list[str], scrape_interval: str = "1s"
+) -> list[str]:
+    """The command line of a Prometheus on 127.0.0.1:`port` scraping `targets`, keeping its
+    config and data under `directory` (written here)."""
+    exe = binary()
+    if exe is None:
+        raise RuntimeError(NOT_INSTALLED)
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg = directory / "prometheus.yml"
+    cfg.write_text(config(targets, scrape_interval))
+    return [
+        exe,
+        f"--config.file={cfg}",
+        f"--storage.tsdb.path={directory / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -58,26 +78,11 @@ def running_prometheus(
     targets: list[str], directory: Path, scrape_interval: str = "1s", timeout: float = 60
 ) -> Iterator[str]:
     """Start Prometheus scraping `targets`; yields its base URL; stops it on exit."""
-    exe = binary()
-    if exe is None:
-        raise RuntimeError(NOT_INSTALLED)
-    directory.mkdir(parents=True, exist_ok=True)
-    cfg = directory / "prometheus.yml"
-    cfg.write_text(config(targets, scrape_interval))
     port = _free_port()
+    argv = command(directory, port, targets, scrape_interval)
     url = f"http://127.0.0.1:{port}"
     log = (directory / "prometheus.log").open("w")
-    proc = subprocess.Popen(
-        [
-            exe,
-            f"--config.file={cfg}",
-            f"--storage.tsdb.path={directory / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + timeout
         while True:
