@@ -119,14 +119,57 @@ def load_snapshot(snapshot_file: Path | None, os_cloud: str | None) -> Snapshot:
     raise AssertionError("unreachable")
 
 
+class LoadStatistic(StrEnum):
+    mean = "mean"
+    p95 = "p95"
+
+
+PROMETHEUS_URL = typer.Option(
+    None,
+    "--prometheus-url",
+    envvar="NOVAFLOW_PROMETHEUS_URL",
+    help="Read measured CPU load here (libvirt exporter + node_exporter); none: allocation.",
+)
+LOAD_WINDOW = typer.Option("1h", help="How far back CPU load is read (1h, 30m...).")
+LOAD_STATISTIC = typer.Option(
+    LoadStatistic.mean, help="mean over the window, or p95 (its busy peaks)."
+)
+RATE_INTERVAL = typer.Option("5m", help="Range of each rate() over the window.")
+
+
+def load_settings(
+    url: str | None, window: str, statistic: LoadStatistic, rate_interval: str
+) -> LoadSettings:
+    """The load options of the command line as LoadSettings."""
+    return LoadSettings(
+        prometheus_url=url or None,
+        load_window=window,
+        load_statistic=statistic.value,
+        rate_interval=rate_interval,
+    )
+
+
 @app.command("snapshot")
 def snapshot_cmd(
     os_cloud: str | None = typer.Option(
         None, "--os-cloud", "--cloud", envvar="OS_CLOUD", help="clouds.yaml cloud name."
     ),
+    prometheus_url: str | None = PROMETHEUS_URL,
+    load_window: str = LOAD_WINDOW,
+    load_statistic: LoadStatistic = LOAD_STATISTIC,
+    rate_interval: str = RATE_INTERVAL,
 ) -> None:
-    """Print the whole cloud as JSON (a versioned schema) for offline planning."""
+    """Print the whole cloud as JSON (a versioned schema) for offline planning; with a
+    Prometheus, each instance's and host's measured CPU load too."""
+    try:
+        load = load_settings(prometheus_url, load_window, load_statistic, rate_interval)
+    except ValidationError as exc:
+        fail(f"bad load option: {exc.errors()[0]['msg']}")
     snap = load_snapshot(None, os_cloud)
+    if load.prometheus_url:
+        snap = measure(snap, load)
+        measured = snap.load.source == "prometheus"
+        err.print(snap.load.note, style="dim" if measured else "yellow", markup=False)
     sys.stdout.write(snap.model_dump_json(indent=1) + "\n")
 
 
@@ -175,8 +218,10 @@ def show(
     except UnknownColumn as exc:
         fail(str(exc))
     snap = load_snapshot(snapshot_file, os_cloud)
-    if load is not None:
+    # A snapshot file taken with its load keeps it unless a Prometheus is named now.
+    if load is not None and (load.prometheus_url or snap.load is None):
         snap = measure(snap, load)
+    if load is not None and snap.load is not None:
         # One line on stderr, so `-f json` output stays the plan alone.
         measured = snap.load.source == "prometheus"
         err.print(snap.load.note, style="dim" if measured else "yellow", markup=False)
@@ -204,38 +249,6 @@ FORMAT = typer.Option(
     help="table (the plan), json (the whole plan), or value / yaml (its moves).",
 )
 COLUMNS = typer.Option([], "--column", "-c", help="Column to show (repeat for several).")
-
-
-class LoadStatistic(StrEnum):
-    mean = "mean"
-    p95 = "p95"
-
-
-PROMETHEUS_URL = typer.Option(
-    None,
-    "--prometheus-url",
-    envvar="NOVAFLOW_PROMETHEUS_URL",
-    help="Read measured CPU load here (libvirt exporter + node_exporter); none: allocation.",
-)
-LOAD_WINDOW = typer.Option("1h", help="How far back CPU load is read (1h, 30m...).")
-LOAD_STATISTIC = typer.Option(
-    LoadStatistic.mean, help="mean over the window, or p95 (its busy peaks)."
-)
-RATE_INTERVAL = typer.Option("5m", help="Range of each rate() over the window.")
-
-
-def load_settings(
-    url: str | None, window: str, statistic: LoadStatistic, rate_interval: str
-) -> LoadSettings:
-    """The load options as LoadSettings; a short window gets a matching subquery step."""
-    resolution = "1m" if window.endswith(("h", "d", "w", "y")) else "1s"
-    return LoadSettings(
-        prometheus_url=url or None,
-        load_window=window,
-        load_statistic=statistic.value,
-        rate_interval=rate_interval,
-        resolution=resolution,
-    )
 
 
 @plan_app.command("drain")

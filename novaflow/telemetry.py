@@ -27,6 +27,14 @@ DEFAULT_HOST_QUERY = 'avg by (instance) (1 - rate(node_cpu_seconds_total{mode="i
 """node_exporter: the share of a host's CPUs not idle."""
 
 _DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def seconds(duration: str) -> float:
+    """A PromQL duration (`1h30m`) in seconds."""
+    return sum(
+        int(n) * _UNIT_SECONDS[unit] for n, unit in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", duration)
+    )
 
 
 class LoadSettings(BaseModel):
@@ -44,7 +52,11 @@ class LoadSettings(BaseModel):
         "mean", description="mean: average use over the window; p95: its busy peaks."
     )
     rate_interval: str = Field("5m", description="The range of each rate() (PromQL duration).")
-    resolution: str = Field("1m", description="Step of the subquery over the window.")
+    resolution: str | None = Field(
+        None,
+        description="Step of the subquery over the window; empty: a 60th of the window "
+        "(1m for 1h), at least 1s.",
+    )
     instance_query: str = Field(
         DEFAULT_INSTANCE_QUERY,
         description="PromQL giving cores busy per instance; {rate} is the rate interval.",
@@ -62,15 +74,16 @@ class LoadSettings(BaseModel):
 
     @field_validator("load_window", "rate_interval", "resolution")
     @classmethod
-    def _promql_duration(cls, value: str) -> str:
-        if not _DURATION.match(value):
+    def _promql_duration(cls, value: str | None) -> str | None:
+        if value is not None and not _DURATION.match(value):
             raise ValueError(f"{value!r} is not a Prometheus duration (like 1h, 30m, 90s)")
         return value
 
     def promql(self, inner: str) -> str:
         """`inner` (a per-interval rate) over the window, by the statistic chosen."""
         series = f"({inner.replace('{rate}', self.rate_interval)})"
-        span = f"[{self.load_window}:{self.resolution}]"
+        step = self.resolution or f"{max(1, int(seconds(self.load_window) // 60))}s"
+        span = f"[{self.load_window}:{step}]"
         if self.load_statistic == "p95":
             return f"quantile_over_time(0.95, {series}{span})"
         return f"avg_over_time({series}{span})"
@@ -140,7 +153,10 @@ def measure(snapshot: Snapshot, settings: LoadSettings) -> Snapshot:
     def allocation(why: str) -> Snapshot:
         note = f"{why}: planned on allocation"
         load = LoadInfo(source="allocation", note=note, **info)
-        return snapshot.model_copy(update={"hosts": hosts, "load": load})
+        # A snapshot file measured earlier keeps no stale numbers beside this note.
+        unmeasured = [i.model_copy(update={"cpu_load": None}) for i in snapshot.instances]
+        bare = [h.model_copy(update={"cpu_load": None}) for h in hosts]
+        return snapshot.model_copy(update={"hosts": bare, "instances": unmeasured, "load": load})
 
     url = settings.prometheus_url
     if not url:

@@ -118,6 +118,7 @@ def novaflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_plan_rebalance_says_where_its_load_came_from(scraped):
     sim, url = scraped
     env = {**os.environ, **sim.env, "COLUMNS": "200"}
+    env.pop("NOVAFLOW_PROMETHEUS_URL", None)
     args = ("plan", "rebalance", "--strategy", "spread", "--os-cloud", sim.cloud_name)
     measured = novaflow(
         *args,
@@ -140,3 +141,32 @@ def test_plan_rebalance_says_where_its_load_came_from(scraped):
     assert f"no metrics from {down}" in fallback.stderr
     assert "planned on allocation" in fallback.stderr
     assert "Traceback" not in fallback.stderr
+
+
+def test_a_snapshot_file_keeps_the_load_it_was_taken_with(scraped, tmp_path):
+    sim, url = scraped
+    env = {**os.environ, **sim.env, "COLUMNS": "200"}
+    env.pop("NOVAFLOW_PROMETHEUS_URL", None)
+    taken = novaflow(
+        "snapshot",
+        "--os-cloud",
+        sim.cloud_name,
+        "--prometheus-url",
+        url,
+        "--load-window",
+        "10s",
+        "--rate-interval",
+        "3s",
+        env=env,
+    )
+    assert taken.returncode == 0, taken.stderr
+    snap = Snapshot.model_validate_json(taken.stdout)
+    assert snap.load.source == "prometheus"
+    assert all(i.cpu_load is not None for i in snap.instances)
+    path = tmp_path / "snap.json"
+    path.write_text(taken.stdout)
+    offline = novaflow(
+        "plan", "rebalance", "--strategy", "spread", "--snapshot", str(path), env=env
+    )
+    assert offline.returncode in (0, 1), offline.stderr
+    assert f"CPU load from {url}: mean over 10s" in offline.stderr
