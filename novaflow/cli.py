@@ -169,7 +169,9 @@ def snapshot_cmd(
     if load.prometheus_url:
         snap = measure(snap, load)
         measured = snap.load.source == "prometheus"
-        err.print(snap.load.note, style="dim" if measured else "yellow", markup=False)
+        err.print(
+            snap.load.note, style="dim" if measured else "yellow", markup=False, soft_wrap=True
+        )
     sys.stdout.write(snap.model_dump_json(indent=1) + "\n")
 
 
@@ -224,7 +226,9 @@ def show(
     if load is not None and snap.load is not None:
         # One line on stderr, so `-f json` output stays the plan alone.
         measured = snap.load.source == "prometheus"
-        err.print(snap.load.note, style="dim" if measured else "yellow", markup=False)
+        err.print(
+            snap.load.note, style="dim" if measured else "yellow", markup=False, soft_wrap=True
+        )
     try:
         plan = planner.plan(snap, request)
     except NovaflowError as exc:
