@@ -68,7 +68,8 @@ class LoadSettings(BaseModel):
     )
     host_label: str = Field(
         "instance",
-        description="Label of host_query naming the compute host (a :port suffix is ignored).",
+        description="Label of host_query naming the compute host (a :port or domain suffix of "
+        "it is ignored).",
     )
     timeout_s: float = Field(10.0, gt=0, description="Per Prometheus request.")
 
