@@ -77,7 +77,8 @@ class Meter:
     """The exporters' counters for one SimCloud, advanced each time they are read."""
 
     def __init__(self, cloud: SimCloud) -> None:
-        self.cloud = cloud
+        # A proxy: the meter must not keep its cloud alive (meters are kept by cloud, weakly).
+        self.cloud = weakref.proxy(cloud)
         self.lock = threading.Lock()
         with cloud.lock:
             self.model = LoadModel.for_hosts(cloud.seed, list(cloud.hosts))
