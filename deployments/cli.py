@@ -412,7 +412,7 @@ def rebalance_cmd(
     try:
         load = load_settings(prometheus_url, load_window, load_statistic, rate_interval)
     except ValidationError as exc:
-        fail(f"bad load option: {exc.errors()[0]['msg']}")
+        fail(f"bad load option: {exc.errors()[0]['msg'].removeprefix('Value error, ')}")
     settings = run.settings.model_copy(update={"load": load})
     return rebalance, dict(
         strategy=strategy.value,

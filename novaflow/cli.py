@@ -164,7 +164,7 @@ def snapshot_cmd(
     try:
         load = load_settings(prometheus_url, load_window, load_statistic, rate_interval)
     except ValidationError as exc:
-        fail(f"bad load option: {exc.errors()[0]['msg']}")
+        fail(f"bad load option: {exc.errors()[0]['msg'].removeprefix('Value error, ')}")
     snap = load_snapshot(None, os_cloud)
     if load.prometheus_url:
         snap = measure(snap, load)
@@ -312,6 +312,9 @@ def plan_rebalance(
     """Consolidate, spread or proximity moves, within a budget, on measured CPU load."""
     try:
         load = load_settings(prometheus_url, load_window, load_statistic, rate_interval)
+    except ValidationError as exc:
+        fail(f"bad load option: {exc.errors()[0]['msg'].removeprefix('Value error, ')}")
+    try:
         request = RebalanceRequest(
             strategy=strategy.value,
             max_moves=max_moves,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from novaflow.models import Host, Inventory, Resources
 from novaflow.telemetry import LoadSettings, host_key, threads
+
+NOVAFLOW = str(Path(sys.executable).with_name("novaflow"))
 
 
 def test_the_default_queries_read_the_exporters_operators_run():
@@ -62,3 +68,27 @@ def test_threads_are_placements_vcpu_total_before_the_ratio():
     )
     assert threads(placed) == 48
     assert threads(Host(name="c2", service_id="2", capacity=Resources(vcpus=32))) == 32
+
+
+def test_a_bad_window_on_the_command_line_is_one_line_and_exit_2():
+    done = subprocess.run(
+        [
+            NOVAFLOW,
+            "plan",
+            "rebalance",
+            "--strategy",
+            "spread",
+            "--load-window",
+            "1x",
+            "--snapshot",
+            "/dev/null",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "novaflow: bad load option: '1x' is not a Prometheus duration (like 1h, 30m, 90s)"
+    )
