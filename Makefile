@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: install demo test lint bench bench-env reliability lock clean
+.PHONY: install prometheus demo test lint bench bench-env reliability lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -17,12 +17,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+## The Prometheus server the tests and the demo start (Debian's package; skipped when
+## NOVAFLOW_NO_PROMETHEUS is set).
+prometheus:
+	@[ -n "$$NOVAFLOW_NO_PROMETHEUS" ] || sh deploy/prometheus.sh
+
 ## The main job on the embedded default (simulated cloud + local Prefect).
-demo: $(STAMP)
+demo: $(STAMP) prometheus
 	$(BIN)/novaflow demo $(DEMO_ARGS)
 
 ## Lint, then the whole suite (unit, simulated cloud, flows on a real Prefect server).
-test: $(STAMP)
+test: $(STAMP) prometheus
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -21,7 +21,18 @@ import typer
 from pydantic import ValidationError
 
 from deployments.slack_cli import slack_app
-from novaflow.cli import Strategy, app, fail, project_id
+from novaflow.cli import (
+    LOAD_STATISTIC,
+    LOAD_WINDOW,
+    PROMETHEUS_URL,
+    RATE_INTERVAL,
+    LoadStatistic,
+    Strategy,
+    app,
+    fail,
+    load_settings,
+    project_id,
+)
 from novaflow.demo_state import use_demo_clouds
 from novaflow.errors import NovaflowError
 from novaflow.models import MethodPolicy
@@ -383,7 +394,12 @@ def rebalance_cmd(
     run: RunContext,
     strategy: Strategy = typer.Option(Strategy.spread, help="consolidate, spread or proximity."),
     max_moves: int | None = typer.Option(20, help="Move budget."),
-    min_gain: float = typer.Option(0.0, help="spread: least drop of the hottest load per move."),
+    min_gain: float = typer.Option(
+        0.005, help="spread: least drop of the hottest host's load per move (hysteresis)."
+    ),
+    cpu_ceiling: float = typer.Option(
+        0.8, help="consolidate: fill no host past this CPU load (busy / physical threads)."
+    ),
     disable_emptied: bool = typer.Option(False, help="consolidate: disable emptied hosts."),
     select_project: str | None = typer.Option(None, help="proximity: a project, name or ID."),
     select_name: str | None = typer.Option(None, help="proximity: names containing this."),
@@ -393,6 +409,10 @@ def rebalance_cmd(
     target_host: list[str] = typer.Option([], help="proximity: destination hosts."),
     target_aggregate: str | None = typer.Option(None, help="proximity: destination aggregate."),
     target_zone: str | None = typer.Option(None, help="proximity: destination zone."),
+    prometheus_url: str | None = PROMETHEUS_URL,
+    load_window: str = LOAD_WINDOW,
+    load_statistic: LoadStatistic = LOAD_STATISTIC,
+    rate_interval: str = RATE_INTERVAL,
 ):
     """Consolidate, spread or gather (proximity) instances, within a move budget."""
     from flows.rebalance import rebalance
@@ -411,10 +431,16 @@ def rebalance_cmd(
             fail(f"{', '.join(given)}: only with --strategy proximity (not {strategy.value})")
     if disable_emptied and strategy is not Strategy.consolidate:
         fail(f"--disable-emptied: only with --strategy consolidate (not {strategy.value})")
+    try:
+        load = load_settings(prometheus_url, load_window, load_statistic, rate_interval)
+    except ValidationError as exc:
+        fail(f"bad load option: {exc.errors()[0]['msg'].removeprefix('Value error, ')}")
+    settings = run.settings.model_copy(update={"load": load})
     return rebalance, dict(
         strategy=strategy.value,
         max_moves=max_moves,
         min_gain=min_gain,
+        cpu_ceiling=cpu_ceiling,
         disable_emptied=disable_emptied,
         select_project=project_id(run.settings.cloud, select_project) if select_project else None,
         select_name=select_name,
@@ -422,7 +448,7 @@ def rebalance_cmd(
         target_hosts=target_host or None,
         target_aggregate=target_aggregate,
         target_zone=target_zone,
-        settings=run.settings,
+        settings=settings,
     )
 
 

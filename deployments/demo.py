@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -132,6 +133,7 @@ def local_stack(
             STATE_DIR / "sim.log",
         )
         wait_http(f"http://127.0.0.1:{sim_port}/", "the simulated cloud")
+        start_prometheus(procs, env, sim_port)
         wait_http(f"{api}/health", "the Prefect server")
         procs.start(
             "deployments (novaflow serve)",
@@ -148,6 +150,25 @@ def local_stack(
         else:
             procs.stop()
         forget_demo_state(state)
+
+
+def start_prometheus(procs: Processes, env: dict[str, str], sim_port: int) -> None:
+    """Prometheus scraping the sim's exporters, so rebalance plans on measured CPU load
+    (the served flows read NOVAFLOW_PROMETHEUS_URL); without it, they plan on allocation."""
+    from novaflow.sim import prometheus
+
+    if prometheus.binary() is None:
+        console.print(f"  [yellow]no Prometheus: {prometheus.NOT_INSTALLED}[/yellow]")
+        return
+    directory = (STATE_DIR / "prometheus").resolve()
+    shutil.rmtree(directory / "data", ignore_errors=True)  # series of an earlier sim
+    port = free_port(9090)
+    argv = prometheus.command(directory, port, [f"127.0.0.1:{sim_port}"])
+    procs.start("prometheus", argv, env, STATE_DIR / "prometheus.log")
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/-/ready", "Prometheus")
+    env["NOVAFLOW_PROMETHEUS_URL"] = url
+    console.print(f"  Prometheus scrapes the sim's /metrics: {url}")
 
 
 def _wait_for_ctrl_c(procs: Processes, stack: DemoStack | None) -> None:

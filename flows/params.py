@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from novaflow.models import MethodPolicy
+from novaflow.telemetry import LoadSettings
 
 
 class ApprovalSettings(BaseModel):
@@ -91,6 +92,10 @@ class RunSettings(BaseModel):
         ),
     )
     approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    load: LoadSettings = Field(
+        default_factory=LoadSettings,
+        description="rebalance: measured CPU load from Prometheus (URL, window, mean or p95).",
+    )
 
     @field_validator("window_end")
     @classmethod

@@ -17,6 +17,7 @@ from flows.params import RunSettings
 from flows.preflight import check_supported
 from novaflow import gates
 from novaflow.models import Host, RebalanceRequest, RunReport, Snapshot
+from tasks.inventory import measure_load
 from tasks.leftovers import leftover_hosts
 from tasks.locks import hosts_claimed
 
@@ -48,7 +49,8 @@ def load_summary(snapshot: Snapshot) -> str:
 def rebalance(
     strategy: Literal["consolidate", "spread", "proximity"] = "spread",
     max_moves: int | None = 20,
-    min_gain: float = 0.0,
+    min_gain: float = 0.005,
+    cpu_ceiling: float = 0.8,
     disable_emptied: bool = False,
     select_project: str | None = None,
     select_metadata: dict[str, str] | None = None,
@@ -64,7 +66,9 @@ def rebalance(
         strategy: consolidate (empty hosts to save power), spread (cool hot spots),
             proximity (move selected instances to target hosts, an aggregate or a zone).
         max_moves: Move budget; empty for unlimited.
-        min_gain: spread: each move must lower the hottest host's load by this much.
+        min_gain: spread: each move must lower the hottest host's load by this much
+            (hysteresis: tiny gains do not cost a migration).
+        cpu_ceiling: consolidate: no host is filled past this CPU load (busy / threads).
         disable_emptied: consolidate: disable the compute service of hosts left empty.
         select_project: proximity: instances of this project.
         select_metadata: proximity: instances with these metadata key/values.
@@ -76,11 +80,13 @@ def rebalance(
     """
     with Refusals() as refused:
         runbook = Runbook(f"rebalance-{strategy}", [], settings)
-        snapshot = runbook.snapshot()
+        snapshot = measure_load(runbook.snapshot(), settings.load)
+        runbook.notes.append(snapshot.load.note)
         request = RebalanceRequest(
             strategy=strategy,
             max_moves=max_moves,
             min_gain=min_gain,
+            cpu_ceiling=cpu_ceiling,
             policy=settings.method,
             exclude_hosts=settings.exclude_hosts,
             select_project=select_project,

@@ -31,6 +31,7 @@ from novaflow.models import (
 )
 from novaflow.output import Format, UnknownColumn, console, pick, write_rows
 from novaflow.sim.cli import sim_app
+from novaflow.telemetry import LoadSettings, measure
 
 
 class OneLineErrors(TyperGroup):
@@ -141,14 +142,59 @@ def project_id(os_cloud: str | None, project: str) -> str:
     return found
 
 
+class LoadStatistic(StrEnum):
+    mean = "mean"
+    p95 = "p95"
+
+
+PROMETHEUS_URL = typer.Option(
+    None,
+    "--prometheus-url",
+    envvar="NOVAFLOW_PROMETHEUS_URL",
+    help="Read measured CPU load here (libvirt exporter + node_exporter); none: allocation.",
+)
+LOAD_WINDOW = typer.Option("1h", help="How far back CPU load is read (1h, 30m...).")
+LOAD_STATISTIC = typer.Option(
+    LoadStatistic.mean, help="mean over the window, or p95 (its busy peaks)."
+)
+RATE_INTERVAL = typer.Option("5m", help="Range of each rate() over the window.")
+
+
+def load_settings(
+    url: str | None, window: str, statistic: LoadStatistic, rate_interval: str
+) -> LoadSettings:
+    """The load options of the command line as LoadSettings."""
+    return LoadSettings(
+        prometheus_url=url or None,
+        load_window=window,
+        load_statistic=statistic.value,
+        rate_interval=rate_interval,
+    )
+
+
 @app.command("snapshot")
 def snapshot_cmd(
     os_cloud: str | None = typer.Option(
         None, "--os-cloud", "--cloud", envvar="OS_CLOUD", help="clouds.yaml cloud name."
     ),
+    prometheus_url: str | None = PROMETHEUS_URL,
+    load_window: str = LOAD_WINDOW,
+    load_statistic: LoadStatistic = LOAD_STATISTIC,
+    rate_interval: str = RATE_INTERVAL,
 ) -> None:
-    """Print the whole cloud as JSON (a versioned schema) for offline planning."""
+    """Print the whole cloud as JSON (a versioned schema) for offline planning; with a
+    Prometheus, each instance's and host's measured CPU load too."""
+    try:
+        load = load_settings(prometheus_url, load_window, load_statistic, rate_interval)
+    except ValidationError as exc:
+        fail(f"bad load option: {exc.errors()[0]['msg'].removeprefix('Value error, ')}")
     snap = load_snapshot(None, os_cloud)
+    if load.prometheus_url:
+        snap = measure(snap, load)
+        measured = snap.load.source == "prometheus"
+        err.print(
+            snap.load.note, style="dim" if measured else "yellow", markup=False, soft_wrap=True
+        )
     sys.stdout.write(snap.model_dump_json(indent=1) + "\n")
 
 
@@ -190,12 +236,22 @@ def show(
     os_cloud: str | None,
     fmt: Format,
     columns: list[str] | None = None,
+    load: LoadSettings | None = None,
 ):
     try:
         pick(PLAN_COLUMNS, columns or [])
     except UnknownColumn as exc:
         fail(str(exc))
     snap = load_snapshot(snapshot_file, os_cloud)
+    # A snapshot file taken with its load keeps it unless a Prometheus is named now.
+    if load is not None and (load.prometheus_url or snap.load is None):
+        snap = measure(snap, load)
+    if load is not None and snap.load is not None:
+        # One line on stderr, so `-f json` output stays the plan alone.
+        measured = snap.load.source == "prometheus"
+        err.print(
+            snap.load.note, style="dim" if measured else "yellow", markup=False, soft_wrap=True
+        )
     try:
         plan = planner.plan(snap, request)
     except NovaflowError as exc:
@@ -269,14 +325,22 @@ def plan_rebalance(
     target_host: list[str] = typer.Option([], help="proximity: destination hosts."),
     target_aggregate: str | None = typer.Option(None, help="proximity: destination aggregate."),
     target_zone: str | None = typer.Option(None, help="proximity: destination zone."),
+    prometheus_url: str | None = PROMETHEUS_URL,
+    load_window: str = LOAD_WINDOW,
+    load_statistic: LoadStatistic = LOAD_STATISTIC,
+    rate_interval: str = RATE_INTERVAL,
     snapshot_file: Path | None = SNAPSHOT,
     os_cloud: str | None = CLOUD,
     fmt: Format = FORMAT,
     column: list[str] = COLUMNS,
 ) -> None:
-    """Consolidate, spread or proximity moves, within a budget."""
+    """Consolidate, spread or proximity moves, within a budget, on measured CPU load."""
     if select_project and snapshot_file is None:
         select_project = project_id(os_cloud, select_project)
+    try:
+        load = load_settings(prometheus_url, load_window, load_statistic, rate_interval)
+    except ValidationError as exc:
+        fail(f"bad load option: {exc.errors()[0]['msg'].removeprefix('Value error, ')}")
     try:
         request = RebalanceRequest(
             strategy=strategy.value,
@@ -289,7 +353,7 @@ def plan_rebalance(
         )
     except ValidationError as exc:
         fail(f"bad request: {exc.errors()[0]['msg']}")
-    show(request, snapshot_file, os_cloud, fmt, column)
+    show(request, snapshot_file, os_cloud, fmt, column, load)
 
 
 if __name__ == "__main__":

@@ -285,6 +285,11 @@ class Instance(_Model):
         "`pinned_availability_zone`: the zone asked for at boot, or the volumes' zone); None: "
         "unpinned, or the cloud is older than 2.96 (see CloudFeatures.reports_pinned_zones).",
     )
+    cpu_load: float | None = Field(
+        None,
+        description="Measured CPU use in cores (vCPUs busy) over the load window, by the "
+        "statistic chosen (mean or p95); None: not measured.",
+    )
 
     @property
     def in_down_cell(self) -> bool:
@@ -369,7 +374,9 @@ class Snapshot(_Model):
     instances: list[Instance] = Field(default_factory=list)
     server_groups: list[ServerGroup] = Field(default_factory=list)
     features: CloudFeatures = Field(default_factory=CloudFeatures)
-    load: LoadInfo | None = None
+    load: LoadInfo | None = Field(
+        None, description="Measured load's source; None: not read (allocation stands in)."
+    )
 
     def placement_notes(self, moves: list[Move]) -> list[str]:
         """Moves to a named host whose Placement can never grant the instance's flavor there:

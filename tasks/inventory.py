@@ -8,6 +8,7 @@ from prefect.cache_policies import INPUTS, NO_CACHE, RUN_ID
 from novaflow import planner
 from novaflow.errors import REFUSALS
 from novaflow.models import Plan, PlanRequest, Snapshot
+from novaflow.telemetry import LoadSettings, measure
 from tasks.connect import cloud_for
 
 # The pre-flight snapshot and the plan are cached per flow run: a retried run (the UI's
@@ -44,6 +45,15 @@ def take_snapshot(cloud: str, live_migration_slots: int, purpose: str = "plan") 
 def read_cloud(cloud: str, live_migration_slots: int) -> Snapshot:
     """A snapshot that is never cached: for verifying what the moves did."""
     return cloud_for(cloud).snapshot(live_migration_slots=live_migration_slots)
+
+
+@task(name="measure-load", cache_policy=_PER_RUN, persist_result=True)
+def measure_load(snapshot: Snapshot, load: LoadSettings) -> Snapshot:
+    """The snapshot with CPU load measured by Prometheus, or a note why it is allocation.
+
+    Cached per run like the snapshot: a retried run plans on the load that was approved.
+    """
+    return measure(snapshot, load)
 
 
 @task(name="plan", cache_policy=_PER_RUN, persist_result=True)

@@ -11,7 +11,7 @@ from email.utils import format_datetime
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from novaflow.sim import microversion
+from novaflow.sim import metrics, microversion
 from novaflow.sim.api import (
     actions,
     control,
@@ -68,6 +68,7 @@ def create_app(cloud: SimCloud) -> FastAPI:
         placement,
         image,
         control,
+        metrics,
     ):
         app.include_router(module.router)
 

@@ -56,6 +56,7 @@ NOT_NOVA = {
     "/placement": "Placement: tempest.lib has no Placement response schemas",
     "/image": "Glance: not part of Nova's API",
     "/sim": "the sim's own control API, not OpenStack's",
+    "/metrics": "the exporters' Prometheus text (libvirt exporter, node_exporter), not OpenStack's",
 }
 
 
