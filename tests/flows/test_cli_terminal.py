@@ -23,6 +23,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.flow_runs import resume_flow_run
 
 from deployments.run_cli import CLI_TAG
@@ -127,9 +128,13 @@ def paused_cli_run(since: float, key: str):
 
 
 def state_of(run_name: str) -> str:
+    """The state of the newest run of that name (names say scenario and host, so earlier
+    tests' runs of the same scenario share it)."""
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[run_name]))
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[run_name])),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=1,
         )
     return runs[0].state.name
 
