@@ -21,7 +21,7 @@ from deployments.production.postgres import Postgres, running_postgres
 from deployments.server_settings import WORK_POOL
 from novaflow.sim.spec import ClusterSpec
 from novaflow.sim.testing import SimHandle, running_sim, wait_for
-from tests.deploy.conftest import prefect_cli, tail
+from tests.deploy.conftest import _kill_engine, prefect_cli, tail
 from tests.prefect_server import free_port, running_prefect_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,7 +125,7 @@ def _kill_run_process(client, flow_run_id) -> None:
             client.set_flow_run_state(flow_run_id, State(type=StateType.CANCELLED), force=True)
         pid = (run.infrastructure_pid or "").rpartition(":")[2]
         if pid.isdigit():
-            os.killpg(int(pid), signal.SIGKILL)
+            _kill_engine(int(pid))  # only if that pid is still a flow run's process
 
 
 @pytest.fixture(scope="module")
