@@ -101,6 +101,24 @@ def assert_each_moved_once(lane: Lane, host: str, ids: dict[str, str], before) -
         assert moved[server_id] == 1, f"{name} migrated {moved[server_id]} times in this run"
 
 
+def held_slots(client) -> dict[str, int]:
+    """novaflow's concurrency limits (the cloud's and each host's) that have slots taken."""
+    limits = client.read_global_concurrency_limits(limit=200)
+    return {x.name: x.active_slots for x in limits if x.name.startswith("novaflow-")}
+
+
+def all_slots_given_back(client, lane: Lane) -> None:
+    """Every slot is free again: given back by the run, or (a dead run's) expired on the
+    server, whose lease storage survives its restarts."""
+    lane.sim.wait_for(
+        lambda: not any(held_slots(client).values()),
+        timeout=180,
+        interval=1,
+        what=f"every slot given back (held: {held_slots(client)})",
+    )
+    assert held_slots(client), "the runs took their slots from the server's limits"
+
+
 def test_the_stack_runs_on_postgresql_with_two_workers_on_the_pool(lane: Lane):
     declared = yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]
     assert lane.sql("select count(*) from deployment") == str(len(declared)), (
@@ -179,6 +197,7 @@ def test_a_killed_worker_s_run_is_crashed_and_its_retry_moves_nothing_twice(lane
             force=True,
         )
         wait_run(client, lane, run.id, completed, "the retried run to complete")
+        all_slots_given_back(client, lane)  # the dead attempt's leases expired
         lane.start_worker(worker)  # the machine is back, for the tests after this one
     assert_each_moved_once(lane, "cmp-b", ids, before)
 
@@ -195,6 +214,7 @@ def test_a_prefect_server_restart_mid_run_does_not_stop_the_run(lane: Lane):
         )
         restart_prefect_server(lane.api_url)
         wait_run(client, lane, run.id, completed, "the run to complete after the restart")
+        all_slots_given_back(client, lane)
     assert_each_moved_once(lane, "cmp-c", ids, before)
 
 
