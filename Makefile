@@ -50,9 +50,17 @@ bench-env: $(BENCH_STAMP)
 reliability: $(STAMP)
 	$(BIN)/python -m tests.reliability
 
-lock: $(STAMP)
-	$(BIN)/pip freeze --exclude-editable | grep -v '^novaflow' > constraints.txt.new
+## A clean resolve of pyproject's ranges in a throwaway venv, frozen into constraints.txt.
+LOCK_VENV := .lock-venv
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PY) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/pip install --quiet -e '.[dev]'
+	{ echo '# The tested set of versions: `make` installs exactly these (pip -c). Regenerate with `make lock`.'; \
+	  $(LOCK_VENV)/bin/pip freeze --exclude-editable | grep -v '^novaflow'; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
+	rm -rf $(LOCK_VENV)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(LOCK_VENV) .pytest_cache

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.overhead              # 1,000 moves (50 source hosts x 20)
     .venv/bin/python -m bench.overhead --markdown   # the table for bench/RESULTS.md
+    .venv/bin/python -m bench.overhead --database postgresql   # the server on PostgreSQL
 
 The flow is the real `rebalance` flow with strategy `proximity`: "move every instance with
 metadata app=batch into aggregate `near`" plans exactly one move per selected instance, from
@@ -70,6 +71,10 @@ MAX_PARALLEL = 256
 TIME_SCALE = 1e-5  # a 30 s live migration lasts 0.3 ms
 TRIVIAL = 200
 PROCESSES = ("flow", "server", "sim")  # whose CPU seconds during the run are reported
+DATABASES = ("sqlite", "postgresql")
+"""The Prefect server's database: SQLite in its home (tests, demo), or a private PostgreSQL
+(deployments/production/postgres.py) as the README's production recipe runs it; there the
+PostgreSQL processes' CPU is reported as `db` beside the server's."""
 RUNS = 3  # separate runs of one machine differ by up to ~8 ms per move; the median is read
 HAS_QUICK = True  # `python -m bench --quick`: one run
 
@@ -217,7 +222,11 @@ def child(out: Path) -> None:
         "target_aggregate": "near",
         "settings": settings,
     }
-    others = {k: int(os.environ[f"BENCH_{k.upper()}_PID"]) for k in ("server", "sim")}
+    others = {
+        k: int(os.environ[f"BENCH_{k.upper()}_PID"])
+        for k in ("server", "sim", "db")
+        if f"BENCH_{k.upper()}_PID" in os.environ
+    }
     cpu0 = {k: _cpu_s(pid) for k, pid in others.items()}
     own0 = time.process_time()
     t0 = time.perf_counter()
@@ -240,8 +249,16 @@ def child(out: Path) -> None:
         after_gate_s=t1 - approved_at[0] if approved_at else float("nan"),
         moves_s=(max(ends) - min(starts)).total_seconds() if starts and ends else float("nan"),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        task_runs_recorded=_settle(),
     )
+    # The server's backlog: how long after the run it still records the run's task runs,
+    # and the server's (and database's) CPU meanwhile.
+    cpu1 = {k: _cpu_s(pid) for k, pid in others.items()}
+    t2 = time.perf_counter()
+    figures["task_runs_recorded"] = _settle()
+    figures["backlog_s"] = time.perf_counter() - t2
+    for k, pid in others.items():
+        if k != "sim":
+            figures[f"{k}_backlog_cpu_s"] = _cpu_s(pid) - cpu1[k]
     figures.update(_trivial())
     out.write_text(json.dumps(figures))
 
@@ -261,8 +278,14 @@ def _wait_port(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"nothing answered at {url} within {timeout:.0f} s")
 
 
-def bench(seed: int = SEED) -> dict[str, Any]:
-    """One row: the 1,000-move rebalance on a fresh Prefect server and sim."""
+def _postmaster_pid(data: Path) -> int:
+    return int((data / "postmaster.pid").read_text().split()[0])
+
+
+def bench(seed: int = SEED, database: str = "sqlite") -> dict[str, Any]:
+    """One row: the 1,000-move rebalance on a fresh Prefect server (on a fresh `database`)
+    and sim."""
+    from deployments.production.postgres import running_postgres
     from tests.prefect_server import free_port, running_prefect_server
 
     spec = cluster()
@@ -283,7 +306,15 @@ def bench(seed: int = SEED) -> dict[str, Any]:
         try:
             _wait_port(f"http://127.0.0.1:{port}/identity/v3")
             (work / "prefect").mkdir()
-            with running_prefect_server(work / "prefect") as api_url:
+            with contextlib.ExitStack() as stack:
+                db_env, db_url = {}, None
+                if database == "postgresql":
+                    pg = stack.enter_context(running_postgres(free_port()))
+                    db_env = {"BENCH_DB_PID": str(_postmaster_pid(pg.data))}
+                    db_url = pg.url
+                api_url = stack.enter_context(
+                    running_prefect_server(work / "prefect", database_url=db_url)
+                )
                 env = {
                     **os.environ,
                     "PREFECT_API_URL": api_url,
@@ -291,6 +322,7 @@ def bench(seed: int = SEED) -> dict[str, Any]:
                     "OS_CLIENT_CONFIG_FILE": str(work / "clouds.yaml"),
                     "BENCH_SERVER_PID": str(_server_pid(api_url)),
                     "BENCH_SIM_PID": str(sim.pid),
+                    **db_env,
                 }
                 out = work / "figures.json"
                 with (work / "flow.log").open("w") as log:
@@ -314,6 +346,7 @@ def bench(seed: int = SEED) -> dict[str, Any]:
             shutil.rmtree(work, ignore_errors=True)
     n = max(1, figures["planned"])
     return {
+        "database": database,
         "instances": SOURCES * PER_SOURCE,
         "sources": SOURCES,
         "targets": TARGETS,
@@ -322,15 +355,23 @@ def bench(seed: int = SEED) -> dict[str, Any]:
         "after_gate_ms_per_move": 1e3 * figures["after_gate_s"] / n,
         "moves_ms_per_move": 1e3 * figures["moves_s"] / n,
         **{f"{k}_cpu_ms_per_move": 1e3 * figures[f"{k}_cpu_s"] / n for k in PROCESSES},
+        **{
+            f"{k}_ms_per_move": 1e3 * figures.get(k, float("nan")) / n
+            for k in ("db_cpu_s", "server_backlog_cpu_s", "db_backlog_cpu_s")
+        },
     }
 
 
-def run(seed: int = SEED, quick: bool = False) -> list[dict[str, Any]]:
-    """`RUNS` rows (one with `quick`), each on a fresh Prefect server and sim."""
+def run(
+    seed: int = SEED, quick: bool = False, databases: tuple[str, ...] = ("sqlite",)
+) -> list[dict[str, Any]]:
+    """`RUNS` rows (one with `quick`) per database, each on a fresh Prefect server and sim;
+    the databases interleaved, so that a machine slowing down weighs on both alike."""
     rows = []
     for n in range(1 if quick else RUNS):
-        gauges = {"gauge_ms": cpu_gauge(), "wakeup_ms": wakeup_gauge()}
-        rows.append({"run": n + 1, **gauges, **bench(seed)})
+        for database in databases:
+            gauges = {"gauge_ms": cpu_gauge(), "wakeup_ms": wakeup_gauge()}
+            rows.append({"run": n + 1, **gauges, **bench(seed, database)})
         print(f"  overhead run {n + 1}: {rows[-1]['ms_per_move']:.1f} ms per move", flush=True)
     return rows
 
@@ -342,6 +383,7 @@ def median_run(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 COLUMNS = (
     ("run", "run", "{}"),
+    ("database", "database", "{}"),
     ("gauge_ms", "CPU gauge before ms", "{:.0f}"),
     ("wakeup_ms", "wake-up gauge before ms", "{:.0f}"),
     ("planned", "moves planned", "{}"),
@@ -356,6 +398,10 @@ COLUMNS = (
     ("flow_cpu_ms_per_move", "flow process CPU ms / move", "{:.1f}"),
     ("server_cpu_ms_per_move", "Prefect server CPU ms / move", "{:.1f}"),
     ("sim_cpu_ms_per_move", "sim CPU ms / move", "{:.1f}"),
+    ("db_cpu_s_ms_per_move", "PostgreSQL CPU ms / move", "{:.1f}"),
+    ("backlog_s", "server backlog after the run s", "{:.1f}"),
+    ("server_backlog_cpu_s_ms_per_move", "server CPU ms / move in it", "{:.1f}"),
+    ("db_backlog_cpu_s_ms_per_move", "PostgreSQL CPU ms / move in it", "{:.1f}"),
     ("rss_before_mb", "RSS before MB", "{:.0f}"),
     ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
     ("trivial_seq_ms", "trivial task ms (sequential)", "{:.1f}"),
@@ -371,11 +417,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--database", choices=(*DATABASES, "both"), default="sqlite", help="the server's database"
+    )
+    parser.add_argument("--runs", type=int, default=RUNS, help="runs per database")
     args = parser.parse_args(argv)
     if args.child:
         child(args.child)
         return
-    rows = run()
+    databases = DATABASES if args.database == "both" else (args.database,)
+    rows = [r for n in range(args.runs) for r in run(quick=True, databases=databases)]
+    for n, row in enumerate(rows):
+        row["run"] = n // len(databases) + 1
     print(markdown(rows))
     if not args.markdown:
         print(json.dumps(rows, indent=1))

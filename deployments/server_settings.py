@@ -26,5 +26,23 @@ TASK_RUN_RECORDER = {
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": str(FLUSH_S),
 }
 
-SERVER_SETTINGS = dict(TASK_RUN_RECORDER)
-"""Everything above, as environment variables for `prefect server start`."""
+LEASE_STORAGE = {
+    # Keep concurrency-slot leases across server restarts: in memory (the default), a
+    # restarted server forgets them and the slots of runs that were moving stay taken.
+    "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": (
+        "prefect.server.concurrency.lease_storage.filesystem"
+    ),
+}
+
+SERVER_SETTINGS = {**TASK_RUN_RECORDER, **LEASE_STORAGE}
+"""Everything above, as environment variables for `prefect server start`: the README's
+production recipe exports exactly these (tests/deploy/test_server_settings.py checks it)."""
+
+WORK_POOL = "novaflow"
+"""The process work pool prefect.yaml's deployments go to and the workers poll."""
+
+
+def database_url(user: str, host: str, port: int, database: str, password: str = "") -> str:
+    """The PREFECT_SERVER_DATABASE_CONNECTION_URL of a PostgreSQL-backed server."""
+    secret = f":{password}" if password else ""
+    return f"postgresql+asyncpg://{user}{secret}@{host}:{port}/{database}"

@@ -23,32 +23,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_env(home: Path, api_url: str) -> dict[str, str]:
+def server_env(home: Path, api_url: str, database_url: str | None = None) -> dict[str, str]:
+    """SQLite in `home` unless `database_url` names another database (PostgreSQL)."""
     return {
         **os.environ,
         "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": (
+            database_url or f"sqlite+aiosqlite:///{home}/prefect.db"
+        ),
         "PREFECT_API_URL": api_url,
         "PREFECT_UI_ENABLED": "false",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         # Free a killed run's concurrency slots within seconds of its lease expiring.
         "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "2",
         "PREFECT_LOGGING_LEVEL": "WARNING",
-        # Leases on disk, as production should have them: a restarted server still frees
-        # the slots of runs that held them (in memory, they would stay taken for good).
-        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": (
-            "prefect.server.concurrency.lease_storage.filesystem"
-        ),
+        # Among them leases on disk: a restarted server still frees the slots of runs that
+        # held them (in memory, they would stay taken for good).
         **SERVER_SETTINGS,  # as the README's production set-up has it
     }
 
 
-_servers: dict[str, tuple[subprocess.Popen, Path]] = {}
+_servers: dict[str, tuple[subprocess.Popen, Path, str | None]] = {}
 """Running servers by API URL, so a test can restart one in place."""
 
 
 def _start(
-    home: Path, timeout: float, port: int | None = None
+    home: Path, timeout: float, port: int | None = None, database_url: str | None = None
 ) -> tuple[subprocess.Popen, str] | None:
     """One attempt on a free port (or `port`); None if another process took the port first."""
     port = port or free_port()
@@ -57,7 +57,7 @@ def _start(
     with (home / "server.log").open("a") as log:
         proc = subprocess.Popen(
             [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=server_env(home, api_url),
+            env=server_env(home, api_url, database_url),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -84,18 +84,20 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def running_prefect_server(home: Path, timeout: float = 180) -> Iterator[str]:
+def running_prefect_server(
+    home: Path, timeout: float = 180, database_url: str | None = None
+) -> Iterator[str]:
     """`prefect server start` in a subprocess; yields its API URL while it runs."""
     from prefect.context import refresh_global_settings_context
 
     for _ in range(3):
-        started = _start(home, timeout)
+        started = _start(home, timeout, database_url=database_url)
         if started:
             break
     else:
         raise RuntimeError(f"prefect server did not start; see {home / 'server.log'}")
     proc, api_url = started
-    _servers[api_url] = (proc, home)
+    _servers[api_url] = (proc, home, database_url)
     prior = os.environ.get("PREFECT_API_URL")
     try:
         # Every thread (the Slack listener's, the flows' workers) must see this server.
@@ -113,10 +115,10 @@ def running_prefect_server(home: Path, timeout: float = 180) -> Iterator[str]:
 
 def restart_prefect_server(api_url: str, timeout: float = 180) -> None:
     """Stop the server at `api_url` and start it again on the same port and database."""
-    proc, home = _servers[api_url]
+    proc, home, database_url = _servers[api_url]
     _stop(proc)
     port = int(api_url.rsplit(":", 1)[1].split("/")[0])
-    started = _start(home, timeout, port)
+    started = _start(home, timeout, port, database_url)
     if started is None:
         raise RuntimeError(f"prefect server did not come back on {api_url}")
-    _servers[api_url] = (started[0], home)
+    _servers[api_url] = (started[0], home, database_url)

@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from prefect import get_client
 
@@ -137,3 +138,45 @@ def test_giving_slots_back_does_not_wait_for_a_busy_server(client, limit):
     assert limit() == 1  # ...and the server still counts it until it has answered
     pool.close()  # the end of the run waits for every release
     assert answer.is_set() and limit() == 0
+
+
+class StoppedServer:
+    """The renewal thread's Prefect client while the server is stopped: every renewal
+    fails to connect until `down` is cleared; everything else goes through."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.down = True
+        self.refused = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.client, name)
+
+    def renew_concurrency_lease(self, **kwargs):
+        if self.down:
+            self.refused += 1
+            raise httpx.ConnectError("connection refused (the Prefect server is stopped)")
+        return self.client.renew_concurrency_lease(**kwargs)
+
+
+def test_renewals_failing_for_a_while_leave_the_move_running_and_its_slot_is_given_back(
+    client, limit
+):
+    clock, told = Clock(), []
+    pool = SlotPool(client, clock=clock, warn=told.append)
+    move = pool.take([limit.name], {limit.name: 1})  # a long live migration starts
+    renewals = StoppedServer(client)
+    for _ in range(3):  # three renewal intervals without a server: a whole LEASE_S
+        clock.now += RENEW_S
+        pool.renew_due(renewals)  # never raises: nothing stops the move
+    assert renewals.refused >= 3
+    assert not move[0].lost and move[0].counted, "a failed renewal is retried, not given up"
+    assert told and all("trying again" in message for message in told), told
+    assert limit() == 1, "the server still counts the move's slot"
+    renewals.down = False  # the server is back before the lease ran out on its clock
+    clock.now += RENEW_S
+    pool.renew_due(renewals)
+    assert move[0].renewed_at == clock.now and not move[0].lost
+    pool.give_back(move)  # the migration ends
+    pool.close()
+    assert limit() == 0, "the slot is given back once the move is over"

@@ -1,0 +1,2 @@
+"""The production set-up novaflow's production test lane runs: PostgreSQL, a Prefect server on
+it, a process work pool, `prefect deploy --all` and process workers."""
