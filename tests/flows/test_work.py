@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,9 @@ from prefect import get_client
 
 from novaflow.campaign_work import run_command
 from novaflow.errors import BadRequest
+from novaflow.sim.spec import ClusterSpec
 from novaflow.sim.testing import wait_for
+from tasks.back_in_service import prove_back_in_service
 from tasks.work import run_work
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,3 +144,30 @@ def test_a_work_deployment_past_its_timeout_fails_and_is_cancelled(served_work: 
         return state is not None and state.name in ("Cancelling", "Cancelled")
 
     assert wait_for(cancelled, timeout=30, interval=0.5, what="the slow run to be cancelled")
+
+
+def test_a_sim_host_rebooted_by_the_work_command_is_proven_back_in_service(cloud_of):
+    # 900 sim seconds down: 9 real seconds, however slowly the command's Python starts.
+    sim = cloud_of(ClusterSpec().host("cmp-a").host("cmp-b"), time_scale=0.01)
+    reboot = "-m novaflow.cli sim reboot {host} --os-cloud sim --down-seconds 900"
+    work = run_work(
+        "cmp-b",
+        command=f"{sys.executable} {reboot}",
+        deployment=None,
+        timeout_s=60,
+    )
+    assert work.ok, work.output
+    assert work.output == "cmp-b rebooting: down now, back in 900 sim seconds\n"
+    proof = prove_back_in_service(
+        "sim",
+        "cmp-b",
+        work_started_at=work.started_at,
+        work_ended_at=work.ended_at,
+        timeout_s=1800,
+        canary=True,
+    )
+    assert proof.ok, proof.detail
+    assert proof.saw_restart
+    assert proof.detail.startswith("nova-compute on cmp-b reported up at ")
+    assert re.search(r"; canary [0-9a-f]{8} ACTIVE on cmp-b in [\d.]+ s, deleted$", proof.detail)
+    assert not sim.instances_on("cmp-b")
