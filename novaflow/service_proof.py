@@ -23,7 +23,9 @@ from novaflow.cloud import Cloud, ComputeService
 
 @dataclass(frozen=True)
 class Polling:
-    """How often the service is read: quickly at first, then every `max_s` (real seconds)."""
+    """How often the service is read: quickly at first, then every `max_s` seconds of the
+    cloud's clock (a sim running 100x faster is read 100x more often in real time, so the
+    check does not overshoot the node's return by minutes of simulated time)."""
 
     first_s: float = 0.05
     max_s: float = 5.0
@@ -56,6 +58,7 @@ def prove_back(
     fresh: datetime | None = None  # first heartbeat after the work, while up
     reported_after: datetime | None = None  # any heartbeat after the work, up or not
     interval = polling.first_s
+    first_read, first_real = svc.read_at, time.monotonic()
     while True:
         beat = svc.updated_at
         if beat and beat > ended:
@@ -70,9 +73,17 @@ def prove_back(
                 return _proven(cloud, host, fresh, ended, started, went_down)
         if svc.read_at >= deadline or time.monotonic() >= real_deadline:
             return _not_back(svc, timeout_s, ended, reported_after, went_down)
-        sleep(interval)
+        sleep(interval / _rate(svc.read_at - first_read, time.monotonic() - first_real))
         interval = min(interval * polling.growth, polling.max_s)
         svc = cloud.compute_service(host)
+
+
+def _rate(cloud_span: timedelta, real_span: float) -> float:
+    """Cloud seconds per real second, once the span is long enough for the Date header's
+    whole seconds to tell (1 until then, and never below 1)."""
+    if cloud_span.total_seconds() < 10 or real_span <= 0:
+        return 1.0
+    return max(1.0, cloud_span.total_seconds() / real_span)
 
 
 def _proven(
