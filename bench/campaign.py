@@ -190,7 +190,7 @@ def run_campaign(sim: SimHandle, hosts: list[str]) -> dict[str, Any]:
     wall_sim = sim.state.now - start_sim
     forget_clouds()
     moves = Counter(m.instance_id for m in sim.migrations())
-    done = _hosts_done(report, hosts)
+    done = _hosts_done(report, params["campaign"])
     return {
         "wall": wall_sim,
         "real_s": time.perf_counter() - start_real,
@@ -200,13 +200,14 @@ def run_campaign(sim: SimHandle, hosts: list[str]) -> dict[str, Any]:
     }
 
 
-def _hosts_done(report: Any, hosts: list[str]) -> int:
-    """Hosts the campaign reports done (its progress lines say `HOST: done`)."""
-    if report is None:
-        return 0
-    text = report.model_dump_json()
-    found = {h for h in hosts if re.search(rf'"{re.escape(h)}"[^{{}}]*"done"', text)}
-    return len(found) if found else len(hosts) - len(getattr(report, "unfinished", []) or [])
+def _hosts_done(report: Any, name: str) -> int:
+    """Hosts the campaign reports done, from its closing note ("campaign NAME: 97 done, ...")."""
+    for note in getattr(report, "notes", None) or []:
+        if note.startswith(f"campaign {name}: "):
+            found = re.search(r"(\d+) done", note)
+            if found:
+                return int(found.group(1))
+    return 0
 
 
 # ------------------------------------------------------------------ rows
