@@ -1,24 +1,53 @@
-"""Rolling maintenance (the kernel-upgrade job): many hosts, a batch at a time.
+"""Rolling maintenance (the kernel-upgrade job): many hosts, a batch at a time, or a
+campaign that does the work itself.
 
 Runbook: pick the hosts (a list, an aggregate or a zone) -> check each -> approve the
 rolling plan -> for each batch: plan its drain on a fresh snapshot, check the rest of the
 cloud keeps its free-capacity margin, disable, move, verify empty, wait for "batch done",
 enable -> stop starting batches when the window ends -> report.
+
+With a work step (a command or a deployment) the run is an unattended campaign: after the
+one approval, `batch_size` hosts are in flight at once, each on its own: skip check ->
+drain (onto hosts already done first) -> work -> prove back in service -> enable if it was
+enabled before; the next host starts as soon as one finishes. Each host's state is kept in
+a Prefect Variable named after the campaign, so the next window resumes where this one
+stopped.
 """
 
 from __future__ import annotations
 
-from prefect import flow
+import queue
+import threading
+from typing import Literal
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import Runbook
 from flows.maintenance import drain_request
 from flows.params import RunSettings
 from flows.preflight import check_drainable, check_supported, find_host
+from novaflow.campaign import (
+    Campaign,
+    HostRecord,
+    MovedInstance,
+    WorkStep,
+    hosts_to_do,
+    may_start,
+    repeat_moves_note,
+    tail,
+)
 from novaflow.errors import BadRequest
 from novaflow.models import Resources, RunReport, Snapshot
+from tasks.back_in_service import prove_back_in_service
+from tasks.campaign_state import CampaignBook
 from tasks.locks import hosts_claimed
+from tasks.reporting import plan_summary
 from tasks.services import disable_service, enable_service
+from tasks.skip_check import already_done
+from tasks.work import run_work
 
 
 def select_hosts(
@@ -84,6 +113,367 @@ def drain_batch(runbook: Runbook, batch: list[str], reason: str, margin: float) 
     return all(not runbook.left_on(host) for host in batch)
 
 
+class HostsFailed(Exception):
+    """Raised at the end of a campaign run in which hosts failed, so the run is Failed (and
+    shows red in the UI) after its report, which names each host and why, was published."""
+
+    def __init__(self, report: RunReport, failed: list[str]) -> None:
+        self.report = report
+        super().__init__(
+            f"{len(failed)} host(s) failed and stay disabled: {', '.join(failed)}. Each "
+            "one's reason and the work's output are in the report; fix them, then run the "
+            "campaign again with retry_failed."
+        )
+
+
+@task(name="campaign-host", task_run_name="campaign-host-{host}", cache_policy=NO_CACHE)
+def service_host(run: CampaignRun, host: str) -> HostRecord:
+    """One host's way through the campaign (a task, so the UI shows each host's run)."""
+    return run.service(host)
+
+
+class CampaignRun:
+    """One run of a campaign: a dispatcher keeping `batch_size` host pipelines busy, and
+    the pipeline each host goes through.
+
+    Drains take turns (one plans, disables and moves at a time): each plan then sees the
+    cloud as the previous drain left it, so two drains never count on the same free room
+    and every instance lands on a host that is already done or outside the campaign where
+    one fits. The work and the checks, the long part of a host's turn, run side by side.
+    """
+
+    def __init__(
+        self,
+        runbook: Runbook,
+        book: CampaignBook,
+        snapshot: Snapshot,
+        selected: list[str],
+        work: WorkStep,
+        reason: str,
+        *,
+        batch_size: int,
+        margin: float,
+        max_per_zone: int | None,
+        max_per_aggregate: int | None,
+    ) -> None:
+        self.runbook = runbook
+        self.settings = runbook.settings
+        self.book = book
+        self.selected = selected
+        self.work = work
+        self.reason = reason
+        self.batch_size = batch_size
+        self.margin = margin
+        self.max_per_zone = max_per_zone
+        self.max_per_aggregate = max_per_aggregate
+        self.zone_of = {h.name: h.zone for h in snapshot.hosts}
+        self.aggregates_of = {h.name: list(h.aggregates) for h in snapshot.hosts}
+        self.drain_turn = threading.Lock()
+        self.stopped: str | None = None
+        """Why no new host starts (a failure under on_work_failure=stop, the margin)."""
+        self.failed: list[str] = []
+        self.busy: set[str] = set()
+        """Hosts whose turn is under way (the dispatcher's view, read by the pipelines)."""
+        self.waits: set[str] = set()
+        """Hosts that gave their turn back to wait for a host in flight to be done."""
+
+    # -- the dispatcher ------------------------------------------------------------------
+    def run(self, todo: list[str]) -> None:
+        """Start hosts in order as room allows, each as soon as another finishes."""
+        waiting = list(todo)
+        held_back: list[str] = []  # waiting for a host in flight to be done
+        in_flight: dict[PrefectFuture, str] = {}
+        finished: queue.Queue[PrefectFuture] = queue.Queue()
+        while waiting or in_flight or held_back:
+            if not in_flight and held_back:  # nothing will be done sooner: go ahead
+                waiting, held_back = held_back + waiting, []
+            if waiting and (self.stopped or self.runbook.window_closed()):
+                why = self.stopped or "the maintenance window ended"
+                self.runbook.notes.append(f"{why}: hosts not started: {', '.join(waiting)}")
+                waiting = []
+            if waiting:
+                waiting = self._start_what_fits(waiting, in_flight, finished)
+            if not in_flight:
+                continue  # nothing will finish: the loop ends, or notes why hosts wait
+            future = finished.get()
+            host = in_flight.pop(future)
+            self.busy.discard(host)
+            if host in self.waits:
+                self.waits.discard(host)
+                held_back.append(host)
+                continue
+            waiting, held_back = held_back + waiting, []
+            try:
+                future.result()
+            except Exception as exc:  # the pipeline itself broke: say so, keep the rest going
+                self._fail(
+                    self.book.record(host),
+                    f"its turn stopped on an error: {exc}; check its compute service",
+                )
+
+    def _start_what_fits(
+        self,
+        waiting: list[str],
+        in_flight: dict[PrefectFuture, str],
+        finished: queue.Queue[PrefectFuture],
+    ) -> list[str]:
+        """Start waiting hosts while the run, their zone and aggregates, and the margin allow."""
+        held: list[str] = []
+        snapshot: Snapshot | None = None
+        for i, host in enumerate(waiting):
+            if len(in_flight) >= self.batch_size:
+                return held + waiting[i:]
+            busy = list(in_flight.values())
+            if may_start(
+                host,
+                busy,
+                self.zone_of,
+                self.aggregates_of,
+                max_per_zone=self.max_per_zone,
+                max_per_aggregate=self.max_per_aggregate,
+            ):
+                held.append(host)
+                continue
+            snapshot = snapshot or self.runbook.fresh_snapshot()
+            left = free_fraction(snapshot, [*busy, host])
+            if left < self.margin:
+                if not in_flight:
+                    self.stopped = (
+                        f"stopped before {host}: the rest of the cloud would keep only "
+                        f"{left:.0%} free (margin {self.margin:.0%})"
+                    )
+                return held + waiting[i:]
+            self.busy.add(host)
+            future = service_host.submit(self, host)
+            future.add_done_callback(finished.put)
+            in_flight[future] = host
+        return held
+
+    # -- one host's turn -----------------------------------------------------------------
+    def service(self, host: str) -> HostRecord:
+        """Drain -> work -> prove back in service -> enable (if it was enabled before)."""
+        with self.drain_turn:
+            record = self.book.record(host)
+            why_not = self.stopped or (
+                "the maintenance window ended" if self.runbook.window_closed() else None
+            )
+            if why_not:
+                self.runbook.notes.append(f"{host} not started: {why_not}")
+                return record
+            record, outcomes = self._drain(host, record)
+        if outcomes is None:
+            return record
+        moved = [
+            MovedInstance(id=o.instance_id, name=o.instance_name, to=o.final_host)
+            for o in outcomes
+            if o.result == "moved"
+        ]
+        record = record.model_copy(update={"moves": record.moves + moved})
+        left = self.runbook.left_on(host)
+        if self.runbook.window_closed():
+            return self._window_ended(record, left)
+        if left:
+            return self._fail(
+                record, f"{len(left)} instance(s) could not be moved off it; left disabled"
+            )
+        return self._work_and_check(record)
+
+    def _drain(self, host: str, record: HostRecord) -> tuple[HostRecord, list | None]:
+        """Plan on a fresh read, disable, move; (record, outcomes), outcomes None if skipped."""
+        snapshot = self.runbook.fresh_snapshot()
+        enabled_before = record.enabled_before
+        if enabled_before is None:
+            enabled_before = find_host(snapshot, host).status == "enabled"
+        preferred, last_resort = self.book.targets(self.selected)
+        request = drain_request([host], self.settings).model_copy(
+            update={"prefer_hosts": preferred, "last_resort_hosts": last_resort}
+        )
+        plan = self.runbook.make_plan(snapshot, request)
+        if self._better_to_wait(host, plan.moves, last_resort):
+            return record, None
+        if not plan.feasible:
+            record = record.to(
+                "skipped",
+                "not started: the rest of the cloud cannot take its instances now "
+                f"({plan_summary(plan)})",
+            )
+            self.book.put(record)
+            self.runbook.notes.append(f"{host} skipped: {record.note}")
+            return record, None
+        record = record.model_copy(update={"enabled_before": enabled_before}).to(
+            "draining", f"moving {len(plan.moves)} instance(s) off"
+        )
+        self.book.put(record)
+        disable_service(self.settings.cloud, host, f"novaflow: {self.reason}")
+        self.runbook.finish_leftovers(snapshot, [host], plan.moves)
+        return record, self.runbook.run_moves(snapshot, plan.moves)
+
+    def _better_to_wait(self, host: str, moves: list, last_resort: list[str]) -> bool:
+        """True when the plan puts instances on hosts still to do while another host is in
+        flight: once that one is done they can go there instead and move only once."""
+        to_do = set(last_resort)
+        if not any(m.target in to_do for m in moves) or not self.busy - {host}:
+            return False
+        self.waits.add(host)
+        self.runbook.log.info(
+            "%s waits: its instances would land on hosts still to do; a host in flight will "
+            "be done soon and take them instead",
+            host,
+        )
+        return True
+
+    def _work_and_check(self, record: HostRecord) -> HostRecord:
+        host = record.host
+        record = record.to("working", f"running {self.work.what}")
+        self.book.put(record)
+        result = run_work(
+            host,
+            command=self.work.command,
+            deployment=self.work.deployment,
+            timeout_s=self.work.timeout_s,
+        )
+        record = record.model_copy(update={"output": tail(result.output)})
+        if not result.ok:
+            return self._fail(record, f"the work failed: {result.detail}; left disabled")
+        record = record.to("checking", f"work ok ({result.detail}); checking it is back")
+        self.book.put(record)
+        proof = prove_back_in_service(
+            self.settings.cloud,
+            host,
+            work_started_at=result.started_at,
+            work_ended_at=result.ended_at,
+            timeout_s=self.work.check_timeout_s,
+            canary=self.work.canary,
+        )
+        if not proof.ok:
+            return self._fail(record, f"not back in service: {proof.detail}; left disabled")
+        if record.enabled_before:
+            enable_service(self.settings.cloud, host)
+            after = "enabled again"
+        else:
+            after = "left disabled, as it was before the campaign"
+        record = record.to("done", f"{result.detail}; {proof.detail}; {after}")
+        self.book.put(record)
+        self.runbook.notes.append(f"{host} done: {record.note}")
+        return record
+
+    def _window_ended(self, record: HostRecord, left: list[str]) -> HostRecord:
+        """The window closed before the work started: no instance moved -> back as it was;
+        otherwise it stays disabled and resumes first in the next window."""
+        host = record.host
+        if not record.moves:
+            if record.enabled_before:
+                enable_service(self.settings.cloud, host)
+            record = record.to(
+                "pending",
+                "the window ended before any instance moved off it: "
+                + ("enabled again" if record.enabled_before else "left disabled as it was"),
+            )
+        else:
+            record = record.to(
+                "draining",
+                f"the window ended while it drained: {len(record.moves)} instance(s) moved "
+                f"off, {len(left)} still on it; left disabled, it resumes first next window",
+            )
+        self.book.put(record)
+        self.runbook.notes.append(f"{host}: {record.note}")
+        return record
+
+    def _fail(self, record: HostRecord, why: str) -> HostRecord:
+        record = record.to("failed", why)
+        self.book.put(record)
+        self.failed.append(record.host)
+        self.runbook.notes.append(f"{record.host} failed: {why}")
+        if record.output:
+            self.runbook.notes.append(f"{record.host} work output (tail): {record.output[-800:]}")
+        if self.work.on_failure == "stop" and not self.stopped:
+            self.stopped = f"stopped after {record.host} failed (on_work_failure=stop)"
+        return record
+
+
+def run_campaign(
+    runbook: Runbook,
+    snapshot: Snapshot,
+    selected: list[str],
+    book: CampaignBook,
+    work: WorkStep,
+    *,
+    reason: str,
+    batch_size: int,
+    margin: float,
+    skip_check: str | None,
+    retry_failed: bool,
+    max_per_zone: int | None,
+    max_per_aggregate: int | None,
+) -> RunReport:
+    """Everything after the hosts are known: skip checks, order, one approval, the run."""
+    settings = runbook.settings
+    book.include(selected)
+    if skip_check:
+        for host in selected:
+            record = book.record(host)
+            if record.state not in ("done", "failed") and already_done(host, skip_check):
+                book.put(record.to("done", "the skip check says it is already done: untouched"))
+    counts = {h.name: len(snapshot.instances_on(h.name)) for h in snapshot.hosts}
+    todo = hosts_to_do(book.campaign, selected, counts, retry_failed=retry_failed)
+    failed_before = [h for h in selected if book.record(h).state == "failed"]
+    if not todo:
+        runbook.notes.append(
+            f"campaign {book.name}: nothing to do: {len(selected) - len(failed_before)} of "
+            f"{len(selected)} host(s) done"
+            + (
+                f", {len(failed_before)} failed ({', '.join(failed_before)}; "
+                "run with retry_failed to try them again)"
+                if failed_before
+                else ""
+            )
+        )
+        book.publish()
+        return runbook.report()
+    check_drainable(snapshot, todo)
+    preferred, last_resort = book.targets(selected)
+    first = runbook.make_plan(
+        snapshot,
+        drain_request([todo[0]], settings).model_copy(
+            update={"prefer_hosts": preferred, "last_resort_hosts": last_resort}
+        ),
+    )
+    runbook.require_feasible(first)
+    check_supported(snapshot, first)
+    if settings.dry_run:
+        runbook.notes.append(f"dry run: campaign {book.name} would take, in order: {todo}")
+        return runbook.report(dry_run=True)
+    with hosts_claimed(todo):
+        question = (
+            f"Campaign {book.name}: {len(todo)} host(s), {batch_size} at a time, each drained, "
+            f"worked on with {work.what}, checked and enabled again: {todo}?"
+        )
+        if not runbook.gate("approve-plan", question).approved:
+            runbook.notes.append("plan rejected: nothing was changed")
+            return runbook.report()
+        run = CampaignRun(
+            runbook,
+            book,
+            snapshot,
+            selected,
+            work,
+            reason,
+            batch_size=batch_size,
+            margin=margin,
+            max_per_zone=max_per_zone,
+            max_per_aggregate=max_per_aggregate,
+        )
+        run.run(todo)
+        counts_now = ", ".join(f"{n} {s}" for s, n in sorted(book.campaign.counts().items()))
+        runbook.notes.append(f"campaign {book.name}: {counts_now}")
+        runbook.notes.append(repeat_moves_note(book.campaign))
+        book.publish()
+        report = runbook.report()
+        if run.failed:
+            raise HostsFailed(report, run.failed)
+        return report
+
+
 @flow(name="rolling-maintenance", task_runner=ThreadPoolTaskRunner(max_workers=256))
 def rolling_maintenance(
     hosts: list[str] | None = None,
@@ -94,6 +484,17 @@ def rolling_maintenance(
     reason: str = "rolling maintenance",
     wait_for_done: bool = True,
     settings: RunSettings = RunSettings(),
+    campaign: str | None = None,
+    work_command: str | None = None,
+    work_deployment: str | None = None,
+    work_timeout_s: float = 3600,
+    on_work_failure: Literal["stop", "skip"] = "stop",
+    check_timeout_s: float = 1800,
+    canary: bool = False,
+    skip_check: str | None = None,
+    retry_failed: bool = False,
+    max_per_zone: int | None = None,
+    max_per_aggregate: int | None = None,
 ) -> RunReport:
     """Drain, service and re-enable many hosts, `batch_size` at a time.
 
@@ -107,7 +508,32 @@ def rolling_maintenance(
         wait_for_done: Pause after each batch until the operator says its work is done;
             when off, each batch is enabled again as soon as it is empty.
         settings: Cloud, dry run, method policy, limits, timeouts, window and approval.
+        campaign: Name of the campaign: each host's state is kept under it, so a later run
+            (next window) skips hosts done and resumes the rest.
+        work_command: The work on each empty host, a command with {host} (e.g.
+            `ssh {host} sudo reboot`), run by the worker; replaces the batch-done gate.
+        work_deployment: The work as a Prefect deployment "flow/deployment", run with
+            `host` as its parameter; its final state decides.
+        work_timeout_s: Work still running after this has failed.
+        on_work_failure: stop: no new host starts after a host fails; skip: go on.
+        check_timeout_s: How long a host has to report back in service after its work.
+        canary: Also boot a small instance on the host before enabling it.
+        skip_check: A command with {host}; exit 0 means the host is already done.
+        retry_failed: Try hosts that failed in an earlier run of the campaign again.
+        max_per_zone: Hosts of one availability zone in maintenance at once.
+        max_per_aggregate: Hosts of one aggregate (a rack, say) in maintenance at once.
     """
+    if work_command and work_deployment:
+        raise BadRequest(
+            "both work_command and work_deployment are given: the work is one or the other",
+            "give work_command (a command with {host}) or work_deployment (flow/deployment)",
+        )
+    for name, value in (("max_per_zone", max_per_zone), ("max_per_aggregate", max_per_aggregate)):
+        if value is not None and value < 1:
+            raise BadRequest(
+                f"{name} is {value}: at least one host must be allowed at a time",
+                f"give {name} 1 or more, or leave it empty for no limit",
+            )
     if batch_size < 1:
         raise BadRequest(
             f"batch_size is {batch_size}: a batch must hold at least one host",
@@ -122,6 +548,35 @@ def rolling_maintenance(
     snapshot = runbook.snapshot()
     selected = select_hosts(snapshot, hosts, aggregate, zone)
     runbook.hosts = selected
+    work = WorkStep(
+        command=work_command,
+        deployment=work_deployment,
+        timeout_s=work_timeout_s,
+        on_failure=on_work_failure,
+        check_timeout_s=check_timeout_s,
+        canary=canary,
+    )
+    if work.given:
+        book = (
+            CampaignBook.open(campaign)
+            if campaign
+            else CampaignBook(Campaign(campaign="unnamed"), persist=False)
+        )
+        book.persist = book.persist and not settings.dry_run
+        return run_campaign(
+            runbook,
+            snapshot,
+            selected,
+            book,
+            work,
+            reason=reason,
+            batch_size=batch_size,
+            margin=min_free_fraction,
+            skip_check=skip_check,
+            retry_failed=retry_failed,
+            max_per_zone=max_per_zone,
+            max_per_aggregate=max_per_aggregate,
+        )
     check_drainable(snapshot, selected)
     batches = [selected[i : i + batch_size] for i in range(0, len(selected), batch_size)]
     first = runbook.make_plan(snapshot, drain_request(batches[0], settings))
