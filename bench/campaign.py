@@ -72,15 +72,23 @@ TARGETS = {"migrations": 1.05, "wall": 1.15}
 
 def moved(snapshot: Snapshot, targets: dict[str, str]) -> Snapshot:
     """The snapshot after the instances in `targets` (id -> host) moved there."""
-    instances = [
-        i.model_copy(update={"host": targets[i.id]}) if i.id in targets else i
-        for i in snapshot.instances
-    ]
-    used: dict[str, Resources] = {}
-    for inst in instances:
+    delta: dict[str, Resources] = {}
+    zones = {h.name: h.zone for h in snapshot.hosts}
+    instances = []
+    for inst in snapshot.instances:
+        target = targets.get(inst.id)
+        if target is None or target == inst.host:
+            instances.append(inst)
+            continue
+        res = inst.resources
         if inst.host:
-            used[inst.host] = used.get(inst.host, Resources()) + inst.resources
-    hosts = [h.model_copy(update={"used": used.get(h.name, Resources())}) for h in snapshot.hosts]
+            delta[inst.host] = delta.get(inst.host, Resources()) - res
+        delta[target] = delta.get(target, Resources()) + res
+        instances.append(inst.model_copy(update={"host": target, "zone": zones[target]}))
+    hosts = [
+        h.model_copy(update={"used": h.used + delta[h.name]}) if h.name in delta else h
+        for h in snapshot.hosts
+    ]
     return snapshot.model_copy(update={"instances": instances, "hosts": hosts})
 
 
@@ -159,7 +167,7 @@ def work_command(sim: SimHandle) -> str:
     )
 
 
-def run_campaign(sim: SimHandle, hosts: list[str]) -> dict[str, Any]:
+def run_campaign(sim: SimHandle, hosts: list[str], named: bool = True) -> dict[str, Any]:
     """The real flow over every host; its sim-clock wall time and what the sim recorded."""
     import os
 
@@ -173,7 +181,7 @@ def run_campaign(sim: SimHandle, hosts: list[str]) -> dict[str, Any]:
         "hosts": hosts,
         "batch_size": PARALLEL,
         "min_free_fraction": MARGIN,
-        "campaign": f"{CAMPAIGN}-{len(hosts)}",
+        "campaign": f"{CAMPAIGN}-{len(hosts)}" if named else None,
         "work_command": work_command(sim),
         "work_timeout_s": 600,
         "check_timeout_s": 4 * WORK_S,
@@ -196,7 +204,7 @@ def run_campaign(sim: SimHandle, hosts: list[str]) -> dict[str, Any]:
     wall_sim = sim.state.now - start_sim
     forget_clouds()
     moves = Counter(m.instance_id for m in sim.migrations())
-    done = _hosts_done(report, params["campaign"])
+    done = _hosts_done(report, params["campaign"] or "unnamed")
     return {
         "wall": wall_sim,
         "real_s": time.perf_counter() - start_real,
@@ -220,7 +228,7 @@ def _hosts_done(report: Any, name: str) -> int:
 # ------------------------------------------------------------------ rows
 
 
-def bench_row(hosts: int, instances: int, seed: int = SEED) -> dict[str, Any]:
+def bench_row(hosts: int, instances: int, seed: int = SEED, named: bool = True) -> dict[str, Any]:
     from novaflow.cloud import Cloud
 
     spec = ClusterSpec.generated(hosts=hosts, instances=instances, seed=seed)
@@ -240,7 +248,7 @@ def bench_row(hosts: int, instances: int, seed: int = SEED) -> dict[str, Any]:
             flush=True,
         )
         with shared_prefect_server():
-            run = run_campaign(sim, names)
+            run = run_campaign(sim, names, named)
     per = run["migrations"] / n
     return {
         "hosts": hosts,
@@ -260,15 +268,19 @@ def bench_row(hosts: int, instances: int, seed: int = SEED) -> dict[str, Any]:
         "per_hour": run["hosts_done"] / (run["wall"] / 3600) if run["wall"] else 0.0,
         "real_s": run["real_s"],
         "error": run["error"],
+        "named": named,
     }
 
 
 def run(
-    sizes: tuple[tuple[int, int], ...] = SIZES, seed: int = SEED, quick: bool = False
+    sizes: tuple[tuple[int, int], ...] = SIZES,
+    seed: int = SEED,
+    quick: bool = False,
+    named: bool = True,
 ) -> list[dict[str, Any]]:
     rows = []
     for hosts, instances in sizes[:1] if quick else sizes:
-        rows.append(bench_row(hosts, instances, seed))
+        rows.append(bench_row(hosts, instances, seed, named))
         r = rows[-1]
         print(
             f"  campaign {hosts}/{instances}: wall {r['wall']:.0f} s ({r['vs_lb_wall']:.3f} x LB), "
@@ -352,10 +364,15 @@ def main(argv: list[str] | None = None) -> None:
         "--sizes", type=int, nargs="*", default=[h for h, _ in SIZES], help="host counts to run"
     )
     parser.add_argument("--write", action="store_true", help="replace this section of RESULTS.md")
+    parser.add_argument(
+        "--unnamed",
+        action="store_true",
+        help="run the campaign without a name: the same engine, its host states not kept",
+    )
     args = parser.parse_args(argv)
     sizes = tuple(s for s in SIZES if s[0] in args.sizes)
     t0 = time.perf_counter()
-    rows = run(sizes, args.seed)
+    rows = run(sizes, args.seed, named=not args.unnamed)
     took = time.perf_counter() - t0
     text = markdown(rows) + "\n" + reading(rows)
     print(text)
