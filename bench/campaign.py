@@ -341,6 +341,12 @@ def reading(rows: list[dict[str, Any]]) -> str:
             f"{r['lb_wall']:,.0f} s ({r['vs_lb_wall']:.3f}x, target <= {TARGETS['wall']}x: "
             f"{'**met**' if wall_ok else '**missed**'}); {r['per_hour']:.1f} hosts done per "
             f"hour with {r['in_flight']} in flight."
+            + (
+                " The campaign ran without a name (`--unnamed`: the same engine, its host "
+                "states not kept between runs)."
+                if not r.get("named", True)
+                else ""
+            )
         )
     return "\n\n".join(lines) + "\n"
 
