@@ -21,7 +21,8 @@ from tests.flows.conftest import APPROVE, drive, service, where
 
 def settings(**kw) -> RunSettings:
     kw.setdefault("approval", ApprovalSettings(timeout_s=60))
-    return RunSettings(cloud="sim", move_timeout_s=60, **kw)
+    kw.setdefault("move_timeout_s", 60)
+    return RunSettings(cloud="sim", **kw)
 
 
 def zone_with_an_empty_host() -> ClusterSpec:
@@ -302,3 +303,47 @@ def test_campaign_show_prints_each_host_state_as_json(cloud_of):
     assert table.exit_code == 0 and "cmp-a" in table.output and "done" in table.output
     missing = CliRunner().invoke(campaign_app, ["show", "no-such-campaign"])
     assert missing.exit_code == 1 and "no campaign named" in missing.output
+
+
+def test_window_ending_while_a_host_drains_leaves_it_disabled_to_resume_first(cloud_of):
+    spec = ClusterSpec().host("cmp-a").host("cmp-b").host("spare-1")
+    for i in range(2):
+        spec.instance(f"a-{i}", host="cmp-a", flavor="m1.small")
+    for i in range(3):
+        spec.instance(f"b-{i}", host="cmp-b", flavor="m1.small")
+    # a-1's migration (the second) hangs until the move timeout, long after the window end.
+    sim = cloud_of(spec, faults={"hang_nth_migrations": [2]})
+    name = new_name()
+    end = datetime.now(UTC) + timedelta(seconds=8)
+    first = drive(
+        rolling_maintenance,
+        {"approve-plan": APPROVE},
+        hosts=["cmp-a", "cmp-b"],
+        campaign=name,
+        work_command="true",
+        min_free_fraction=0.0,
+        settings=settings(window_end=end, max_parallel=1, move_timeout_s=25),
+    )
+    assert states(name) == {"cmp-a": "draining", "cmp-b": "pending"}
+    assert service(sim, "cmp-a").status == "disabled"  # a-0 left it: not enabled again
+    assert service(sim, "cmp-b").status == "enabled"
+    assert where(sim, "a-1")[0] == "cmp-a" and where(sim, "a-0")[0] != "cmp-a"
+    assert any(o.instance_name == "a-1" and o.result != "moved" for o in first.outcomes)
+    assert any(n.startswith("cmp-a: the window ended while it drained") for n in first.notes), (
+        first.notes
+    )
+
+    second = drive(
+        rolling_maintenance,
+        {"approve-plan": APPROVE},
+        hosts=["cmp-a", "cmp-b"],
+        campaign=name,
+        work_command="true",
+        min_free_fraction=0.0,
+        settings=settings(),
+    )
+    assert second.outcomes[0].instance_name == "a-1"  # cmp-a resumed first
+    assert states(name) == {"cmp-a": "done", "cmp-b": "done"}
+    assert service(sim, "cmp-a").status == "enabled"
+    for inst in ("a-0", "a-1", "b-0", "b-1", "b-2"):
+        assert moved(sim, inst) == 1, (inst, sim.migrations(sim.server_id(inst)))
