@@ -577,6 +577,11 @@ def rolling_maintenance(
             max_per_zone=max_per_zone,
             max_per_aggregate=max_per_aggregate,
         )
+    if campaign:
+        runbook.notes.append(
+            f"campaign {campaign} not recorded: host states are kept for runs with a work "
+            "step (work_command or work_deployment); this run waits at batch-N-done gates"
+        )
     check_drainable(snapshot, selected)
     batches = [selected[i : i + batch_size] for i in range(0, len(selected), batch_size)]
     first = runbook.make_plan(snapshot, drain_request(batches[0], settings))
