@@ -38,11 +38,13 @@ from novaflow.campaign import (
     may_start,
     repeat_moves_note,
     tail,
+    with_claims,
 )
 from novaflow.errors import BadRequest
-from novaflow.models import Resources, RunReport, Snapshot
+from novaflow.models import Plan, Resources, RunReport, Snapshot
 from tasks.back_in_service import prove_back_in_service
 from tasks.campaign_state import CampaignBook
+from tasks.emptied import instances_left
 from tasks.locks import hosts_claimed
 from tasks.reporting import plan_summary
 from tasks.services import disable_service, enable_service
@@ -136,10 +138,10 @@ class CampaignRun:
     """One run of a campaign: a dispatcher keeping `batch_size` host pipelines busy, and
     the pipeline each host goes through.
 
-    Drains take turns (one plans, disables and moves at a time): each plan then sees the
-    cloud as the previous drain left it, so two drains never count on the same free room
-    and every instance lands on a host that is already done or outside the campaign where
-    one fits. The work and the checks, the long part of a host's turn, run side by side.
+    Drains run side by side, but their plans take turns: each plans on a fresh read of the
+    cloud with the room that drains still under way have claimed taken out, then disables
+    its host, so two drains never count on the same free room, and instances land on hosts
+    already done (or outside the campaign) wherever one fits.
     """
 
     def __init__(
@@ -169,6 +171,11 @@ class CampaignRun:
         self.zone_of = {h.name: h.zone for h in snapshot.hosts}
         self.aggregates_of = {h.name: list(h.aggregates) for h in snapshot.hosts}
         self.drain_turn = threading.Lock()
+        """Held while a host's drain is planned and the host disabled: plans take turns."""
+        self.claims: dict[str, str] = {}
+        """Instance id -> target of every move planned by a drain still under way."""
+        self.latest: Snapshot | None = None
+        """The last read of the cloud (the margin check uses it while hosts are in flight)."""
         self.stopped: str | None = None
         """Why no new host starts (a failure under on_work_failure=stop, the margin)."""
         self.failed: list[str] = []
@@ -234,7 +241,10 @@ class CampaignRun:
             ):
                 held.append(host)
                 continue
-            snapshot = snapshot or self.runbook.fresh_snapshot()
+            if snapshot is None:
+                # While hosts are in flight the last plan's read will do (hosts finished since
+                # count as still out: on the safe side); with none, read the cloud afresh.
+                snapshot = self.latest if in_flight and self.latest else self.fresh()
             left = free_fraction(snapshot, [*busy, host])
             if left < self.margin:
                 if not in_flight:
@@ -249,6 +259,10 @@ class CampaignRun:
             in_flight[future] = host
         return held
 
+    def fresh(self) -> Snapshot:
+        self.latest = self.runbook.fresh_snapshot()
+        return self.latest
+
     # -- one host's turn -----------------------------------------------------------------
     def service(self, host: str) -> HostRecord:
         """Drain -> work -> prove back in service -> enable (if it was enabled before)."""
@@ -260,16 +274,25 @@ class CampaignRun:
             if why_not:
                 self.runbook.notes.append(f"{host} not started: {why_not}")
                 return record
-            record, outcomes = self._drain(host, record)
-        if outcomes is None:
+            record, plan, snapshot = self._plan_and_disable(host, record)
+        if plan is None:
             return record
+        try:
+            self.runbook.finish_leftovers(snapshot, [host], plan.moves)
+            outcomes = self.runbook.run_moves(snapshot, plan.moves)
+        finally:
+            with self.drain_turn:
+                for m in plan.moves:
+                    self.claims.pop(m.instance_id, None)
         moved = [
             MovedInstance(id=o.instance_id, name=o.instance_name, to=o.final_host)
             for o in outcomes
             if o.result == "moved"
         ]
         record = record.model_copy(update={"moves": record.moves + moved})
-        left = self.runbook.left_on(host)
+        left = instances_left(self.settings.cloud, host)
+        if left:
+            self.runbook.notes.append(f"still on {host}: {', '.join(left[:10])}")
         if self.runbook.window_closed():
             return self._window_ended(record, left)
         if left:
@@ -278,9 +301,12 @@ class CampaignRun:
             )
         return self._work_and_check(record)
 
-    def _drain(self, host: str, record: HostRecord) -> tuple[HostRecord, list | None]:
-        """Plan on a fresh read, disable, move; (record, outcomes), outcomes None if skipped."""
-        snapshot = self.runbook.fresh_snapshot()
+    def _plan_and_disable(
+        self, host: str, record: HostRecord
+    ) -> tuple[HostRecord, Plan | None, Snapshot | None]:
+        """Plan the drain on a fresh read (room claimed by drains under way taken out), claim
+        its targets and disable the host; the plan is None when the host does not start."""
+        snapshot = with_claims(self.fresh(), self.claims)
         enabled_before = record.enabled_before
         if enabled_before is None:
             enabled_before = find_host(snapshot, host).status == "enabled"
@@ -290,7 +316,7 @@ class CampaignRun:
         )
         plan = self.runbook.make_plan(snapshot, request)
         if self._better_to_wait(host, plan.moves, last_resort):
-            return record, None
+            return record, None, None
         if not plan.feasible:
             record = record.to(
                 "skipped",
@@ -299,14 +325,14 @@ class CampaignRun:
             )
             self.book.put(record)
             self.runbook.notes.append(f"{host} skipped: {record.note}")
-            return record, None
+            return record, None, None
         record = record.model_copy(update={"enabled_before": enabled_before}).to(
             "draining", f"moving {len(plan.moves)} instance(s) off"
         )
         self.book.put(record)
         disable_service(self.settings.cloud, host, f"novaflow: {self.reason}")
-        self.runbook.finish_leftovers(snapshot, [host], plan.moves)
-        return record, self.runbook.run_moves(snapshot, plan.moves)
+        self.claims.update({m.instance_id: m.target for m in plan.moves if m.target})
+        return record, plan, snapshot
 
     def _better_to_wait(self, host: str, moves: list, last_resort: list[str]) -> bool:
         """True when the plan puts instances on hosts still to do while another host is in

@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from novaflow.models import Resources, Snapshot
+
 HostState = Literal["pending", "draining", "working", "checking", "done", "failed", "skipped"]
 """pending: not started; draining: instances moving off; working: the work step runs;
 checking: proving it is back in service; done: worked on (or the skip check said so) and
@@ -201,3 +203,25 @@ class WorkStep(BaseModel):
     @property
     def what(self) -> str:
         return f"`{self.command}`" if self.command else f"deployment {self.deployment}"
+
+
+def with_claims(snapshot: Snapshot, claims: Mapping[str, str]) -> Snapshot:
+    """The snapshot with room taken on each target of a move planned by another drain still
+    under way (instance id -> target) whose instance has not arrived there yet.
+
+    Drains run side by side; without this, two plans could count on the same free room. A
+    move already in flight may be counted twice (Placement may hold its target allocation
+    already): that errs on the side of room left free.
+    """
+    extra: dict[str, Resources] = {}
+    for inst in snapshot.instances:
+        target = claims.get(inst.id)
+        if target is not None and inst.host != target:
+            extra[target] = extra.get(target, Resources()) + inst.resources
+    if not extra:
+        return snapshot
+    hosts = [
+        h.model_copy(update={"used": h.used + extra[h.name]}) if h.name in extra else h
+        for h in snapshot.hosts
+    ]
+    return snapshot.model_copy(update={"hosts": hosts})

@@ -11,6 +11,7 @@ from novaflow.campaign import (
     hosts_to_do,
     may_start,
     repeat_moves_note,
+    with_claims,
 )
 from novaflow.models import DrainRequest
 from novaflow.planner import plan
@@ -74,3 +75,15 @@ def test_report_names_instances_moved_more_than_once_and_why():
     note = repeat_moves_note(c)
     assert note.startswith("1 instance(s) moved more than once: web-1 (left a then b)")
     assert "no host already done" in note
+
+
+def test_room_claimed_by_a_drain_under_way_is_not_counted_twice():
+    tight = host("tight", ram_gb=2, vcpus=1, disk_gb=100)  # room for one m1.small
+    src1 = host("src1", status="disabled")  # the drain under way disabled it
+    s = snap([src1, host("src2"), tight, host("roomy")], [inst("x", "src1"), inst("y", "src2")])
+    first = plan(s, DrainRequest(hosts=["src1"], prefer_hosts=["tight"]))
+    assert [m.target for m in first.moves] == ["tight"]
+    claimed = with_claims(s, {"x-0000-uuid": "tight"})
+    second = plan(claimed, DrainRequest(hosts=["src2"], prefer_hosts=["tight"]))
+    assert [m.target for m in second.moves] == ["roomy"]  # x's room on tight is taken
+    assert with_claims(s, {}) is s
