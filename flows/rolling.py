@@ -32,7 +32,6 @@ from flows.preflight import check_drainable, check_supported, find_host
 from novaflow.campaign import (
     Campaign,
     HostRecord,
-    MovedInstance,
     WorkStep,
     hosts_to_do,
     may_start,
@@ -284,11 +283,7 @@ class CampaignRun:
             with self.drain_turn:
                 for m in plan.moves:
                     self.claims.pop(m.instance_id, None)
-        moved = [
-            MovedInstance(id=o.instance_id, name=o.instance_name, to=o.final_host)
-            for o in outcomes
-            if o.result == "moved"
-        ]
+        moved = sum(1 for o in outcomes if o.result == "moved")
         record = record.model_copy(update={"moves": record.moves + moved})
         left = instances_left(self.settings.cloud, host)
         if left:
@@ -358,8 +353,8 @@ class CampaignRun:
             deployment=self.work.deployment,
             timeout_s=self.work.timeout_s,
         )
-        record = record.model_copy(update={"output": tail(result.output)})
         if not result.ok:
+            record = record.model_copy(update={"output": tail(result.output)})
             return self._fail(record, f"the work failed: {result.detail}; left disabled")
         record = record.to("checking", f"work ok ({result.detail}); checking it is back")
         self.book.put(record)
@@ -372,6 +367,7 @@ class CampaignRun:
             canary=self.work.canary,
         )
         if not proof.ok:
+            record = record.model_copy(update={"output": tail(result.output)})
             return self._fail(record, f"not back in service: {proof.detail}; left disabled")
         if record.enabled_before:
             enable_service(self.settings.cloud, host)
@@ -398,7 +394,7 @@ class CampaignRun:
         else:
             record = record.to(
                 "draining",
-                f"the window ended while it drained: {len(record.moves)} instance(s) moved "
+                f"the window ended while it drained: {record.moves} instance(s) moved "
                 f"off, {len(left)} still on it; left disabled, it resumes first next window",
             )
         self.book.put(record)
@@ -492,7 +488,7 @@ def run_campaign(
         run.run(todo)
         counts_now = ", ".join(f"{n} {s}" for s, n in sorted(book.campaign.counts().items()))
         runbook.notes.append(f"campaign {book.name}: {counts_now}")
-        runbook.notes.append(repeat_moves_note(book.campaign))
+        runbook.notes.append(repeat_moves_note(runbook.outcomes))
         book.publish()
         report = runbook.report()
         if run.failed:

@@ -297,7 +297,7 @@ def test_campaign_show_prints_each_host_state_as_json(cloud_of):
     assert body["campaign"] == name
     assert [(h["host"], h["state"]) for h in body["hosts"]] == [("cmp-a", "done")]
     assert body["hosts"][0]["enabled_before"] is True
-    assert {m["name"] for m in body["hosts"][0]["moves"]} == {"a-0", "a-1"}
+    assert body["hosts"][0]["moves"] == 2
 
     table = CliRunner().invoke(campaign_app, ["show", name])
     assert table.exit_code == 0 and "cmp-a" in table.output and "done" in table.output

@@ -6,14 +6,13 @@ from __future__ import annotations
 from novaflow.campaign import (
     Campaign,
     HostRecord,
-    MovedInstance,
     drain_targets,
     hosts_to_do,
     may_start,
     repeat_moves_note,
     with_claims,
 )
-from novaflow.models import DrainRequest
+from novaflow.models import DrainRequest, Outcome
 from novaflow.planner import plan
 from tests.planner.util import LARGE, host, inst, snap
 
@@ -68,11 +67,13 @@ def test_zone_and_aggregate_limits_hold_a_host_back():
 
 
 def test_report_names_instances_moved_more_than_once_and_why():
-    c = campaign(a="done", b="done")
-    assert repeat_moves_note(c) == "every instance moved at most once"
-    c.put(c.record("a").model_copy(update={"moves": [MovedInstance(id="1", name="web-1", to="b")]}))
-    c.put(c.record("b").model_copy(update={"moves": [MovedInstance(id="1", name="web-1", to="x")]}))
-    note = repeat_moves_note(c)
+    def moved(iid: str, name: str, source: str) -> Outcome:
+        return Outcome(instance_id=iid, instance_name=name, result="moved", source=source)
+
+    once = [moved("1", "web-1", "a"), moved("2", "web-2", "a")]
+    assert repeat_moves_note(once) == "every instance moved at most once"
+    failed = Outcome(instance_id="2", instance_name="web-2", result="failed", source="b")
+    note = repeat_moves_note([*once, moved("1", "web-1", "b"), failed])
     assert note.startswith("1 instance(s) moved more than once: web-1 (left a then b)")
     assert "no host already done" in note
 
