@@ -182,6 +182,12 @@ class CampaignRun:
         """Hosts whose turn is under way (the dispatcher's view, read by the pipelines)."""
         self.waits: set[str] = set()
         """Hosts that gave their turn back to wait for a host in flight to be done."""
+        self.started: set[str] = set()
+        """Hosts disabled and on their way to done or failed (they never wait again, so a
+        host waiting for one of them waits for something that will happen)."""
+        self.planned: dict[str, threading.Event] = {}
+        """Set once a host's drain is planned (or it gave its turn back): hosts plan in the
+        order they start, so an empty host is taken out before the next one plans."""
 
     # -- the dispatcher ------------------------------------------------------------------
     def run(self, todo: list[str]) -> None:
@@ -204,6 +210,7 @@ class CampaignRun:
             future = finished.get()
             host = in_flight.pop(future)
             self.busy.discard(host)
+            self.started.discard(host)
             if host in self.waits:
                 self.waits.discard(host)
                 held_back.append(host)
@@ -253,9 +260,12 @@ class CampaignRun:
                     )
                 return held + waiting[i:]
             self.busy.add(host)
+            self.planned[host] = threading.Event()
             future = service_host.submit(self, host)
             future.add_done_callback(finished.put)
             in_flight[future] = host
+            while not self.planned[host].wait(1.0) and not future.done():
+                pass  # its plan first: the next host plans with this one taken out
         return held
 
     def fresh(self) -> Snapshot:
@@ -265,15 +275,18 @@ class CampaignRun:
     # -- one host's turn -----------------------------------------------------------------
     def service(self, host: str) -> HostRecord:
         """Drain -> work -> prove back in service -> enable (if it was enabled before)."""
-        with self.drain_turn:
-            record = self.book.record(host)
-            why_not = self.stopped or (
-                "the maintenance window ended" if self.runbook.window_closed() else None
-            )
-            if why_not:
-                self.runbook.notes.append(f"{host} not started: {why_not}")
-                return record
-            record, plan, snapshot = self._plan_and_disable(host, record)
+        try:
+            with self.drain_turn:
+                record = self.book.record(host)
+                why_not = self.stopped or (
+                    "the maintenance window ended" if self.runbook.window_closed() else None
+                )
+                if why_not:
+                    self.runbook.notes.append(f"{host} not started: {why_not}")
+                    return record
+                record, plan, snapshot = self._plan_and_disable(host, record)
+        finally:
+            self.planned[host].set()
         if plan is None:
             return record
         try:
@@ -310,7 +323,7 @@ class CampaignRun:
             update={"prefer_hosts": preferred, "last_resort_hosts": last_resort}
         )
         plan = self.runbook.make_plan(snapshot, request)
-        if self._better_to_wait(host, plan.moves, last_resort):
+        if self._better_to_wait(host, plan.moves, last_resort, feasible=plan.feasible):
             return record, None, None
         if not plan.feasible:
             record = record.to(
@@ -326,19 +339,24 @@ class CampaignRun:
         )
         self.book.put(record)
         disable_service(self.settings.cloud, host, f"novaflow: {self.reason}")
+        self.started.add(host)
         self.claims.update({m.instance_id: m.target for m in plan.moves if m.target})
         return record, plan, snapshot
 
-    def _better_to_wait(self, host: str, moves: list, last_resort: list[str]) -> bool:
-        """True when the plan puts instances on hosts still to do while another host is in
-        flight: once that one is done they can go there instead and move only once."""
+    def _better_to_wait(
+        self, host: str, moves: list, last_resort: list[str], *, feasible: bool
+    ) -> bool:
+        """True when the plan puts instances on hosts still to do, or cannot place them at
+        all, while another host is on its way to done: they can go there once it is."""
         to_do = set(last_resort)
-        if not any(m.target in to_do for m in moves) or not self.busy - {host}:
+        if not (self.busy & self.started) - {host}:
+            return False
+        if feasible and not any(m.target in to_do for m in moves):
             return False
         self.waits.add(host)
         self.runbook.log.info(
-            "%s waits: its instances would land on hosts still to do; a host in flight will "
-            "be done soon and take them instead",
+            "%s waits: its instances would land on hosts still to do (or find no room); a "
+            "host in flight will be done soon and take them instead",
             host,
         )
         return True

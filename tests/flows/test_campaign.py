@@ -347,3 +347,30 @@ def test_window_ending_while_a_host_drains_leaves_it_disabled_to_resume_first(cl
     assert service(sim, "cmp-a").status == "enabled"
     for inst in ("a-0", "a-1", "b-0", "b-1", "b-2"):
         assert moved(sim, inst) == 1, (inst, sim.migrations(sim.server_id(inst)))
+
+
+def test_two_hosts_with_no_spare_finish_in_one_run_and_the_report_says_who_moved_twice(
+    cloud_of,
+):
+    spec = ClusterSpec().host("cmp-a").host("cmp-b")
+    for h in ("a", "b"):
+        for i in range(2):
+            spec.instance(f"{h}-{i}", host=f"cmp-{h}", flavor="m1.small")
+    sim = cloud_of(spec)
+    name = new_name()
+    report = drive(
+        rolling_maintenance,
+        {"approve-plan": APPROVE},
+        hosts=["cmp-a", "cmp-b"],
+        campaign=name,
+        work_command="true",
+        batch_size=2,
+        min_free_fraction=0.0,
+        settings=settings(),
+    )
+    # cmp-b waited for cmp-a (its only way out) instead of giving up or waiting for ever.
+    assert states(name) == {"cmp-a": "done", "cmp-b": "done"}
+    assert {where(sim, f"a-{i}")[0] for i in range(2)} == {"cmp-a"}  # a-* came back
+    assert {where(sim, f"b-{i}")[0] for i in range(2)} == {"cmp-a"}
+    note = next(n for n in report.notes if "moved more than once" in n)
+    assert note.startswith("2 instance(s) moved more than once: a-0 (left cmp-a then cmp-b)")
