@@ -32,17 +32,18 @@ from flows.preflight import check_drainable, check_supported, find_host
 from novaflow.campaign import (
     Campaign,
     HostRecord,
-    MovedInstance,
     WorkStep,
     hosts_to_do,
     may_start,
     repeat_moves_note,
     tail,
+    with_claims,
 )
 from novaflow.errors import BadRequest
-from novaflow.models import Resources, RunReport, Snapshot
+from novaflow.models import Plan, Resources, RunReport, Snapshot
 from tasks.back_in_service import prove_back_in_service
 from tasks.campaign_state import CampaignBook
+from tasks.emptied import instances_left
 from tasks.locks import hosts_claimed
 from tasks.reporting import plan_summary
 from tasks.services import disable_service, enable_service
@@ -136,10 +137,10 @@ class CampaignRun:
     """One run of a campaign: a dispatcher keeping `batch_size` host pipelines busy, and
     the pipeline each host goes through.
 
-    Drains take turns (one plans, disables and moves at a time): each plan then sees the
-    cloud as the previous drain left it, so two drains never count on the same free room
-    and every instance lands on a host that is already done or outside the campaign where
-    one fits. The work and the checks, the long part of a host's turn, run side by side.
+    Drains run side by side, but their plans take turns: each plans on a fresh read of the
+    cloud with the room that drains still under way have claimed taken out, then disables
+    its host, so two drains never count on the same free room, and instances land on hosts
+    already done (or outside the campaign) wherever one fits.
     """
 
     def __init__(
@@ -169,6 +170,11 @@ class CampaignRun:
         self.zone_of = {h.name: h.zone for h in snapshot.hosts}
         self.aggregates_of = {h.name: list(h.aggregates) for h in snapshot.hosts}
         self.drain_turn = threading.Lock()
+        """Held while a host's drain is planned and the host disabled: plans take turns."""
+        self.claims: dict[str, str] = {}
+        """Instance id -> target of every move planned by a drain still under way."""
+        self.latest: Snapshot | None = None
+        """The last read of the cloud (the margin check uses it while hosts are in flight)."""
         self.stopped: str | None = None
         """Why no new host starts (a failure under on_work_failure=stop, the margin)."""
         self.failed: list[str] = []
@@ -176,6 +182,12 @@ class CampaignRun:
         """Hosts whose turn is under way (the dispatcher's view, read by the pipelines)."""
         self.waits: set[str] = set()
         """Hosts that gave their turn back to wait for a host in flight to be done."""
+        self.started: set[str] = set()
+        """Hosts disabled and on their way to done or failed (they never wait again, so a
+        host waiting for one of them waits for something that will happen)."""
+        self.planned: dict[str, threading.Event] = {}
+        """Set once a host's drain is planned (or it gave its turn back): hosts plan in the
+        order they start, so an empty host is taken out before the next one plans."""
 
     # -- the dispatcher ------------------------------------------------------------------
     def run(self, todo: list[str]) -> None:
@@ -198,6 +210,7 @@ class CampaignRun:
             future = finished.get()
             host = in_flight.pop(future)
             self.busy.discard(host)
+            self.started.discard(host)
             if host in self.waits:
                 self.waits.discard(host)
                 held_back.append(host)
@@ -234,7 +247,10 @@ class CampaignRun:
             ):
                 held.append(host)
                 continue
-            snapshot = snapshot or self.runbook.fresh_snapshot()
+            if snapshot is None:
+                # While hosts are in flight the last plan's read will do (hosts finished since
+                # count as still out: on the safe side); with none, read the cloud afresh.
+                snapshot = self.latest if in_flight and self.latest else self.fresh()
             left = free_fraction(snapshot, [*busy, host])
             if left < self.margin:
                 if not in_flight:
@@ -244,32 +260,47 @@ class CampaignRun:
                     )
                 return held + waiting[i:]
             self.busy.add(host)
+            self.planned[host] = threading.Event()
             future = service_host.submit(self, host)
             future.add_done_callback(finished.put)
             in_flight[future] = host
+            while not self.planned[host].wait(1.0) and not future.done():
+                pass  # its plan first: the next host plans with this one taken out
         return held
+
+    def fresh(self) -> Snapshot:
+        self.latest = self.runbook.fresh_snapshot()
+        return self.latest
 
     # -- one host's turn -----------------------------------------------------------------
     def service(self, host: str) -> HostRecord:
         """Drain -> work -> prove back in service -> enable (if it was enabled before)."""
-        with self.drain_turn:
-            record = self.book.record(host)
-            why_not = self.stopped or (
-                "the maintenance window ended" if self.runbook.window_closed() else None
-            )
-            if why_not:
-                self.runbook.notes.append(f"{host} not started: {why_not}")
-                return record
-            record, outcomes = self._drain(host, record)
-        if outcomes is None:
+        try:
+            with self.drain_turn:
+                record = self.book.record(host)
+                why_not = self.stopped or (
+                    "the maintenance window ended" if self.runbook.window_closed() else None
+                )
+                if why_not:
+                    self.runbook.notes.append(f"{host} not started: {why_not}")
+                    return record
+                record, plan, snapshot = self._plan_and_disable(host, record)
+        finally:
+            self.planned[host].set()
+        if plan is None:
             return record
-        moved = [
-            MovedInstance(id=o.instance_id, name=o.instance_name, to=o.final_host)
-            for o in outcomes
-            if o.result == "moved"
-        ]
+        try:
+            self.runbook.finish_leftovers(snapshot, [host], plan.moves)
+            outcomes = self.runbook.run_moves(snapshot, plan.moves)
+        finally:
+            with self.drain_turn:
+                for m in plan.moves:
+                    self.claims.pop(m.instance_id, None)
+        moved = sum(1 for o in outcomes if o.result == "moved")
         record = record.model_copy(update={"moves": record.moves + moved})
-        left = self.runbook.left_on(host)
+        left = instances_left(self.settings.cloud, host)
+        if left:
+            self.runbook.notes.append(f"still on {host}: {', '.join(left[:10])}")
         if self.runbook.window_closed():
             return self._window_ended(record, left)
         if left:
@@ -278,9 +309,12 @@ class CampaignRun:
             )
         return self._work_and_check(record)
 
-    def _drain(self, host: str, record: HostRecord) -> tuple[HostRecord, list | None]:
-        """Plan on a fresh read, disable, move; (record, outcomes), outcomes None if skipped."""
-        snapshot = self.runbook.fresh_snapshot()
+    def _plan_and_disable(
+        self, host: str, record: HostRecord
+    ) -> tuple[HostRecord, Plan | None, Snapshot | None]:
+        """Plan the drain on a fresh read (room claimed by drains under way taken out), claim
+        its targets and disable the host; the plan is None when the host does not start."""
+        snapshot = with_claims(self.fresh(), self.claims)
         enabled_before = record.enabled_before
         if enabled_before is None:
             enabled_before = find_host(snapshot, host).status == "enabled"
@@ -289,8 +323,8 @@ class CampaignRun:
             update={"prefer_hosts": preferred, "last_resort_hosts": last_resort}
         )
         plan = self.runbook.make_plan(snapshot, request)
-        if self._better_to_wait(host, plan.moves, last_resort):
-            return record, None
+        if self._better_to_wait(host, plan.moves, last_resort, feasible=plan.feasible):
+            return record, None, None
         if not plan.feasible:
             record = record.to(
                 "skipped",
@@ -299,25 +333,30 @@ class CampaignRun:
             )
             self.book.put(record)
             self.runbook.notes.append(f"{host} skipped: {record.note}")
-            return record, None
+            return record, None, None
         record = record.model_copy(update={"enabled_before": enabled_before}).to(
             "draining", f"moving {len(plan.moves)} instance(s) off"
         )
         self.book.put(record)
         disable_service(self.settings.cloud, host, f"novaflow: {self.reason}")
-        self.runbook.finish_leftovers(snapshot, [host], plan.moves)
-        return record, self.runbook.run_moves(snapshot, plan.moves)
+        self.started.add(host)
+        self.claims.update({m.instance_id: m.target for m in plan.moves if m.target})
+        return record, plan, snapshot
 
-    def _better_to_wait(self, host: str, moves: list, last_resort: list[str]) -> bool:
-        """True when the plan puts instances on hosts still to do while another host is in
-        flight: once that one is done they can go there instead and move only once."""
+    def _better_to_wait(
+        self, host: str, moves: list, last_resort: list[str], *, feasible: bool
+    ) -> bool:
+        """True when the plan puts instances on hosts still to do, or cannot place them at
+        all, while another host is on its way to done: they can go there once it is."""
         to_do = set(last_resort)
-        if not any(m.target in to_do for m in moves) or not self.busy - {host}:
+        if not (self.busy & self.started) - {host}:
+            return False
+        if feasible and not any(m.target in to_do for m in moves):
             return False
         self.waits.add(host)
         self.runbook.log.info(
-            "%s waits: its instances would land on hosts still to do; a host in flight will "
-            "be done soon and take them instead",
+            "%s waits: its instances would land on hosts still to do (or find no room); a "
+            "host in flight will be done soon and take them instead",
             host,
         )
         return True
@@ -332,8 +371,8 @@ class CampaignRun:
             deployment=self.work.deployment,
             timeout_s=self.work.timeout_s,
         )
-        record = record.model_copy(update={"output": tail(result.output)})
         if not result.ok:
+            record = record.model_copy(update={"output": tail(result.output)})
             return self._fail(record, f"the work failed: {result.detail}; left disabled")
         record = record.to("checking", f"work ok ({result.detail}); checking it is back")
         self.book.put(record)
@@ -346,6 +385,7 @@ class CampaignRun:
             canary=self.work.canary,
         )
         if not proof.ok:
+            record = record.model_copy(update={"output": tail(result.output)})
             return self._fail(record, f"not back in service: {proof.detail}; left disabled")
         if record.enabled_before:
             enable_service(self.settings.cloud, host)
@@ -372,7 +412,7 @@ class CampaignRun:
         else:
             record = record.to(
                 "draining",
-                f"the window ended while it drained: {len(record.moves)} instance(s) moved "
+                f"the window ended while it drained: {record.moves} instance(s) moved "
                 f"off, {len(left)} still on it; left disabled, it resumes first next window",
             )
         self.book.put(record)
@@ -466,7 +506,7 @@ def run_campaign(
         run.run(todo)
         counts_now = ", ".join(f"{n} {s}" for s, n in sorted(book.campaign.counts().items()))
         runbook.notes.append(f"campaign {book.name}: {counts_now}")
-        runbook.notes.append(repeat_moves_note(book.campaign))
+        runbook.notes.append(repeat_moves_note(runbook.outcomes))
         book.publish()
         report = runbook.report()
         if run.failed:
@@ -576,6 +616,11 @@ def rolling_maintenance(
             retry_failed=retry_failed,
             max_per_zone=max_per_zone,
             max_per_aggregate=max_per_aggregate,
+        )
+    if campaign:
+        runbook.notes.append(
+            f"campaign {campaign} not recorded: host states are kept for runs with a work "
+            "step (work_command or work_deployment); this run waits at batch-N-done gates"
         )
     check_drainable(snapshot, selected)
     batches = [selected[i : i + batch_size] for i in range(0, len(selected), batch_size)]

@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from novaflow.models import Outcome, Resources, Snapshot
+
 HostState = Literal["pending", "draining", "working", "checking", "done", "failed", "skipped"]
 """pending: not started; draining: instances moving off; working: the work step runs;
 checking: proving it is back in service; done: worked on (or the skip check said so) and
@@ -24,21 +26,14 @@ INTERRUPTED: tuple[HostState, ...] = ("draining", "working", "checking")
 """States a host is left in only when a run ended in the middle of it (the window closed
 while it drained, or the run crashed): such a host resumes first."""
 
-OUTPUT_KEPT = 2000
-"""Characters of the work step's output kept per host in the campaign record (its tail:
-where a failing command says why)."""
+OUTPUT_KEPT = 1000
+"""Characters of a failed work step's output kept in the host's record (its tail: where a
+failing command says why). The record of every host is rewritten on each change, so it
+stays small: a thousand-host campaign is one Variable."""
 
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-class MovedInstance(BaseModel):
-    """One instance the campaign moved off a host, and where it went."""
-
-    id: str
-    name: str
-    to: str | None = None
 
 
 class HostRecord(BaseModel):
@@ -48,11 +43,13 @@ class HostRecord(BaseModel):
     state: HostState = "pending"
     since: datetime = Field(default_factory=now)
     note: str = ""
-    output: str = Field("", description="Tail of the work step's output.")
+    output: str = Field(
+        "", description="Tail of the work step's output, kept when the host failed."
+    )
     enabled_before: bool | None = Field(
         None, description="Its compute service was enabled when the campaign first took it."
     )
-    moves: list[MovedInstance] = Field(default_factory=list)
+    moves: int = Field(0, description="Instances the campaign moved off it, over all runs.")
 
     def to(self, state: HostState, note: str = "") -> HostRecord:
         """This record in `state` from now on, with `note` saying why."""
@@ -153,20 +150,20 @@ def may_start(
     return None
 
 
-def moved_more_than_once(campaign: Campaign) -> dict[str, list[str]]:
-    """Instances the campaign moved more than once: name -> the hosts it left, in order."""
+def moved_more_than_once(outcomes: Iterable[Outcome]) -> dict[str, list[str]]:
+    """Instances this run moved more than once: name -> the hosts it left, in order."""
     left: dict[str, list[str]] = {}
     names: dict[str, str] = {}
-    for r in campaign.hosts:
-        for m in r.moves:
-            left.setdefault(m.id, []).append(r.host)
-            names[m.id] = m.name
+    for o in outcomes:
+        if o.result == "moved":
+            left.setdefault(o.instance_id, []).append(o.source or "?")
+            names[o.instance_id] = o.instance_name
     return {names[i]: hosts for i, hosts in left.items() if len(hosts) > 1}
 
 
-def repeat_moves_note(campaign: Campaign) -> str:
+def repeat_moves_note(outcomes: Iterable[Outcome]) -> str:
     """The report's line on instances moved more than once, with the reason."""
-    twice = moved_more_than_once(campaign)
+    twice = moved_more_than_once(outcomes)
     if not twice:
         return "every instance moved at most once"
     shown = "; ".join(
@@ -201,3 +198,25 @@ class WorkStep(BaseModel):
     @property
     def what(self) -> str:
         return f"`{self.command}`" if self.command else f"deployment {self.deployment}"
+
+
+def with_claims(snapshot: Snapshot, claims: Mapping[str, str]) -> Snapshot:
+    """The snapshot with room taken on each target of a move planned by another drain still
+    under way (instance id -> target) whose instance has not arrived there yet.
+
+    Drains run side by side; without this, two plans could count on the same free room. A
+    move already in flight may be counted twice (Placement may hold its target allocation
+    already): that errs on the side of room left free.
+    """
+    extra: dict[str, Resources] = {}
+    for inst in snapshot.instances:
+        target = claims.get(inst.id)
+        if target is not None and inst.host != target:
+            extra[target] = extra.get(target, Resources()) + inst.resources
+    if not extra:
+        return snapshot
+    hosts = [
+        h.model_copy(update={"used": h.used + extra[h.name]}) if h.name in extra else h
+        for h in snapshot.hosts
+    ]
+    return snapshot.model_copy(update={"hosts": hosts})

@@ -1,10 +1,11 @@
-"""A campaign's host states kept in Prefect between runs: a Variable per campaign, written on
-every change, and shown to the operator as a progress artifact and a table of hosts."""
+"""A campaign's host states kept in Prefect between runs: a Variable per campaign, written as
+hosts change state, and shown to the operator as a progress artifact and a table of hosts."""
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from uuid import UUID
 
 from prefect import get_run_logger
@@ -17,6 +18,12 @@ from prefect.variables import Variable
 
 from novaflow.campaign import Campaign, HostRecord, drain_targets
 from tasks.reporting import artifact_key
+
+PASSING_SAVE_S = 5.0
+"""Passing states (working, checking) are saved at most this often; every other change at
+once. A crash then loses at most a host's step from working to checking, which the next
+run repeats on an empty, disabled host; a disabled host's `enabled_before` (saved with
+draining) and every outcome are never lost."""
 
 
 def variable_name(campaign: str) -> str:
@@ -38,7 +45,7 @@ def host_rows(campaign: Campaign) -> list[dict[str, str]]:
             "host": r.host,
             "state": r.state,
             "since": r.since.strftime("%Y-%m-%d %H:%M:%S"),
-            "moved off": str(len(r.moves)),
+            "moved off": str(r.moves),
             "note": r.note,
         }
         for r in campaign.hosts
@@ -46,8 +53,8 @@ def host_rows(campaign: Campaign) -> list[dict[str, str]]:
 
 
 class CampaignBook:
-    """The campaign's records during a run: every change is saved to its Variable at once
-    (so a crashed run loses nothing) and moves the progress artifact. Host pipelines run in
+    """The campaign's records during a run: changes are saved to its Variable (see
+    PASSING_SAVE_S) and move the progress artifact. Host pipelines run in
     threads of their own, so changes go through one lock."""
 
     def __init__(self, campaign: Campaign, *, persist: bool = True) -> None:
@@ -56,6 +63,7 @@ class CampaignBook:
         """False for a run without a campaign name: shown, but not kept for a later run."""
         self._lock = threading.Lock()
         self._progress: UUID | None = None
+        self._saved_at = 0.0
 
     @classmethod
     def open(cls, name: str) -> CampaignBook:
@@ -82,7 +90,9 @@ class CampaignBook:
     def put(self, record: HostRecord) -> None:
         with self._lock:
             self.campaign.put(record)
-            self._save()
+            passing = record.state in ("working", "checking")
+            if not passing or time.monotonic() - self._saved_at >= PASSING_SAVE_S:
+                self._save()
             self._show_progress()
         get_run_logger().info(
             "Campaign %s: %s is %s%s",
@@ -95,6 +105,7 @@ class CampaignBook:
     def publish(self) -> None:
         """The table of every host's state (at the start and the end of a run)."""
         with self._lock:
+            self._save()
             self._show_progress()
             create_table_artifact(
                 key=artifact_key("campaign", self.name),
@@ -122,6 +133,7 @@ class CampaignBook:
     def _save(self) -> None:
         if not self.persist:
             return
+        self._saved_at = time.monotonic()
         Variable.set(
             variable_name(self.name), self.campaign.model_dump(mode="json"), overwrite=True
         )
