@@ -374,3 +374,36 @@ def test_two_hosts_with_no_spare_finish_in_one_run_and_the_report_says_who_moved
     assert {where(sim, f"b-{i}")[0] for i in range(2)} == {"cmp-a"}
     note = next(n for n in report.notes if "moved more than once" in n)
     assert note.startswith("2 instance(s) moved more than once: a-0 (left cmp-a then cmp-b)")
+
+
+ALONE_IN_ITS_ZONE = (
+    f'{sys.executable} -c "import sys, openstack; '
+    "me = sys.argv[1]; zone = me.split('-')[0]; "
+    "c = openstack.connect(cloud='sim'); "
+    "out = [s.host for s in c.compute.services() "
+    "if s.status == 'disabled' and s.host.split('-')[0] == zone]; "
+    "print('out of service in my zone:', out); sys.exit(0 if out == [me] else 1)\" {host}"
+)
+
+
+def test_max_per_zone_keeps_one_host_per_zone_out_at_a_time(cloud_of):
+    spec = ClusterSpec()
+    for zone in ("z1", "z2"):
+        for h in ("a", "b", "spare"):
+            spec.host(f"{zone}-{h}", zone=zone)
+        for h in ("a", "b"):
+            spec.instance(f"{zone}-{h}-0", host=f"{zone}-{h}", flavor="m1.small")
+    cloud_of(spec)
+    name = new_name()
+    report = drive(
+        rolling_maintenance,
+        {"approve-plan": APPROVE},
+        hosts=["z1-a", "z1-b", "z2-a", "z2-b"],
+        campaign=name,
+        work_command=ALONE_IN_ITS_ZONE,  # fails if another host of its zone is out
+        batch_size=4,
+        max_per_zone=1,
+        min_free_fraction=0.0,
+        settings=settings(),
+    )
+    assert set(states(name).values()) == {"done"}, report.notes
