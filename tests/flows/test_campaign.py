@@ -9,6 +9,7 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from typer.testing import CliRunner
 
 from deployments.campaign_cli import campaign_app
@@ -49,6 +50,10 @@ def moved(sim, name: str) -> int:
     )
 
 
+REBOOT = f"{sys.executable} -m novaflow.cli sim reboot {{host}} --os-cloud sim --down-seconds 120"
+"""The work step: reboot the host in the sim (down 120 simulated seconds, then back)."""
+
+
 def new_name() -> str:
     return f"kernel-{uuid.uuid4().hex[:8]}"
 
@@ -61,13 +66,17 @@ def test_whole_zone_campaign_runs_unattended_after_one_approval(cloud_of):
         {"approve-plan": APPROVE},
         zone="az1",
         campaign=name,
-        work_command="true",
+        work_command=REBOOT,
         batch_size=2,
         min_free_fraction=0.0,
         settings=settings(),
     )
     assert [g.gate for g in report.gates] == ["approve-plan"]
     assert states(name) == {"cmp-a": "done", "cmp-b": "done", "cmp-c": "done"}
+    for host in ("cmp-a", "cmp-b", "cmp-c"):  # each rebooted, and seen back before enabling
+        note = read_campaign(name).record(host).note
+        assert "exit 0" in note and "enabled again" in note, note
+        assert sim.state.hosts[host].booted_at > 0
     for host in ("cmp-a", "cmp-b", "cmp-c"):
         assert service(sim, host).status == "enabled"
     for inst in ("a-0", "a-1", "b-0", "b-1"):
@@ -167,28 +176,28 @@ def test_failed_work_under_skip_goes_on_and_a_retry_is_only_on_request(cloud_of)
     assert service(sim, "cmp-a").status == "enabled"
 
 
-def test_a_host_that_never_comes_back_stays_disabled_and_stops_the_campaign(cloud_of):
+@pytest.mark.parametrize("fault", ["never_returns", "returns_failing"])
+def test_a_host_that_does_not_come_back_stays_disabled_and_stops_the_campaign(cloud_of, fault):
     sim = cloud_of(two_hosts_and_a_spare())
     name = new_name()
-    takes_a_down = (
-        f"{sys.executable} -c 'import sys, httpx; httpx.post(sys.argv[1]).raise_for_status()' "
-        f"{sim.url}/sim/hosts/{{host}}/down"
-    )
     report = drive(
         rolling_maintenance,
         {"approve-plan": APPROVE},
         hosts=["cmp-a", "cmp-b"],
         campaign=name,
-        work_command=takes_a_down,
-        check_timeout_s=5,
+        work_command=f"{REBOOT} --fault {fault}",
+        check_timeout_s=900,
         min_free_fraction=0.0,
         settings=settings(),
     )
     assert states(name) == {"cmp-a": "failed", "cmp-b": "pending"}
     assert service(sim, "cmp-a").status == "disabled"
-    assert "not back in service" in read_campaign(name).record("cmp-a").note
-    assert any("cmp-a failed: not back in service" in n for n in report.notes), report.notes
-    assert len(sim.instances_on("cmp-b")) == 2
+    note = read_campaign(name).record("cmp-a").note
+    assert note.startswith("not back in service: "), note
+    if fault == "never_returns":
+        assert "did not come back within 900 s" in note, note
+    assert any(n.startswith("cmp-a failed: not back in service") for n in report.notes)
+    assert len(sim.instances_on("cmp-b")) == 2  # on_work_failure=stop: never started
 
 
 def test_window_ending_mid_campaign_starts_no_new_host_and_the_next_run_resumes(cloud_of):
