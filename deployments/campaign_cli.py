@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tasks.campaign_state import host_rows, read_campaign, variable_name
+from tasks.campaign_state import host_rows, read_campaign, variable_prefix
 
 campaign_app = typer.Typer(
     no_args_is_help=True, help="Maintenance campaigns: where each host stands between windows."
@@ -33,7 +33,7 @@ def show(
     found = read_campaign(name)
     if found is None:
         typer.echo(
-            f"error: no campaign named {name!r} (no Prefect variable {variable_name(name)}); "
+            f"error: no campaign named {name!r} (no Prefect variable {variable_prefix(name)}*); "
             "a campaign exists once a run with --campaign NAME has started",
             err=True,
         )

@@ -1,14 +1,20 @@
-"""A campaign's host states kept in Prefect between runs: a Variable per campaign, written as
-hosts change state, and shown to the operator as a progress artifact and a table of hosts."""
+"""A campaign's host states kept in Prefect between runs, and shown to the operator as a
+progress artifact and a table of hosts.
+
+Each host's record is a Prefect Variable of its own, `novaflow-campaign-<name>--<host>`
+(JSON: state, since, note, work output tail, enabled_before, moves): Prefect caps a
+Variable's value at 5,000 characters, which one Variable for a hundred hosts would pass,
+and a change then rewrites one small value, not the whole campaign. The campaign is every
+Variable under its prefix.
+"""
 
 from __future__ import annotations
 
 import re
 import threading
-import time
 from uuid import UUID
 
-from prefect import get_run_logger
+from prefect import get_client, get_run_logger
 from prefect.artifacts import (
     create_progress_artifact,
     create_table_artifact,
@@ -19,23 +25,48 @@ from prefect.variables import Variable
 from novaflow.campaign import Campaign, HostRecord, drain_targets
 from tasks.reporting import artifact_key
 
-PASSING_SAVE_S = 5.0
-"""Passing states (working, checking) are saved at most this often; every other change at
-once. A crash then loses at most a host's step from working to checking, which the next
-run repeats on an empty, disabled host; a disabled host's `enabled_before` (saved with
-draining) and every outcome are never lost."""
+PAGE = 200
+"""Variables read per request (the Prefect server's default page limit)."""
 
 
-def variable_name(campaign: str) -> str:
+def _safe(text: str) -> str:
     """Prefect variable names allow lowercase letters, digits, dashes and underscores."""
-    safe = re.sub(r"[^a-z0-9_-]+", "-", campaign.lower()).strip("-")
-    return f"novaflow-campaign-{safe}"[:255]
+    return re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-")
+
+
+def variable_prefix(campaign: str) -> str:
+    return f"novaflow-campaign-{_safe(campaign)}--"
+
+
+def variable_name(campaign: str, host: str) -> str:
+    return (variable_prefix(campaign) + _safe(host))[:255]
 
 
 def read_campaign(name: str) -> Campaign | None:
     """The campaign's records as last written, or None when no run of it ever started."""
-    value = Variable.get(variable_name(name), default=None)
-    return Campaign.model_validate(value) if value else None
+    prefix = variable_prefix(name)
+    records: list[HostRecord] = []
+    with get_client(sync_client=True) as client:
+        offset = 0
+        while True:
+            body = {
+                "variables": {"name": {"like_": prefix + "%"}},
+                "limit": PAGE,
+                "offset": offset,
+                "sort": "NAME_ASC",
+            }
+            page = client.request("POST", "/variables/filter", json=body).json()
+            records.extend(
+                HostRecord.model_validate(v["value"])
+                for v in page
+                if v["name"].startswith(prefix) and isinstance(v.get("value"), dict)
+            )
+            if len(page) < PAGE:
+                break
+            offset += PAGE
+    if not records:
+        return None
+    return Campaign(campaign=name, hosts=sorted(records, key=lambda r: r.host))
 
 
 def host_rows(campaign: Campaign) -> list[dict[str, str]]:
@@ -53,8 +84,8 @@ def host_rows(campaign: Campaign) -> list[dict[str, str]]:
 
 
 class CampaignBook:
-    """The campaign's records during a run: changes are saved to its Variable (see
-    PASSING_SAVE_S) and move the progress artifact. Host pipelines run in
+    """The campaign's records during a run: each change is saved at once (so a crashed run
+    loses nothing) and moves the progress artifact. Host pipelines run in
     threads of their own, so changes go through one lock."""
 
     def __init__(self, campaign: Campaign, *, persist: bool = True) -> None:
@@ -63,7 +94,6 @@ class CampaignBook:
         """False for a run without a campaign name: shown, but not kept for a later run."""
         self._lock = threading.Lock()
         self._progress: UUID | None = None
-        self._saved_at = 0.0
 
     @classmethod
     def open(cls, name: str) -> CampaignBook:
@@ -84,15 +114,16 @@ class CampaignBook:
 
     def include(self, hosts: list[str]) -> None:
         with self._lock:
+            known = {r.host for r in self.campaign.hosts}
             self.campaign.include(hosts)
-            self._save()
+            for record in self.campaign.hosts:
+                if record.host not in known:
+                    self._save(record)
 
     def put(self, record: HostRecord) -> None:
         with self._lock:
             self.campaign.put(record)
-            passing = record.state in ("working", "checking")
-            if not passing or time.monotonic() - self._saved_at >= PASSING_SAVE_S:
-                self._save()
+            self._save(record)
             self._show_progress()
         get_run_logger().info(
             "Campaign %s: %s is %s%s",
@@ -105,7 +136,6 @@ class CampaignBook:
     def publish(self) -> None:
         """The table of every host's state (at the start and the end of a run)."""
         with self._lock:
-            self._save()
             self._show_progress()
             create_table_artifact(
                 key=artifact_key("campaign", self.name),
@@ -130,10 +160,9 @@ class CampaignBook:
         else:
             update_progress_artifact(self._progress, progress=self._done_share(), description=what)
 
-    def _save(self) -> None:
+    def _save(self, record: HostRecord) -> None:
         if not self.persist:
             return
-        self._saved_at = time.monotonic()
         Variable.set(
-            variable_name(self.name), self.campaign.model_dump(mode="json"), overwrite=True
+            variable_name(self.name, record.host), record.model_dump(mode="json"), overwrite=True
         )
