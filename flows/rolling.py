@@ -260,12 +260,12 @@ class CampaignRun:
                     )
                 return held + waiting[i:]
             self.busy.add(host)
-            self.planned[host] = threading.Event()
+            planned = self.planned[host] = threading.Event()
             future = service_host.submit(self, host)
             future.add_done_callback(finished.put)
+            future.add_done_callback(lambda _f, e=planned: e.set())  # also if it crashed
             in_flight[future] = host
-            while not self.planned[host].wait(1.0) and not future.done():
-                pass  # its plan first: the next host plans with this one taken out
+            planned.wait()  # its plan first: the next host plans with this one taken out
         return held
 
     def fresh(self) -> Snapshot:
