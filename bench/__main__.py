@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import drain, evacuation, observation, overhead, planner, snapshot, watcher
+from bench import campaign, drain, evacuation, observation, overhead, planner, snapshot, watcher
 from bench.machine import GAUGE_N, ROUND_TRIPS, cpu_gauge, cpu_model, wakeup_gauge
 from bench.prefect_server import shared_prefect_server
 
@@ -510,6 +510,7 @@ BENCHES = (
     ("Evacuation: time to recover", evacuation, evacuation_reading, evacuation.SEED),
     ("Orchestration overhead: 1,000 moves", overhead, overhead_reading, overhead.SEED),
     ("Rebalance against OpenStack Watcher", watcher, watcher.reading, watcher.SEED),
+    (campaign.TITLE, campaign, campaign.reading, campaign.SEED),
 )
 
 

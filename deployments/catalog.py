@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +22,13 @@ from flows.rolling import rolling_maintenance
 from flows.watch import watch_compute_services
 
 WINDOW_TZ = "Europe/Paris"
+
+
+def sim_reboot_command(cloud: str) -> str:
+    """The demo's work step: reboot a sim host (`novaflow sim reboot`); a real cloud's
+    deployment puts its own command here, e.g. 'ssh {host} sudo systemctl reboot'."""
+    novaflow = shutil.which("novaflow") or f"{sys.executable} -m novaflow.cli"
+    return f"{shlex.quote(novaflow)} sim reboot {{host}} --os-cloud {shlex.quote(cloud)}"
 
 
 @dataclass
@@ -68,11 +78,16 @@ def catalog(cloud: str = "sim") -> list[Entry]:
         Entry(
             rolling_maintenance,
             "saturday-kernel-window",
-            "Rolling maintenance of zone az1, Saturdays 02:00-06:00; no move starts after "
-            "the window end.",
+            "Kernel campaign over zone az1, Saturdays 02:00-06:00, unattended after its one "
+            "approval: each host drained, rebooted, proven back, enabled; resumed next window.",
             {
                 "zone": "az1",
                 "batch_size": 1,
+                "campaign": "saturday-kernel",
+                "work_command": sim_reboot_command(cloud),
+                "work_timeout_s": 1800,
+                "check_timeout_s": 1800,
+                "on_work_failure": "stop",
                 "settings": {**settings, "window_minutes": 240},
             },
             [Cron("0 2 * * 6", timezone=WINDOW_TZ)],

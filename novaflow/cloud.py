@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -86,6 +86,7 @@ MV_EVACUATE_MIN = (2, 14)  # no onSharedStorage: Nova detects shared storage its
 MV_ABORT = (2, 24)
 MV_FORCE_COMPLETE = (2, 22)
 MV_LOCK_REASON = (2, 73)
+MV_UPTIME = (2, 88)  # hypervisor show carries `uptime`
 
 NOVAFLOW_LOCK_PREFIX = "novaflow:"
 """Every lock novaflow takes carries a reason starting with this, so a re-run can tell its own
@@ -1070,6 +1071,82 @@ class Cloud:
             forced=down,
         )
 
+    def compute_service(self, host: str) -> ComputeService:
+        """The nova-compute service of `host` now: state, status and last heartbeat, with
+        the cloud's clock at the time of reading (its Date header), to compare them with."""
+        svc = self._service(host)
+        return ComputeService(
+            host=host,
+            state=svc.state or "down",
+            status=svc.status or "enabled",
+            updated_at=parse_time(getattr(svc, "updated_at", None)),
+            forced_down=bool(svc.is_forced_down),
+            disabled_reason=svc.disabled_reason,
+            read_at=self.server_time() or datetime.now(UTC),
+            zone=svc.availability_zone or "nova",
+        )
+
+    def hypervisor_uptime(self, host: str) -> timedelta | None:
+        """How long `host` has been up, from its hypervisor's `uptime` (Nova 2.88+); None when
+        the cloud is older, or the compute service is down and Nova cannot ask it."""
+        if self.max_version < MV_UPTIME:
+            return None
+        path = f"/os-hypervisors/detail?hypervisor_hostname_pattern={host}"
+
+        def read() -> list[dict[str, Any]]:
+            resp = self.conn.compute.get(path, microversion=_mv(MV_UPTIME))
+            openstack.exceptions.raise_from_response(resp)
+            return resp.json().get("hypervisors") or []
+
+        found = self._call(f"reading the uptime of {host}", read, ok_404=True) or []
+        mine = [h for h in found if h.get("hypervisor_hostname") == host]
+        return parse_uptime(mine[0].get("uptime")) if mine else None
+
+    def boot_on_host(self, host: str, zone: str, name: str) -> str:
+        """Boot a small instance (smallest flavor, first image, no network) on `host`; its id.
+
+        The host is named the admin's forced way, `zone:host`, which bypasses the scheduler's
+        filters: the host is still disabled while it is checked, and a 2.74 `host` request
+        goes through ComputeFilter, which refuses disabled hosts.
+        """
+        flavors = self._call("listing flavors", lambda: list(self.conn.compute.flavors())) or []
+        images = self._call("listing images", lambda: list(self.conn.image.images())) or []
+        if not flavors or not images:
+            raise CloudError(
+                f"cannot boot a canary on {host}: the cloud has no "
+                + ("flavor" if not flavors else "image"),
+                "create a small flavor and image, or run without the canary",
+            )
+        flavor = min(flavors, key=lambda f: (f.vcpus or 0, f.ram or 0, f.disk or 0))
+        body = {
+            "server": {
+                "name": name,
+                "flavorRef": flavor.id,
+                "imageRef": images[0].id,
+                "availability_zone": f"{zone}:{host}",
+                "networks": "none",
+                "metadata": {"novaflow": "canary"},
+            }
+        }
+
+        def create() -> str:
+            resp = self.conn.compute.post("/servers", json=body, microversion="2.37")
+            openstack.exceptions.raise_from_response(resp)
+            return str(resp.json()["server"]["id"])
+
+        server_id = self._call(f"booting a canary on {host}", create)
+        assert server_id is not None
+        self._names[server_id] = name
+        return server_id
+
+    def delete_server(self, instance_id: str) -> None:
+        self._call(
+            f"deleting {self.label(instance_id)}",
+            self.conn.compute.delete_server,
+            instance_id,
+            ok_404=True,
+        )
+
     # ---------------------------------------------------------------- server actions
 
     def _move_action(
@@ -1494,3 +1571,35 @@ __all__ = [
     "RetryPolicy",
     "ServerState",
 ]
+
+
+@dataclass(frozen=True)
+class ComputeService:
+    """A nova-compute service as the return-to-service check reads it."""
+
+    host: str
+    state: str
+    status: str
+    updated_at: datetime | None
+    forced_down: bool
+    disabled_reason: str | None
+    read_at: datetime
+    """The cloud's own clock when this was read (heartbeats are in that clock)."""
+    zone: str = "nova"
+
+    @property
+    def up(self) -> bool:
+        return self.state == "up" and not self.forced_down
+
+
+_UPTIME = re.compile(r"up\s+(?:(\d+)\s+days?,\s*)?(?:(\d+):(\d+)|(\d+)\s+min)")
+
+
+def parse_uptime(text: str | None) -> timedelta | None:
+    """The span of a Linux `uptime` line (" 02:31:05 up 3 days, 4:05, ..."), to the minute
+    below; None for anything else."""
+    found = _UPTIME.search(text or "")
+    if not found:
+        return None
+    days, hours, minutes, only_minutes = (int(g) if g else 0 for g in found.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes + only_minutes)

@@ -203,6 +203,32 @@ def rolling_plan(
     )
 
 
+def campaign_plan(
+    name: str, hosts: list[str], batch_size: int, work: str, first: Plan, timeout_s: int, on_timeout
+) -> Gate:
+    """The one approval of an unattended campaign window: after it nobody is asked again."""
+    return Gate(
+        key="approve-plan",
+        kind="rolling-plan",
+        scenario="rolling-maintenance",
+        hosts=hosts,
+        title=f"Campaign {name}: {plural(len(hosts), 'host')}",
+        question=(
+            f"Run campaign {name} over {plural(len(hosts), 'host')}, {batch_size} at a time "
+            f"({host_list(hosts)})?"
+        ),
+        moves="First host: " + moves_line(first) + " Each later host is planned when it starts.",
+        on_approve=(
+            f"each host in turn is disabled, emptied, worked on with {work}, proven back in "
+            "service and enabled again (if it was enabled before), with no further approval; "
+            "a host whose work or check fails stays disabled and is reported."
+        ),
+        on_reject="nothing is changed; the run ends.",
+        timeout_s=timeout_s,
+        on_timeout=on_timeout,
+    )
+
+
 def batch_done(n: int, batch: list[str], more: int, timeout_s: int, on_timeout) -> Gate:
     nxt = f" and the next batch starts ({more} left)" if more else ""
     return Gate(

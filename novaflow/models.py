@@ -490,6 +490,14 @@ class DrainRequest(_Model):
     target_hosts: list[str] = Field(
         default_factory=list, description="Only these hosts may receive instances (empty: any)."
     )
+    prefer_hosts: list[str] = Field(
+        default_factory=list,
+        description="Targets tried before any other (a campaign's hosts already done).",
+    )
+    last_resort_hosts: list[str] = Field(
+        default_factory=list,
+        description="Targets used only when no other host fits (a campaign's hosts still to do).",
+    )
 
     @field_validator("hosts")
     @classmethod

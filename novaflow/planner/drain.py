@@ -104,6 +104,37 @@ def place_units(
     return placed, failed
 
 
+def preference_tiers(cluster: Cluster, index: FitIndex, req: DrainRequest) -> list[FitIndex]:
+    """The open targets split by preference: preferred, then ordinary, then last resort;
+    empty when the request states no preference (one best-fit pass over every target)."""
+    if not (req.prefer_hosts or req.last_resort_hosts):
+        return []
+    prefer, last = set(req.prefer_hosts), set(req.last_resort_hosts)
+    open_hosts = list(index.key)
+    first = [h for h in open_hosts if cluster.names[h] in prefer]
+    final = [h for h in open_hosts if cluster.names[h] in last and cluster.names[h] not in prefer]
+    taken = set(first) | set(final)
+    middle = [h for h in open_hosts if h not in taken]
+    return [FitIndex(cluster, hosts) for hosts in (first, middle, final) if hosts]
+
+
+def first_tier_that_fits(
+    tiers: list[FitIndex],
+) -> Callable[[Cluster, FitIndex, list[str], Demand, str | None], int | None]:
+    """A `find` for place_units: the best fit in the first tier with room for the unit."""
+
+    def find(
+        cluster: Cluster, _index: FitIndex, unit: list[str], need: Demand, zone: str | None
+    ) -> int | None:
+        for tier in tiers:
+            h = find_host(cluster, tier, unit, need, zone)
+            if h is not None:
+                return h
+        return None
+
+    return find
+
+
 def drain(snapshot: Snapshot, req: DrainRequest) -> Plan:
     """Every instance off `req.hosts`, best fit onto hosts with room, or a Skip saying why not."""
     check_drain(snapshot, req)
@@ -160,7 +191,11 @@ def drain(snapshot: Snapshot, req: DrainRequest) -> Plan:
         )
     warnings.extend(_zone_shortfalls(cluster, index, units))
     units = big_first(cluster, units)
-    placed, failed = place_units(cluster, index, units)
+    tiers = preference_tiers(cluster, index, req)
+    if tiers:
+        placed, failed = place_units(cluster, index, units, find=first_tier_that_fits(tiers))
+    else:
+        placed, failed = place_units(cluster, index, units)
     moves: list[Move] = []
     for unit in units:
         for iid in unit:

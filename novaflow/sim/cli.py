@@ -144,3 +144,62 @@ def show(
             f"{len(host['instances'])} instances"
         )
     typer.echo(f"requests: {stats['total_requests']}  migrations: {stats['migrations']}")
+
+
+@sim_app.command()
+def reboot(
+    host: Annotated[str, typer.Argument(help="The compute host to reboot.")],
+    os_cloud: Annotated[
+        str,
+        typer.Option("--os-cloud", envvar="OS_CLOUD", help="The sim's clouds.yaml entry."),
+    ] = "sim",
+    down_seconds: Annotated[
+        float, typer.Option(help="Simulated seconds until the node is back.")
+    ] = 60.0,
+    fault: Annotated[
+        str | None,
+        typer.Option(help="never_returns, or returns_failing (nova-compute crashes on start)."),
+    ] = None,
+) -> None:
+    """Reboot a sim host, as a work command would (`novaflow sim reboot {host}`).
+
+    Returns once the node is down: like `ssh HOST sudo reboot`, it does not wait for the
+    node to come back; proving that is the campaign's return-to-service check.
+    """
+    import urllib.error
+    import urllib.request
+
+    url = _sim_url(os_cloud)
+    body: dict[str, object] = {"down_seconds": down_seconds}
+    if fault:
+        body["fault"] = fault
+    request = urllib.request.Request(
+        f"{url}/sim/hosts/{host}/reboot",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            answer = json.load(resp)
+    except urllib.error.HTTPError as exc:
+        typer.echo(f"reboot of {host} refused: {exc.read().decode(errors='replace')}", err=True)
+        raise typer.Exit(1) from exc
+    except urllib.error.URLError as exc:
+        typer.echo(f"cannot reach the sim of cloud {os_cloud!r} at {url}: {exc.reason}", err=True)
+        raise typer.Exit(1) from exc
+    how = f" ({answer['fault']})" if answer.get("fault") else ""
+    typer.echo(f"{host} rebooting: down now, back in {down_seconds:g} sim seconds{how}")
+
+
+def _sim_url(cloud: str) -> str:
+    """The sim's base URL, from the auth_url of its clouds.yaml entry (…/identity/v3)."""
+    import openstack.config
+
+    config = openstack.config.OpenStackConfig()
+    try:
+        auth_url = config.get_one(cloud=cloud).config["auth"]["auth_url"]
+    except Exception as exc:  # openstacksdk raises several kinds for a bad entry
+        typer.echo(f"cloud {cloud!r} is not in clouds.yaml: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    return str(auth_url).rstrip("/").removesuffix("/v3").removesuffix("/identity")

@@ -7,7 +7,7 @@ from novaflow.sim.errors import bad_request, invalid_state
 from novaflow.sim.model import NOSTATE, RUNNING, SHUTDOWN, Host, Instance
 from novaflow.sim.moves import cold_failed, evacuation_failed, fail_live, start_queued_live
 from novaflow.sim.moves.evacuation import start_queued_rebuilds
-from novaflow.sim.scheduler import select_destination
+from novaflow.sim.scheduler import forced_destination, select_destination
 from novaflow.sim.state import SimCloud
 
 POWER_DELAY = 3.0
@@ -58,8 +58,11 @@ def create_server(
     cloud.instances[inst.id] = inst
     if group_id:
         cloud.groups[group_id].members.append(inst.id)
-    dest = select_destination(
-        cloud, inst, exclude=set(), requested=forced or None, zone=zone or None
+    # An admin's forced `zone:host` bypasses the scheduler's filters, as in Nova.
+    dest = (
+        forced_destination(cloud, inst, forced)
+        if forced
+        else select_destination(cloud, inst, exclude=set(), zone=zone or None)
     )
     if dest is None:
         inst.vm_state, inst.task_state = "error", None

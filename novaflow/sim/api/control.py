@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from novaflow.sim import lifecycle
+from novaflow.sim import lifecycle, reboots
 from novaflow.sim.api.deps import cloud_of, ok
 from novaflow.sim.control_stats import sim_stats as stats
 from novaflow.sim.faults import FaultPlan
@@ -15,6 +15,15 @@ router = APIRouter(prefix="/sim")
 
 class Skip(BaseModel):
     seconds: float = Field(gt=0)
+
+
+class Reboot(BaseModel):
+    down_seconds: float = Field(60.0, ge=0, description="Sim seconds until the node is back.")
+    fault: reboots.RebootFault | None = None
+
+
+class RebootFault(BaseModel):
+    fault: reboots.RebootFault | None = None
 
 
 @router.get("/stats")
@@ -61,6 +70,35 @@ async def host_up(request: Request, host: str) -> object:
     return ok({"host": host, "state": "up"})
 
 
+@router.post("/hosts/{host}/reboot")
+async def host_reboot(request: Request, host: str, body: Reboot | None = None) -> object:
+    """The node reboots: down now, back after `down_seconds` with a new boot time (or not)."""
+    body = body or Reboot()
+    cloud = cloud_of(request)
+    with cloud.lock:
+        cloud.advance()
+        fault = reboots.reboot_host(cloud, host, body.down_seconds, body.fault)
+        return ok(
+            {
+                "host": host,
+                "state": "down",
+                "down_seconds": body.down_seconds,
+                "fault": fault,
+                "reboots": reboots.reboots_of(cloud, host),
+                "now": cloud.now,
+            }
+        )
+
+
+@router.post("/hosts/{host}/reboot-fault")
+async def host_reboot_fault(request: Request, host: str, body: RebootFault) -> object:
+    """Make the host's later reboots fail this way (`{"fault": null}` clears it)."""
+    cloud = cloud_of(request)
+    with cloud.lock:
+        reboots.set_reboot_fault(cloud, host, body.fault)
+    return ok({"host": host, "fault": body.fault})
+
+
 @router.post("/tokens/expire")
 async def expire_tokens(request: Request) -> object:
     cloud = cloud_of(request)
@@ -87,6 +125,8 @@ async def summary(request: Request) -> object:
                 "zone": h.zone,
                 "state": "up" if h.is_up else "down",
                 "status": h.status,
+                "booted_at": cloud.time(h.booted_at).isoformat(),
+                "heartbeat": cloud.time(h.last_heartbeat).isoformat(),
                 "instances": sorted(i.name for i in cloud.instances.values() if i.host == h.name),
             }
             for h in sorted(cloud.hosts.values(), key=lambda h: h.name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from novaflow.sim.microversion import Version
 from novaflow.sim.model import Flavor, Host, ServerGroup
+from novaflow.sim.reboots import uptime_text
 from novaflow.sim.state import SimCloud, Usage
 from novaflow.sim.views.common import iso_us, links
 
@@ -94,7 +95,7 @@ def hypervisor(
                 }
             )
         else:
-            body["uptime"] = None
+            body["uptime"] = uptime_text(cloud, host)
     if with_servers:
         servers = [
             {"name": i.instance_name, "uuid": i.id}
