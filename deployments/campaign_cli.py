@@ -4,11 +4,14 @@ Prefect between its runs (a table, or JSON for scripts)."""
 from __future__ import annotations
 
 import json
+import os
 
 import typer
+from prefect.context import refresh_global_settings_context
 from rich.console import Console
 from rich.table import Table
 
+from deployments.find_prefect import NoPrefect, lasting_prefect
 from tasks.campaign_state import host_rows, read_campaign, variable_prefix
 
 campaign_app = typer.Typer(
@@ -30,6 +33,13 @@ def show(
     if output not in ("table", "json"):
         typer.echo(f"error: --format is {output!r}: give table or json", err=True)
         raise typer.Exit(2)
+    try:
+        url = lasting_prefect()
+    except NoPrefect as exc:
+        typer.echo(f"novaflow: {exc}", err=True)
+        raise typer.Exit(2) from None
+    os.environ["PREFECT_API_URL"] = url
+    refresh_global_settings_context()
     found = read_campaign(name)
     if found is None:
         typer.echo(

@@ -20,6 +20,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from deployments.campaign_cli import campaign_app
 from deployments.slack_cli import slack_app
 from novaflow.cli import (
     LOAD_STATISTIC,
@@ -39,6 +40,7 @@ from novaflow.models import MethodPolicy
 from novaflow.output import Format
 
 app.add_typer(slack_app, name="slack")
+app.add_typer(campaign_app, name="campaign")
 run_app = typer.Typer(
     no_args_is_help=True,
     help=(
@@ -363,6 +365,11 @@ def evacuate(
     )
 
 
+class WorkFailure(StrEnum):
+    stop = "stop"
+    skip = "skip"
+
+
 @scenario("rolling", [SLOTS])
 def rolling(
     run: RunContext,
@@ -373,10 +380,48 @@ def rolling(
     min_free: float = typer.Option(0.10, help="Free-capacity margin to keep (fraction)."),
     reason: str = typer.Option("rolling maintenance", help="Disabled reason on the services."),
     wait_for_done: bool = typer.Option(True, help="Pause after each batch until its work is done."),
+    campaign: str | None = typer.Option(
+        None, help="Name of a resumable campaign: done hosts are skipped in later windows."
+    ),
+    work_command: str | None = typer.Option(
+        None, help="The work, run once a host is empty: a command with {host}."
+    ),
+    work_deployment: str | None = typer.Option(
+        None, help="The work as a Prefect deployment (flow/deployment) taking `host`."
+    ),
+    work_timeout: float = typer.Option(3600, help="Seconds the work may take."),
+    on_work_failure: WorkFailure = typer.Option(
+        WorkFailure.stop, help="stop: no new host starts; skip: go on with the others."
+    ),
+    check_timeout: float = typer.Option(
+        1800, help="Seconds a host has to come back in service after its work."
+    ),
+    canary: bool = typer.Option(False, help="Boot and delete a small instance before enabling."),
+    skip_check: str | None = typer.Option(
+        None, help="A command with {host}; exit 0 marks the host done untouched."
+    ),
+    retry_failed: bool = typer.Option(False, help="Try hosts that failed earlier again."),
+    max_per_zone: int | None = typer.Option(None, help="Hosts of one zone out at once."),
+    max_per_aggregate: int | None = typer.Option(
+        None, help="Hosts of one aggregate (a rack) out at once."
+    ),
 ):
-    """Maintenance of many hosts, a batch at a time, keeping capacity free."""
+    """Maintenance of many hosts, a batch at a time, keeping capacity free; with a work
+    step, an unattended campaign (drain, work, prove back in service, enable)."""
     from flows.rolling import rolling_maintenance
 
+    if campaign and not (work_command or work_deployment):
+        fail(
+            "--campaign keeps host states for runs with a work step: add --work-command or "
+            "--work-deployment"
+        )
+    if campaign:
+        from deployments.find_prefect import NoPrefect, lasting_prefect
+
+        try:
+            lasting_prefect()
+        except NoPrefect as exc:
+            fail(str(exc))
     return rolling_maintenance, dict(
         hosts=host or None,
         aggregate=aggregate,
@@ -386,6 +431,17 @@ def rolling(
         reason=reason,
         wait_for_done=wait_for_done,
         settings=run.settings,
+        campaign=campaign,
+        work_command=work_command,
+        work_deployment=work_deployment,
+        work_timeout_s=work_timeout,
+        on_work_failure=on_work_failure.value,
+        check_timeout_s=check_timeout,
+        canary=canary,
+        skip_check=skip_check,
+        retry_failed=retry_failed,
+        max_per_zone=max_per_zone,
+        max_per_aggregate=max_per_aggregate,
     )
 
 

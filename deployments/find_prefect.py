@@ -138,6 +138,26 @@ def temporary_server(timeout: float = START_TIMEOUT_S) -> Iterator[str]:
         stop()
 
 
+def lasting_prefect() -> str:
+    """The API URL of a Prefect server that outlives this command (PREFECT_API_URL, or the
+    demo's): what keeps a campaign's host states from one window to the next."""
+    given = os.environ.get("PREFECT_API_URL")
+    if given:
+        if not answers(given):
+            raise NoPrefect(
+                f"the Prefect server at PREFECT_API_URL={given} does not answer; start it"
+            )
+        return given
+    demo = running_demo()
+    if demo is not None and answers(demo.prefect_api_url):
+        return demo.prefect_api_url
+    raise NoPrefect(
+        "a campaign's host states are kept in Prefect, and no lasting Prefect server is "
+        "known: set PREFECT_API_URL (the server your deployments use), or start the demo "
+        "with `make demo DEMO_ARGS=--keep`"
+    )
+
+
 @contextlib.contextmanager
 def prefect_for_cli(say=print) -> Iterator[str]:
     """The API URL this command uses, set in this process's environment and settings."""
