@@ -385,3 +385,28 @@ def test_a_second_ctrl_c_lists_the_moves_in_flight_and_leaves_and_a_rerun_finish
     rerun = novaflow("run", "maintenance", "-H", "cmp-a", "--yes", env=env_for(sim))
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert all(where(sim, f"web-{i}") == ("cmp-b", "ACTIVE") for i in range(6))
+
+
+def test_an_evacuation_answered_at_the_terminal_asks_whether_the_node_is_fenced(
+    cloud_of, prefect_server
+):
+    """The evacuation gate's form requires `fenced`: the terminal asks it after the
+    approval, and the answer decides; a 'no' rebuilds nothing."""
+    sim = cloud_of(two_hosts(2))
+    sim.kill_host("cmp-a")
+    refused = Cli("run", "evacuate", "-H", "cmp-a", env=env_for(sim, COLUMNS="200"))
+    refused.wait_to_see("Approve? [y/N]")
+    refused.type("y\n")
+    refused.wait_to_see("Is the node fenced (powered off)?")
+    refused.type("n\n")
+    assert refused.finish() == 3, refused.out + refused.err  # a rejected gate
+    assert where(sim, "web-0")[0] == "cmp-a"  # nothing was rebuilt
+    cli = Cli("run", "evacuate", "-H", "cmp-a", env=env_for(sim, COLUMNS="200"))
+    cli.wait_to_see("Approve? [y/N]")
+    cli.type("y\n")
+    cli.wait_to_see("Is the node fenced (powered off)?")
+    cli.type("y\n")
+    code = cli.finish()
+    assert code == 0, cli.out + cli.err
+    assert where(sim, "web-0") == ("cmp-b", "ACTIVE")
+    assert where(sim, "web-1") == ("cmp-b", "ACTIVE")
