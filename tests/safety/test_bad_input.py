@@ -127,7 +127,7 @@ FLOW_CASES = [
     ),
     Case(
         "cloud-not-in-clouds-yaml",
-        ["cloud 'sim-prod' is not in clouds.yaml (known: sim, sim-wrong)"],
+        ["cloud 'sim-prod' is not in clouds.yaml (known: sim, sim-member, sim-wrong"],
         ["pass one of the known names"],
         rebalance,
         dict(settings={**NONE, "cloud": "sim-prod"}),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from fastapi import APIRouter, Depends, Request
 
 from novaflow.sim.api.deps import api_guard, cloud_of, mv, ok
@@ -12,6 +14,10 @@ from novaflow.sim.state import SimCloud
 from novaflow.sim.views.common import iso_us
 
 router = APIRouter(prefix="/compute/v2.1", dependencies=[Depends(api_guard)])
+
+
+CONDUCTOR_HOST = "sim-controller"
+"""The host of nova-conductor, where the conductor_* events of an action happen."""
 
 
 def _traceback(e: ActionEvent) -> str:
@@ -48,8 +54,10 @@ def _view(cloud: SimCloud, a: InstanceAction, v: Version, events: bool) -> dict[
                 "traceback": None if e.result == "Success" else _traceback(e),
             }
             if v >= (2, 62):
-                ev["host"] = e.host
-                ev["hostId"] = ""
+                # Conductor steps run on the control plane: Nova names the service's host.
+                host = e.host or CONDUCTOR_HOST
+                ev["host"] = host
+                ev["hostId"] = hashlib.sha224((a.project_id + host).encode()).hexdigest()
             if v >= (2, 84):
                 ev["details"] = e.details
             out.append(ev)
