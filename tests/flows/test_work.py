@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from prefect import get_client
+from prefect.settings import PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW, temporary_settings
 
 from novaflow.campaign_work import run_command
 from novaflow.errors import BadRequest
@@ -76,6 +77,15 @@ def test_run_work_runs_the_command_for_the_host(prefect_server):
     result = run_work("cmp-a", command="echo rebooting {host}", deployment=None, timeout_s=30)
     assert result.ok
     assert result.output == "rebooting cmp-a\n"
+
+
+@pytest.fixture(autouse=True)
+def _standalone_task_logs():
+    """These tests call the work and proof tasks on their own, outside a flow run (the
+    campaign flow's tests run them inside one): their log lines then have no flow run to go
+    to, which Prefect warns about on every line; they stay in the test's captured log."""
+    with temporary_settings({PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore"}):
+        yield
 
 
 @pytest.fixture
