@@ -198,38 +198,6 @@ def snapshot_cmd(
     sys.stdout.write(snap.model_dump_json(indent=1) + "\n")
 
 
-PLAN_COLUMNS = ("instance", "id", "from", "to", "method", "seconds", "why")
-
-
-def plan_rows(plan) -> list[dict[str, object]]:
-    """One row per move, then one per instance the plan leaves where it is."""
-    rows: list[dict[str, object]] = [
-        {
-            "instance": m.instance_name,
-            "id": m.instance_id,
-            "from": m.source,
-            "to": m.target or "(Nova's scheduler)",
-            "method": m.method.value + (f" then {m.fallback.value}" if m.fallback else ""),
-            "seconds": m.expected_seconds,
-            "why": m.reason,
-        }
-        for m in plan.moves
-    ]
-    rows += [
-        {
-            "instance": s.instance_name,
-            "id": s.instance_id,
-            "from": s.host or "",
-            "to": "stays",
-            "method": "skip",
-            "seconds": None,
-            "why": f"{s.reason} -> {s.remedy}",
-        }
-        for s in plan.skips
-    ]
-    return rows
-
-
 def show(
     request: PlanRequest,
     snapshot_file: Path | None,
@@ -239,7 +207,7 @@ def show(
     load: LoadSettings | None = None,
 ):
     try:
-        pick(PLAN_COLUMNS, columns or [])
+        pick(render.PLAN_COLUMNS, columns or [])
     except UnknownColumn as exc:
         fail(str(exc))
     snap = load_snapshot(snapshot_file, os_cloud)
@@ -261,7 +229,7 @@ def show(
     elif fmt is Format.table and not columns:
         render.print_plan(plan, snap, console())
     else:
-        write_rows(PLAN_COLUMNS, plan_rows(plan), fmt, columns or [])
+        write_rows(render.PLAN_COLUMNS, render.plan_rows(plan), fmt, columns or [])
     raise typer.Exit(0 if plan.feasible else 1)
 
 

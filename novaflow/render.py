@@ -413,3 +413,36 @@ def report_markdown(
     if outcomes:
         lines += _instances_md(outcomes)
     return "\n".join(lines) + "\n"
+
+
+PLAN_COLUMNS = ("instance", "id", "from", "to", "method", "seconds", "why")
+
+
+def plan_rows(plan: Plan) -> list[dict[str, object]]:
+    """One row per move, then one per instance the plan leaves where it is: the plan as the
+    terminal prints it and the plan artifact lists it."""
+    rows: list[dict[str, object]] = [
+        {
+            "instance": m.instance_name,
+            "id": m.instance_id,
+            "from": m.source,
+            "to": m.target or "(Nova's scheduler)",
+            "method": m.method.value + (f" then {m.fallback.value}" if m.fallback else ""),
+            "seconds": m.expected_seconds,
+            "why": m.reason,
+        }
+        for m in plan.moves
+    ]
+    rows += [
+        {
+            "instance": s.instance_name,
+            "id": s.instance_id,
+            "from": s.host or "",
+            "to": "stays",
+            "method": "skip",
+            "seconds": None,
+            "why": f"{s.reason} -> {s.remedy}",
+        }
+        for s in plan.skips
+    ]
+    return rows

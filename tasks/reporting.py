@@ -20,38 +20,12 @@ from prefect.events import emit_event
 
 from novaflow.gates import host_list
 from novaflow.models import ApprovalDecision, Outcome, Plan
-from novaflow.render import counts_line, report_markdown, request_title
+from novaflow.render import counts_line, plan_rows, report_markdown, request_title
 
 
 def artifact_key(*parts: str) -> str:
     """Prefect artifact keys allow lowercase letters, digits and dashes only."""
     return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")[:120]
-
-
-def plan_rows(plan: Plan) -> list[dict[str, str]]:
-    rows = [
-        {
-            "instance": m.instance_name,
-            "id": m.instance_id,
-            "from": m.source,
-            "to": m.target or "(Nova's scheduler)",
-            "method": m.method.value + (f" (then {m.fallback.value})" if m.fallback else ""),
-            "why": m.reason,
-        }
-        for m in plan.moves
-    ]
-    rows += [
-        {
-            "instance": s.instance_name,
-            "id": s.instance_id,
-            "from": s.host or "",
-            "to": "stays",
-            "method": "skip",
-            "why": f"{s.reason} -> {s.remedy}",
-        }
-        for s in plan.skips
-    ]
-    return rows
 
 
 def plan_summary(plan: Plan) -> str:
