@@ -8,11 +8,12 @@ import os
 
 import typer
 from prefect.context import refresh_global_settings_context
-from rich.console import Console
-from rich.table import Table
 
 from deployments.find_prefect import NoPrefect, lasting_prefect
+from novaflow.output import Format, UnknownColumn, pick, write_rows
 from tasks.campaign_state import host_rows, read_campaign, variable_prefix
+
+COLUMNS = ("host", "state", "since", "moved off", "note")
 
 campaign_app = typer.Typer(
     no_args_is_help=True, help="Maintenance campaigns: where each host stands between windows."
@@ -27,12 +28,20 @@ def campaign() -> None:
 @campaign_app.command("show")
 def show(
     name: str = typer.Argument(..., help="The campaign's name (the run's --campaign)."),
-    output: str = typer.Option("table", "--format", help="table for people, json for scripts."),
+    output: Format = typer.Option(
+        Format.table,
+        "--format",
+        "-f",
+        help="table for people; json ({campaign, hosts}) , value or yaml for scripts.",
+    ),
+    column: list[str] = typer.Option([], "--column", "-c", help="Column to show (repeat)."),
 ) -> None:
     """Print each host of campaign NAME with its state, since when, and why."""
-    if output not in ("table", "json"):
-        typer.echo(f"error: --format is {output!r}: give table or json", err=True)
-        raise typer.Exit(2)
+    try:
+        pick(COLUMNS, column)
+    except UnknownColumn as exc:
+        typer.echo(f"novaflow: {exc}", err=True)
+        raise typer.Exit(2) from None
     try:
         url = lasting_prefect()
     except NoPrefect as exc:
@@ -48,7 +57,7 @@ def show(
             err=True,
         )
         raise typer.Exit(1)
-    if output == "json":
+    if output is Format.json:
         body = {
             "campaign": found.campaign,
             "hosts": [r.model_dump(mode="json") for r in found.hosts],
@@ -56,9 +65,6 @@ def show(
         typer.echo(json.dumps(body, indent=2))
         return
     counts = ", ".join(f"{n} {s}" for s, n in sorted(found.counts().items()))
-    table = Table(title=f"campaign {found.campaign}: {counts}")
-    for column in ("host", "state", "since", "moved off", "note"):
-        table.add_column(column)
-    for row in host_rows(found):
-        table.add_row(*row.values())
-    Console(width=160).print(table)
+    write_rows(
+        COLUMNS, host_rows(found), output, column, title=f"campaign {found.campaign}: {counts}"
+    )

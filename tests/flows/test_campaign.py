@@ -310,6 +310,12 @@ def test_campaign_show_prints_each_host_state_as_json(cloud_of):
 
     table = CliRunner().invoke(campaign_app, ["show", name])
     assert table.exit_code == 0 and "cmp-a" in table.output and "done" in table.output
+    value = CliRunner().invoke(
+        campaign_app, ["show", name, "-f", "value", "-c", "host", "-c", "state"]
+    )
+    assert value.exit_code == 0 and value.output == "cmp-a done\n", value.output
+    wrong = CliRunner().invoke(campaign_app, ["show", name, "-c", "colour"])
+    assert wrong.exit_code == 2 and "no column 'colour'" in wrong.output
     missing = CliRunner().invoke(campaign_app, ["show", "no-such-campaign"])
     assert missing.exit_code == 1 and "no campaign named" in missing.output
 
