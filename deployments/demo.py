@@ -20,13 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from rich.console import Console
 from rich.markdown import Markdown
 
 from deployments.server_settings import SERVER_SETTINGS
 from novaflow.demo_state import DemoStack, forget_demo_state, write_demo_state
+from novaflow.output import console as output_console
 
-console = Console()
+# Wraps at a terminal; piped to a file or a log, never cuts a cell of the report.
+console = output_console()
 STATE_DIR = Path(".novaflow")
 
 
