@@ -82,6 +82,10 @@ def bin_path(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
+def _as_ctrl_c(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def local_stack(
     hosts: int, instances: int, seed: int, time_scale: float, keep: bool = False
@@ -103,6 +107,10 @@ def local_stack(
     procs = Processes()
     stack: DemoStack | None = None
     state: list[Path] = []
+    # `kill` (SIGTERM) or a closed terminal (SIGHUP) end the demo as Ctrl-C does: every
+    # process it started is stopped and its state file removed, nothing is left behind.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _as_ctrl_c)
     try:
         console.print("[bold]Starting the local stack[/bold]")
         procs.start(
