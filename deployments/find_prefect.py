@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from deployments.processes import stop_group
 from deployments.server_settings import SERVER_SETTINGS
 from novaflow.demo_state import running_demo
 
@@ -63,17 +64,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 def _send_what_is_queued(timeout: float = 10.0) -> None:
     """Send the run's last log lines and events before the server they go to stops (else
     Prefect prints "Error logging to API" on the way out)."""
@@ -111,7 +101,7 @@ def temporary_server(timeout: float = START_TIMEOUT_S) -> Iterator[str]:
     )
 
     def stop() -> None:
-        _stop(proc)
+        stop_group(proc)
         log.close()
         shutil.rmtree(home, ignore_errors=True)
 

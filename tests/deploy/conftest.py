@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from deployments.processes import stop_group
 from novaflow.sim.spec import ClusterSpec
 from novaflow.sim.testing import SimHandle, running_sim, wait_for
 
@@ -131,19 +132,6 @@ def _kill_engine(pid: int) -> None:
             os.killpg(pid, signal.SIGKILL)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
-
-
 @pytest.fixture
 def deployed_stack(prefect_api: str, tmp_path: Path) -> Iterator[Callable[[ClusterSpec], Stack]]:
     """Factory: `start(spec)` runs the sim, creates the work pool, runs `prefect deploy
@@ -182,4 +170,4 @@ def deployed_stack(prefect_api: str, tmp_path: Path) -> Iterator[Callable[[Clust
                         _end_run(client, run_id)
             for stack in stacks:
                 if stack.worker is not None:
-                    _stop(stack.worker)
+                    stop_group(stack.worker, timeout=15)

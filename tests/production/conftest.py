@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from deployments.processes import stop_group
 from deployments.production.crashes import WORKER_SETTINGS, ensure_crash_detection
 from deployments.production.postgres import Postgres, running_postgres
 from deployments.server_settings import WORK_POOL
@@ -101,19 +101,6 @@ class Lane:
         )
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
-
-
 def _kill_run_process(client, flow_run_id) -> None:
     """A run still going at teardown: cancel it and make sure its process is gone."""
     from prefect.client.schemas.objects import StateType
@@ -168,4 +155,4 @@ def lane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lane]:
                 for run_id in lane.flow_run_ids:
                     _kill_run_process(client, run_id)
             for proc in lane.workers.values():
-                _stop(proc)
+                stop_group(proc)
