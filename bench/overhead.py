@@ -266,18 +266,6 @@ def child(out: Path) -> None:
 # ---------------------------------------------------------------------- the harness
 
 
-def _wait_port(url: str, timeout: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"nothing answered at {url} within {timeout:.0f} s")
-
-
 def _postmaster_pid(data: Path) -> int:
     return int((data / "postmaster.pid").read_text().split()[0])
 
@@ -286,25 +274,13 @@ def bench(seed: int = SEED, database: str = "sqlite") -> dict[str, Any]:
     """One row: the 1,000-move rebalance on a fresh Prefect server (on a fresh `database`)
     and sim."""
     from deployments.production.postgres import running_postgres
-    from tests.prefect_server import free_port, running_prefect_server
+    from novaflow.sim.process import free_port, sim_process
+    from tests.prefect_server import running_prefect_server
 
     spec = cluster()
     work = Path(tempfile.mkdtemp(prefix="novaflow-overhead-"))
     try:
-        (work / "spec.json").write_text(spec.model_dump_json())
-        port = free_port()
-        novaflow = str(Path(sys.executable).with_name("novaflow"))
-        with (work / "sim.log").open("w") as log:
-            sim = subprocess.Popen(
-                [
-                    novaflow, "sim", "serve", "--spec", str(work / "spec.json"),
-                    "--port", str(port), "--time-scale", str(TIME_SCALE),
-                    "--clouds-yaml", str(work / "clouds.yaml"),
-                ],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        try:
-            _wait_port(f"http://127.0.0.1:{port}/identity/v3")
+        with sim_process(spec, time_scale=TIME_SCALE, directory=work) as sim:
             (work / "prefect").mkdir()
             with contextlib.ExitStack() as stack:
                 db_env, db_url = {}, None
@@ -319,7 +295,7 @@ def bench(seed: int = SEED, database: str = "sqlite") -> dict[str, Any]:
                     **os.environ,
                     "PREFECT_API_URL": api_url,
                     "PREFECT_HOME": str(work / "prefect"),
-                    "OS_CLIENT_CONFIG_FILE": str(work / "clouds.yaml"),
+                    "OS_CLIENT_CONFIG_FILE": str(sim.clouds_yaml),
                     "BENCH_SERVER_PID": str(_server_pid(api_url)),
                     "BENCH_SIM_PID": str(sim.pid),
                     **db_env,
@@ -336,9 +312,6 @@ def bench(seed: int = SEED, database: str = "sqlite") -> dict[str, Any]:
                     tail = (work / "flow.log").read_text()[-3000:]
                     raise RuntimeError(f"the flow process failed:\n{tail}")
                 figures = json.loads(out.read_text())
-        finally:
-            sim.terminate()
-            sim.wait(timeout=20)
     finally:
         if os.environ.get("BENCH_KEEP"):
             print(f"logs of the sim, the Prefect server and the flow: {work}", file=sys.stderr)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +14,7 @@ from pathlib import Path
 import httpx
 
 from deployments.server_settings import SERVER_SETTINGS
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from novaflow.sim.process import free_port
 
 
 def server_env(home: Path, api_url: str, database_url: str | None = None) -> dict[str, str]:

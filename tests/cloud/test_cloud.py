@@ -8,7 +8,12 @@ from datetime import timedelta
 
 import pytest
 
-from novaflow.cloud import REQUESTS_ENVIRONMENT, Cloud
+from novaflow.cloud import (
+    CA_BUNDLE_ENVIRONMENT,
+    REQUESTS_ENVIRONMENT,
+    Cloud,
+    _skip_empty_environment,
+)
 from novaflow.errors import BadRequest, CloudError, UnsupportedByCloud
 from novaflow.observer import Observer
 from novaflow.sim.api.paging import MAX_LIMIT
@@ -457,8 +462,8 @@ def test_a_move_whose_reply_was_lost_is_not_sent_again(connect) -> None:
 
 
 def _no_requests_environment(monkeypatch, home) -> None:
-    for name in REQUESTS_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
+    for name in (*REQUESTS_ENVIRONMENT, *CA_BUNDLE_ENVIRONMENT):
+        monkeypatch.delenv(name.lower(), raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.setenv("HOME", str(home))
 
@@ -470,6 +475,24 @@ def test_with_no_proxy_ca_or_netrc_set_requests_skips_its_environment_lookups(
     _sim, cloud = connect(ClusterSpec().host("a").instance("web-1", host="a"))
     assert cloud.conn.session.session.trust_env is False
     assert cloud.server_state(find(cloud, "web-1").id).host == "a"
+
+
+def test_a_ca_bundle_in_the_environment_is_applied_once_as_requests_would(
+    connect, monkeypatch, tmp_path
+) -> None:
+    """REQUESTS_CA_BUNDLE replaces a plain `verify: true`, never a CA file or `verify: false`
+    from clouds.yaml; requests then need not walk the environment on every request."""
+    _no_requests_environment(monkeypatch, tmp_path)
+    bundle = tmp_path / "ca.pem"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    _sim, cloud = connect(ClusterSpec().host("a").instance("web-1", host="a"))
+    assert cloud.conn.session.session.trust_env is False
+    assert cloud.conn.session.verify == str(bundle)
+    assert cloud.server_state(find(cloud, "web-1").id).host == "a"  # plain http: no TLS
+    for configured in (False, "/etc/cloud-ca.pem"):
+        cloud.conn.session.verify = configured
+        _skip_empty_environment(cloud.conn)
+        assert cloud.conn.session.verify == configured
 
 
 def test_a_proxy_setting_in_the_environment_is_still_honoured(
