@@ -336,7 +336,7 @@ def bench(seed: int = SEED, database: str = "sqlite") -> dict[str, Any]:
 
 
 def run(
-    seed: int = SEED, quick: bool = False, databases: tuple[str, ...] = ("sqlite",)
+    seed: int = SEED, quick: bool = False, databases: tuple[str, ...] = DATABASES
 ) -> list[dict[str, Any]]:
     """`RUNS` rows (one with `quick`) per database, each on a fresh Prefect server and sim;
     the databases interleaved, so that a machine slowing down weighs on both alike."""
