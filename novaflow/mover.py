@@ -20,7 +20,7 @@ from novaflow.refusals import Cause, NovaReason, Refusal, Situation, cause_of, e
 from novaflow.turns import Turn
 
 _ANSWER = re.compile(r"\(HTTP \d+\): (.+)$", re.S)
-"""Nova's own words at the end of a CloudError about a refused request (novaflow/cloud.py)."""
+"""Nova's own words at the end of a CloudError about a refused request (novaflow/cloud/)."""
 
 BUSY_TASKS = (
     "migrating",

@@ -10,8 +10,8 @@ a cross-zone move Nova would have allowed left out.
 Cells. Live migration and evacuation never leave the instance's cell (the conductor sets
 the request spec's destination cell); cold migration leaves it only when policy
 `compute:servers:resize:cross_cell` allows (its default, '!', allows nobody). Nova's API
-shows no cell; `Host.cell` is filled where the cloud tags one (see cloud.py, CELL_KEY), and
-where no host has a cell, moves are not bounded by cells.
+shows no cell; `Host.cell` is filled where the cloud tags one (see CELL_KEY in
+novaflow/cloud/inventory.py), and where no host has a cell, moves are not bounded by cells.
 """
 
 from __future__ import annotations

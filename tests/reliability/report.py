@@ -28,13 +28,13 @@ Each fix has its own regression test besides the matrix cell that found it.
    `tests/cloud/test_mover.py::test_a_finished_migration_seen_before_the_server_moved...`).
 2. **Every run refused as 'cloud too old'** (lost replies, resets): a reset connection on
    Nova's version document made keystoneauth return no microversion range, read as "up to
-   2.1". The document is now read again (`novaflow/cloud.py`, `_discover_max_version`;
+   2.1". The document is now read again (`novaflow/cloud/session.py`, `_discover_max_version`;
    `tests/cloud/test_cloud.py::test_a_version_document_lost_to_a_reset_is_read_again`).
 3. **A move sent twice after a lost reply** (lost replies): Nova accepted the migration but
    the reply was lost; the blind retry met 409 "task_state migrating" until the first move
    ended, then moved the instance again. A move whose answer never came is now retried only
    after reading the instance: busy, or off the host it was on, means Nova took it
-   (`novaflow/cloud.py`, `_move_action`;
+   (`novaflow/cloud/actions.py`, `_move_action`;
    `tests/cloud/test_cloud.py::test_a_move_whose_reply_was_lost_is_not_sent_again`).
 4. **An evacuated instance left ERROR on the dead node** (destination down mid-move, host
    refusing): a failed rebuild is now tried once more on a host the scheduler chooses
