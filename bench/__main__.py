@@ -11,6 +11,7 @@ import contextlib
 import math
 import os
 import platform
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -590,6 +591,8 @@ BENCHES = (
 def _section(title: str, module: Any, reading: Any, seed: int, quick: bool = False) -> str:
     """Run one benchmark, print its table and reading; the RESULTS.md section."""
     gauge = cpu_gauge()
+    started = datetime.now(UTC)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     t0 = time.perf_counter()
     rows = module.run(quick=True) if quick and getattr(module, "HAS_QUICK", False) else module.run()
     took = time.perf_counter() - t0
@@ -601,9 +604,47 @@ def _section(title: str, module: Any, reading: Any, seed: int, quick: bool = Fal
     )
     doc = (module.__doc__ or "").split("\n\n", 2)[-1].strip()
     return (
-        f"## {title}\n\n`python -m {module.__name__}`, seed {seed}, {took:.0f} s, CPU gauge "
-        f"before it {gauge:.0f} ms.\n\n{doc}\n\n{table}\n{text}"
+        f"## {title}\n\n`python -m {module.__name__}`, seed {seed}, {took:.0f} s, run "
+        f"{started:%Y-%m-%d %H:%M} UTC, load average {load}, CPU gauge before it "
+        f"{gauge:.0f} ms.\n\n{doc}\n\n{table}\n{text}"
     )
+
+
+def replace_sections(text: str, sections: list[str]) -> str:
+    """RESULTS.md with each of `sections` put in place of the section of the same heading
+    (from its `## ` line to the next), or added at the end where there is none."""
+    for section in sections:
+        heading = section.split("\n", 1)[0] + "\n"
+        start = text.find(heading)
+        if start < 0:
+            text = text.rstrip("\n") + "\n\n" + section
+            continue
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + section.rstrip("\n") + "\n" + (text[end:] if end >= 0 else "")
+    return text
+
+
+def _rerun(names: list[str]) -> None:
+    """`--only`: run the named sections alone and put them in place in RESULTS.md, which
+    keeps the other sections as they were (each section says when it ran)."""
+    chosen = [b for b in BENCHES if b[1].__name__.rsplit(".", 1)[-1] in names]
+    sections = []
+    with contextlib.ExitStack() as stack:
+        if any(getattr(module, "NEEDS_PREFECT", False) for _, module, _, _ in chosen):
+            stack.enter_context(shared_prefect_server())
+        for title, module, reading, seed in chosen:
+            sections.append(_section(title, module, reading, seed))
+    text = replace_sections(RESULTS.read_text(), sections)
+    if RERUN_NOTE not in text:
+        XX
+    RESULTS.write_text(text)
+    print(f"rewrote {', '.join(names)} in {RESULTS}")
+
+
+RERUN_NOTE = (
+    "- Some sections were run again on their own since (`python -m bench --only NAME`): "
+    "each section's first line gives the date, load and CPU gauge of its own run"
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -613,7 +654,21 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="the modules' quick paths (drain: 50 instances only); prints, keeps RESULTS.md",
     )
-    quick = parser.parse_args(argv).quick
+    names = [b[1].__name__.rsplit(".", 1)[-1] for b in BENCHES]
+    parser.add_argument(
+        "--only",
+        help="sections to run alone and put in place in RESULTS.md, comma-separated: "
+        + ", ".join(names),
+    )
+    args = parser.parse_args(argv)
+    if args.only:
+        wanted = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = sorted(set(wanted) - set(names))
+        if unknown:
+            parser.error(f"no section {', '.join(unknown)}; choose from {', '.join(names)}")
+        _rerun(wanted)
+        return
+    quick = args.quick
     started = time.perf_counter()
     now = datetime.now(UTC)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
