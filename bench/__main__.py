@@ -636,7 +636,9 @@ def _rerun(names: list[str]) -> None:
             sections.append(_section(title, module, reading, seed))
     text = replace_sections(RESULTS.read_text(), sections)
     if RERUN_NOTE not in text:
-        XX
+        text = re.sub(
+            r"^(- Date: .*)$", lambda m: f"{m.group(1)}\n{RERUN_NOTE}", text, count=1, flags=re.M
+        )
     RESULTS.write_text(text)
     print(f"rewrote {', '.join(names)} in {RESULTS}")
 
