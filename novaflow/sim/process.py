@@ -43,6 +43,16 @@ class SimProcess:
         httpx.post(f"{self.url}/sim/stats/reset", timeout=30).raise_for_status()
 
 
+def stop(proc: subprocess.Popen[Any], timeout: float) -> None:
+    """Ask a server started here to end (SIGTERM); kill it if it has not within `timeout`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -95,9 +105,4 @@ def sim_process(
             wait_answering(f"{url}/identity/v3", start_s, proc)
             yield SimProcess(url, directory / "clouds.yaml", proc.pid, log)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, 20)

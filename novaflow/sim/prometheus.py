@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from novaflow.sim.process import stop
+
 NOT_INSTALLED = (
     "the prometheus binary is not installed: run `sudo deploy/prometheus.sh` (Debian's "
     "prometheus package), or set NOVAFLOW_NO_PROMETHEUS=1 to leave out what needs it"
@@ -98,12 +100,7 @@ def running_prometheus(
             time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 15)
         log.close()
 
 
