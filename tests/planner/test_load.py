@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from novaflow.models import Instance, LoadInfo, RebalanceRequest, Snapshot
 from novaflow.planner import plan, violations
 from novaflow.planner.constraints import Choice, choose_method
-from novaflow.planner.metrics import active_hosts, cpu_loads, hosts_in_use
+from novaflow.planner.metrics import active_hosts, cpu_loads, hosts_in_use, spread_floor
 from novaflow.render import plan_markdown
 from novaflow.synthetic import generate
 
@@ -108,6 +108,14 @@ def test_spread_at_a_small_budget_reaches_the_lowest_peak_any_plan_could(seed, b
     bound = _fewest_moves_bound(s, budget)
     assert len(p.moves) <= budget
     assert max(cpu_loads(s, p, active_hosts(s)).values()) <= bound + 1e-9
+    # The bench's yardstick (the floor it prints beside Watcher's row) is this bound.
+    policy = RebalanceRequest(strategy="spread").policy
+    movable = [
+        i.id
+        for i in s.instances
+        if isinstance(c := choose_method(i, policy, s.features), Choice) and not c.scheduler_picks
+    ]
+    assert spread_floor(s, budget, movable) == pytest.approx(bound)
 
 
 def test_spread_by_allocation_leaves_a_busy_host_busy_and_says_so():
