@@ -19,14 +19,20 @@ capacity with allocation ratios, server groups, zones, methods) counts violation
 use are the active hosts holding any instance after the plan; CPU load is a host's busy
 cores over its physical threads after the plan (max, standard deviation, hosts over 100 %).
 novaflow runs at Watcher's own number of migrations as its move budget ("at budget") and
-unbounded. Seconds are one run on this machine, Watcher's in its own process without the
-process start-up and JSON exchange.
+unbounded. Beside spread at workload_balance's budget, the reading gives the floor no plan
+of that many moves can go under (novaflow/planner/metrics.py spread_floor: the hottest
+host's busiest movable instance moved each time, wherever it goes). Seconds are one run on
+this machine, Watcher's in its own process without the process start-up and JSON exchange
+(the reading gives its wall-clock seconds with them, and the load average). A Watcher
+strategy still running after 300 s is stopped and its row says so; node_resource_consolidation
+on 1,000 hosts gets 3,600 s.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -47,6 +53,7 @@ from novaflow.planner.metrics import (
     hosts_in_use,
     load_stats,
     lower_bound_hosts,
+    spread_floor,
 )
 from novaflow.planner.validate import violations
 from novaflow.synthetic import generate
@@ -57,6 +64,9 @@ QUICK_SIZES = ((50, 1_000),)
 HAS_QUICK = True
 WATCHER_LIMIT_S = 300
 """A Watcher strategy still running after this is stopped and its row says so."""
+WATCHER_LIMITS = {("node_resource_consolidation", 1_000): 3_600}
+"""Longer limits, by (strategy, hosts): node_resource_consolidation on 1,000 hosts runs for
+many minutes (it ran past 300 s, so its row was missing)."""
 SWEEP_POINTS = 16
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
@@ -86,6 +96,17 @@ def missing() -> str | None:
     return None
 
 
+def movable(snapshot: Snapshot) -> set[str]:
+    """Instances novaflow may aim at a host (the rest are excluded from Watcher's scope)."""
+    policy = RebalanceRequest(strategy="spread").policy
+    out = set()
+    for i in snapshot.instances:
+        c = choose_method(i, policy, snapshot.features)
+        if i.host is not None and isinstance(c, Choice) and not c.scheduler_picks:
+            out.add(i.id)
+    return out
+
+
 def watcher_cloud(snapshot: Snapshot) -> dict[str, Any]:
     """The cloud as the plain JSON bench/watcher_run.py builds Watcher's model from."""
     load = cpu_loads(snapshot)
@@ -111,11 +132,11 @@ def watcher_cloud(snapshot: Snapshot) -> dict[str, Any]:
             }
         )
     instances = []
+    may_move = movable(snapshot)
     for i in snapshot.instances:
         if i.host is None:
             continue
         r = i.resources
-        c = choose_method(i, RebalanceRequest(strategy="spread").policy, snapshot.features)
         instances.append(
             {
                 "uuid": i.id,
@@ -126,26 +147,33 @@ def watcher_cloud(snapshot: Snapshot) -> dict[str, Any]:
                 "memory": int(r.ram_mb),
                 "disk": int(r.disk_gb),
                 "cpu_percent": 100.0 * (i.cpu_load or 0.0) / max(1, i.flavor.vcpus),
-                "exclude": not isinstance(c, Choice) or c.scheduler_picks,
+                "exclude": i.id not in may_move,
                 "pinned_az": pinned_zone(i, snapshot.features) or "",
             }
         )
     return {"hosts": hosts, "instances": instances}
 
 
-def run_watcher(name: str, snapshot: Snapshot, cloud_file: Path) -> tuple[Plan | None, float]:
-    """Watcher's plan as a novaflow Plan (None: it ran past WATCHER_LIMIT_S), and seconds."""
+def limit_s(name: str, n_hosts: int) -> int:
+    """Wall-clock seconds a Watcher strategy gets on a cloud of `n_hosts` before it is stopped."""
+    return WATCHER_LIMITS.get((name, n_hosts), WATCHER_LIMIT_S)
+
+
+def run_watcher(
+    name: str, snapshot: Snapshot, cloud_file: Path, limit: int = WATCHER_LIMIT_S
+) -> tuple[Plan | None, float]:
+    """Watcher's plan as a novaflow Plan (None: it ran past `limit` seconds), and seconds."""
     out = cloud_file.with_name(f"{name}.json")
     try:
         subprocess.run(
             [str(BENCH_PYTHON), "-m", "bench.watcher_run", "run", name, str(cloud_file), str(out)],
             cwd=ROOT,
             check=True,
-            timeout=WATCHER_LIMIT_S,
+            timeout=limit,
             capture_output=True,
         )
     except subprocess.TimeoutExpired:
-        return None, float(WATCHER_LIMIT_S)
+        return None, float(limit)
     result = json.loads(out.read_text())
     return _as_plan(snapshot, name, result["moves"]), result["seconds"]
 
@@ -236,14 +264,21 @@ def bench_cloud(n_hosts: int, n_instances: int, seed: int = SEED) -> dict[str, A
         f = Path(tmp) / "cloud.json"
         f.write_text(json.dumps(watcher_cloud(s)))
         for name in (*CONSOLIDATORS, "workload_balance"):
-            wplan, wsec = run_watcher(name, s, f)
+            limit = limit_s(name, n_hosts)
+            w_load = os.getloadavg()[0]
+            t_wall = time.perf_counter()
+            wplan, wsec = run_watcher(name, s, f, limit)
             w = score(s, f"Watcher {name}", wplan, wsec)
+            w.update(limit=limit, load=w_load, wall=time.perf_counter() - t_wall)
             rows.append(w)
             if w["skipped"]:
                 continue
             strategy = "spread" if name == "workload_balance" else "consolidate"
             nplan, nsec = _novaflow(s, strategy, w["migrations"])
-            rows.append(score(s, f"novaflow {strategy} at {name}'s budget", nplan, nsec))
+            n = score(s, f"novaflow {strategy} at {name}'s budget", nplan, nsec)
+            if strategy == "spread":
+                n["floor"] = spread_floor(s, w["migrations"], movable(s))
+            rows.append(n)
             if name in CONSOLIDATORS:
                 point = {"name": name, "migrations": w["migrations"], "hosts": w["hosts"]}
                 watcher_points.append(point)
@@ -270,6 +305,7 @@ def run(quick: bool = False, sizes: tuple[tuple[int, int], ...] | None = None) -
     why = missing()
     if why:
         return [{"cloud": "-", "who": f"Watcher not run: {why}", "skipped": True, "seconds": 0}]
+    load_start = os.getloadavg()
     clouds = [bench_cloud(h, n) for h, n in (sizes or (QUICK_SIZES if quick else SIZES))]
     points = {
         "clouds": [
@@ -306,7 +342,21 @@ def run(quick: bool = False, sizes: tuple[tuple[int, int], ...] | None = None) -
                 f"lower bound {c['lower_bound']}",
             }
         )
+    rows.append(
+        {
+            "cloud": "-",
+            "who": "load",
+            "skipped": True,
+            "seconds": 0,
+            "note": f"load average (1, 5, 15 min) at the start {_avg(load_start)}, at the end "
+            f"{_avg(os.getloadavg())}, on {os.cpu_count()} CPUs",
+        }
+    )
     return rows
+
+
+def _avg(load: tuple[float, float, float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in load)
 
 
 COLUMNS = (
@@ -326,12 +376,12 @@ def _cell(r: dict[str, Any], k: str, f: str) -> str:
     if k in ("cloud", "who") or not r.get("skipped"):
         return f.format(r[k]) if k in r else "-"
     if k == "seconds" and r["who"].startswith("Watcher"):
-        return f"> {WATCHER_LIMIT_S} (stopped)"
+        return f"> {r.get('limit', WATCHER_LIMIT_S)} (stopped)"
     return "-"
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    table = [r for r in rows if r["who"] != "sweep"]
+    table = [r for r in rows if r["who"] not in ("sweep", "load")]
     notes = [f"- {r['cloud']}: {r['note']}" for r in rows if r["who"] == "sweep"]
     out = md_table(COLUMNS, table, _cell)
     if notes:
@@ -345,13 +395,17 @@ def reading(rows: list[dict[str, Any]]) -> str:
     """Each target of issue 22, met or missed, from the rows."""
     by = {(r["cloud"], r["who"]): r for r in rows}
     lines = []
-    for cloud in dict.fromkeys(r["cloud"] for r in rows if r["who"] != "sweep"):
+    for cloud in dict.fromkeys(r["cloud"] for r in rows if r["who"] not in ("sweep", "load")):
         for name in CONSOLIDATORS:
             w = by.get((cloud, f"Watcher {name}"))
             n = by.get((cloud, f"novaflow consolidate at {name}'s budget"))
             if w is None or n is None or w.get("skipped"):
                 if w is not None:
-                    lines.append(f"- {cloud}, {name}: Watcher stopped after {WATCHER_LIMIT_S} s.")
+                    lines.append(
+                        f"- {cloud}, {name}: Watcher stopped after "
+                        f"{w.get('limit', WATCHER_LIMIT_S)} s (load average {w['load']:.1f} "
+                        "at its start)."
+                    )
                 continue
             met = n["hosts"] <= w["hosts"] and n["violations"] == 0
             lines.append(
@@ -363,11 +417,28 @@ def reading(rows: list[dict[str, Any]]) -> str:
         n = by.get((cloud, "novaflow spread at workload_balance's budget"))
         if w is not None and n is not None and not w.get("skipped"):
             met = n["max_cpu"] <= w["max_cpu"] + 1e-9
+            floor = (
+                f"; no plan of {w['migrations']:,} moves can go under {n['floor']:.3f} (the "
+                "hottest host's busiest movable instance moved, every move, wherever it goes)"
+                if "floor" in n
+                else ""
+            )
             lines.append(
                 f"- {cloud}, spread at workload_balance's budget ({w['migrations']:,} "
-                f"migrations): max CPU {n['max_cpu']:.2f} against {w['max_cpu']:.2f}; violations "
-                f"{n['violations']} against {w['violations']}{_kinds(w)}: {_ok(met)}"
+                f"migrations): max CPU {n['max_cpu']:.3f} against {w['max_cpu']:.3f}; violations "
+                f"{n['violations']} against {w['violations']}{_kinds(w)}{floor}: {_ok(met)}"
             )
+    walls = [
+        f"{r['cloud']} {r['who'].removeprefix('Watcher ')} {r['wall']:.0f} s (load {r['load']:.1f})"
+        for r in rows
+        if r["who"].startswith("Watcher") and "wall" in r
+    ]
+    if walls:
+        lines.append(
+            "- Watcher's wall-clock seconds per strategy, process start and JSON exchange "
+            "included (1-minute load average at its start): " + ", ".join(walls) + "."
+        )
+    lines += [f"- {r['note'][0].upper()}{r['note'][1:]}." for r in rows if r["who"] == "load"]
     return "\n".join(lines) + "\n"
 
 

@@ -155,7 +155,7 @@ def local_stack(
         yield env
     finally:
         if keep:
-            _wait_for_ctrl_c(procs, stack)
+            _wait_for_ctrl_c(procs, stack, env.get("NOVAFLOW_PROMETHEUS_URL"))
         else:
             procs.stop()
         forget_demo_state(state)
@@ -180,7 +180,7 @@ def start_prometheus(procs: Processes, env: dict[str, str], sim_port: int) -> No
     console.print(f"  Prometheus scrapes the sim's /metrics: {url}")
 
 
-def _wait_for_ctrl_c(procs: Processes, stack: DemoStack | None) -> None:
+def _wait_for_ctrl_c(procs: Processes, stack: DemoStack | None, prometheus_url: str | None) -> None:
     console.print("[bold]Everything keeps running; Ctrl-C to stop.[/bold]")
     if stack is not None:
         # `novaflow run` and `novaflow snapshot` in this directory find the demo by
@@ -188,6 +188,15 @@ def _wait_for_ctrl_c(procs: Processes, stack: DemoStack | None) -> None:
         console.print("Drive it from a second terminal (in this directory, or after):")
         for line in stack.exports():
             console.print(f"  {line}", markup=False, soft_wrap=True)
+    if prometheus_url:
+        # The served flows have it already; a rebalance run from another terminal plans on
+        # allocation without it (and says so).
+        console.print("Rebalance on the CPU load Prometheus measures (else on allocation):")
+        for line in (
+            f"  export NOVAFLOW_PROMETHEUS_URL={prometheus_url}",
+            "  novaflow run rebalance --strategy spread --max-moves 5 --dry-run",
+        ):
+            console.print(line, markup=False, soft_wrap=True)
     try:
         while all(p.poll() is None for _, p in procs.children):
             time.sleep(1)

@@ -16,7 +16,7 @@ from flows.names import run_name
 from flows.params import RunSettings
 from flows.preflight import check_supported
 from novaflow import gates
-from novaflow.models import Host, RebalanceRequest, RunReport, Snapshot
+from novaflow.models import Host, Plan, RebalanceRequest, RunReport, Snapshot
 from tasks.inventory import measure_load
 from tasks.leftovers import leftover_hosts
 from tasks.locks import hosts_claimed
@@ -34,15 +34,30 @@ def load(host: Host) -> float:
 
 
 def load_summary(snapshot: Snapshot) -> str:
+    """Allocation over the hosts that take instances: hottest, mean, std, empty hosts."""
     loads = [load(h) for h in snapshot.hosts if h.accepts_instances]
     if not loads:
         return "no host accepts instances"
-    mean = sum(loads) / len(loads)
-    std = (sum((x - mean) ** 2 for x in loads) / len(loads)) ** 0.5
     empty = sum(
         1 for h in snapshot.hosts if h.accepts_instances and not snapshot.instances_on(h.name)
     )
-    return f"hottest {max(loads):.0%}, mean {mean:.0%}, std {std:.0%}, {empty} empty host(s)"
+    return f"{_stats(loads)}, {empty} empty host(s)"
+
+
+def cpu_summary(snapshot: Snapshot, plan: Plan) -> str:
+    """Measured CPU load over the hosts that take instances, before and as planned after."""
+    names = [h.name for h in snapshot.hosts if h.accepts_instances]
+    before = [plan.load_before[n] for n in names if n in plan.load_before]
+    after = [plan.load_after[n] for n in names if n in plan.load_after]
+    if not before:
+        return "no host accepts instances"
+    return f"{_stats(before)}; planned after: {_stats(after or before)}"
+
+
+def _stats(loads: list[float]) -> str:
+    mean = sum(loads) / len(loads)
+    std = (sum((x - mean) ** 2 for x in loads) / len(loads)) ** 0.5
+    return f"hottest {max(loads):.0%}, mean {mean:.0%}, std {std:.0%}"
 
 
 @flow(flow_run_name=run_name, name="rebalance", task_runner=ThreadPoolTaskRunner(max_workers=256))
@@ -98,7 +113,9 @@ def rebalance(
         )
         plan = runbook.make_plan(snapshot, request)
         check_supported(snapshot, plan)
-        runbook.notes.append(f"load before: {load_summary(snapshot)}")
+        if plan.load_basis == "cpu":
+            runbook.notes.append(f"CPU load before: {cpu_summary(snapshot, plan)}")
+        runbook.notes.append(f"allocation load before: {load_summary(snapshot)}")
         # Hosts a crashed run was emptying: its moves are finished (and their locks released)
         # even when the new plan no longer touches them.
         unfinished = set() if settings.dry_run else leftover_hosts(settings.cloud, snapshot)
@@ -119,7 +136,7 @@ def rebalance(
             runbook.finish_leftovers(snapshot, touched, plan.moves)
             runbook.run_moves(snapshot, plan.moves)
             after = runbook.fresh_snapshot()
-            runbook.notes.append(f"load after: {load_summary(after)}")
+            runbook.notes.append(f"allocation load after: {load_summary(after)}")
             for name in plan.emptied_hosts:
                 if after.instances_on(name):
                     runbook.notes.append(f"{name} was meant to end empty but still holds instances")

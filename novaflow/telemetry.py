@@ -23,8 +23,14 @@ from novaflow.models import Host, LoadInfo, Snapshot
 
 DEFAULT_INSTANCE_QUERY = "sum by (uuid) (rate(libvirt_domain_info_cpu_time_seconds_total[{rate}]))"
 """libvirt exporter: CPU seconds per second of each domain = cores busy, by server uuid."""
-DEFAULT_HOST_QUERY = 'avg by (instance) (1 - rate(node_cpu_seconds_total{mode="idle"}[{rate}]))'
-"""node_exporter: the share of a host's CPUs not idle."""
+DEFAULT_HOST_QUERY = (
+    'sum by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[{rate}])) '
+    "/ sum by (instance) (rate(node_cpu_seconds_total[{rate}]))"
+)
+"""node_exporter: the share of a host's CPU time not idle. A ratio of two rates rather than
+`1 - rate(idle)`: over a series younger than the rate interval (a Prometheus or an exporter
+started minutes ago) rate() comes out short, and `1 - rate(idle)` would read an idle host
+as busy; the ratio's two rates come out short alike."""
 
 _DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}

@@ -6,6 +6,7 @@ and simple arithmetic rather than the planner's own state.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -101,6 +102,36 @@ def plan_loads(
     if has_measured_load(snapshot):
         return cpu_loads(snapshot, plan, hosts)
     return host_loads(snapshot, plan, hosts)
+
+
+def spread_floor(snapshot: Snapshot, budget: int, movable: Iterable[str]) -> float:
+    """The lowest max host CPU load any plan of `budget` moves can reach, moving only the
+    instances in `movable` and ignoring where they go (targets, zones, groups, room).
+
+    Only a move off a host cools it; a host brought to a level needs fewest moves when its
+    busiest instances go first, so taking the hottest host's busiest movable instance,
+    `budget` times over, reaches the lowest peak: a floor no valid plan goes under.
+    """
+    names = [h.name for h in snapshot.hosts if h.accepts_instances]
+    threads = {h.name: float(h.threads or h.capacity.vcpus) or 1.0 for h in snapshot.hosts}
+    may = set(movable)
+    cuts: dict[str, list[float]] = {n: [] for n in names}
+    for i in snapshot.instances:
+        if i.host in cuts and i.id in may:
+            cuts[i.host].append((i.cpu_load or 0.0) / threads[i.host])
+    for v in cuts.values():
+        v.sort()
+    heap = [(-load, n) for n, load in cpu_loads(snapshot, None, names).items()]
+    heapq.heapify(heap)
+    for _ in range(budget):
+        if not heap:
+            break
+        load, n = heapq.heappop(heap)
+        if not cuts[n]:
+            heapq.heappush(heap, (load, n))
+            break
+        heapq.heappush(heap, (load + cuts[n].pop(), n))
+    return -heap[0][0] if heap else 0.0
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,21 @@ takes the hottest host and makes the single move off it that lowers the pair's p
 most: the gain is the hottest load minus max(its load after, the target's load after), so
 a target never ends hotter than the source was. Targets are the coolest hosts (in the
 instance's zone, if it has one). A host with no move worth `min_gain` is set aside and the
-next hottest is tried: that hysteresis keeps tiny gains from costing a migration. The plan
+next hottest is tried: that hysteresis keeps tiny gains from costing a migration. A pass
 stops at the move budget, or once the hottest host is within `SPREAD_TOLERANCE` of the
 mean load: beyond that, more migrations buy little.
+
+Two passes are made and the cooler plan kept (fewer moves on a tie). The even pass prefers
+targets that stay under that goal, so none turns into a hot host of its own: that evens a
+whole cloud out, but it spends its first moves on small instances. The cutting pass takes
+the move that cuts the hottest host most wherever the target ends (below the source's old
+load): with a small budget that is what lowers the peak most. Each pass is a prefix of its
+unbounded self, so neither, nor the better of the two, gets hotter with more budget.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from novaflow.models import Plan, RebalanceRequest, Snapshot
 from novaflow.planner.assemble import build_plan
@@ -44,10 +53,68 @@ def spread(snapshot: Snapshot, req: RebalanceRequest) -> Plan:
     what = "CPU load" if cluster.measured else "load"
     mean = sum(k for k, _ in index.all) / len(hosts)
     goal = mean * SPREAD_TOLERANCE
+    budget = req.max_moves
+    even = _run(cluster, index, methods, req, goal, goal)
+    even_peak = index.all[-1][0]
+    _undo(cluster, even.moves)
+    cut = _run(cluster, index, methods, req, goal, float("inf"))
+    cut_peak = index.all[-1][0]
+    chosen = cut
+    cooler = cut_peak < even_peak - EPS
+    as_cool = cut_peak <= even_peak + EPS
+    if not (cooler or (as_cool and len(cut.moves) < len(even.moves))):
+        _undo(cluster, cut.moves)
+        _redo(cluster, even.moves)
+        chosen = even
+    hottest = max((k for k, _ in index.all), default=0.0)
+    mean = sum(k for k, _ in index.all) / len(hosts)
+    if hottest > mean * SPREAD_TOLERANCE + EPS:
+        why = (
+            f"the move budget of {budget} is spent"
+            if budget is not None and len(chosen.moves) >= budget
+            else "no further move lowers it enough"
+        )
+        warnings.append(
+            f"hottest host stays at {hottest:.0%} {what} against a mean of {mean:.0%}: {why}"
+        )
+        note = unmovable_summary(methods, sorted(chosen.set_aside), "they pin load on hot hosts")
+        if note:
+            warnings.append(note)
+
+    def reason(iid: str, origin: int, target: int) -> str:
+        c = methods.get(iid)
+        assert isinstance(c, Choice)
+        return (
+            f"spread: {cluster.names[origin]} is among the hottest; {c.why} to "
+            f"{cluster.names[target]} ({index.key[target]:.0%} {what} after)"
+        )
+
+    moves = moves_from_state(cluster, methods, reason)
+    return build_plan(cluster, req, moves, [], warnings)
+
+
+@dataclass
+class _Pass:
+    moves: list[tuple[str, int, int]] = field(default_factory=list)
+    """(instance, from, to) in the order the pass made them."""
+    set_aside: set[int] = field(default_factory=set)
+    """Hosts the pass gave up on: nothing off them gained enough."""
+
+
+def _run(
+    cluster: Cluster,
+    index: LoadIndex,
+    methods: Methods,
+    req: RebalanceRequest,
+    goal: float,
+    ceiling: float,
+) -> _Pass:
+    """One pass: off the hottest host, the move that lowers the pair's peak the most,
+    preferring targets that stay at or under `ceiling`, until the budget or the goal."""
     min_gain = max(req.min_gain, 1e-6)
     budget = req.max_moves
-    migrations = 0
-    set_aside: set[int] = set()
+    out = _Pass()
+    set_aside = out.set_aside
     # A host either gives or takes, never both: then no execution order can overfill it
     # on the way (a target only grows towards its planned usage, a source only shrinks).
     gave: set[int] = set()
@@ -62,43 +129,31 @@ def spread(snapshot: Snapshot, req: RebalanceRequest) -> Plan:
         if h in took:
             set_aside.add(h)  # it received instances: moving others off it could overlap
             continue
-        if budget is not None and migrations >= budget:
+        if budget is not None and len(out.moves) >= budget:
             break
-        best = _best_move(cluster, index, methods, h, min_gain, goal, gave)
+        best = _best_move(cluster, index, methods, h, min_gain, ceiling, gave)
         if best is None:
             set_aside.add(h)
             continue
         iid, t = best
         gave.add(h)
         took.add(t)
-        migrations += 1
         cluster.lift(iid)
         cluster.put(iid, t)
-    hottest = max((k for k, _ in index.all), default=0.0)
-    mean = sum(k for k, _ in index.all) / len(hosts)
-    if hottest > mean * SPREAD_TOLERANCE + EPS:
-        why = (
-            f"the move budget of {budget} is spent"
-            if budget is not None and migrations >= budget
-            else "no further move lowers it enough"
-        )
-        warnings.append(
-            f"hottest host stays at {hottest:.0%} {what} against a mean of {mean:.0%}: {why}"
-        )
-        note = unmovable_summary(methods, sorted(set_aside), "they pin load on hot hosts")
-        if note:
-            warnings.append(note)
+        out.moves.append((iid, h, t))
+    return out
 
-    def reason(iid: str, origin: int, target: int) -> str:
-        c = methods.get(iid)
-        assert isinstance(c, Choice)
-        return (
-            f"spread: {cluster.names[origin]} is among the hottest; {c.why} to "
-            f"{cluster.names[target]} ({index.key[target]:.0%} {what} after)"
-        )
 
-    moves = moves_from_state(cluster, methods, reason)
-    return build_plan(cluster, req, moves, [], warnings)
+def _undo(cluster: Cluster, moves: list[tuple[str, int, int]]) -> None:
+    for iid, h, _t in reversed(moves):
+        cluster.lift(iid)
+        cluster.put(iid, h)
+
+
+def _redo(cluster: Cluster, moves: list[tuple[str, int, int]]) -> None:
+    for iid, _h, t in moves:
+        cluster.lift(iid)
+        cluster.put(iid, t)
 
 
 def _hottest(index: LoadIndex, set_aside: set[int]) -> int | None:
@@ -120,8 +175,8 @@ def _best_move(
 ) -> tuple[str, int] | None:
     """The (instance, target) off `h` that lowers max(load h, load target) the most.
 
-    Moves that keep the target at or under `goal` come first: a target pushed above it
-    would become a hot host of its own, one that may not give instances back.
+    Moves that keep the target at or under `goal` (the pass's ceiling) come first: a target
+    pushed above it would become a hot host of its own, one that may not give instances back.
     """
     cur = index.key[h]
     usable = cluster.usable

@@ -38,6 +38,10 @@ def test_a_dry_run_rebalance_plans_on_measured_load(sim_cloud):
         report.notes
     )
     assert report.dry_run and not report.outcomes
+    # The summary the operator reads is on the basis the plan used, allocation labelled apart.
+    cpu = [n for n in report.notes if n.startswith("CPU load before: hottest ")]
+    assert len(cpu) == 1 and "; planned after: hottest " in cpu[0], report.notes
+    assert any(n.startswith("allocation load before: ") for n in report.notes)
 
 
 def test_a_rebalance_without_metrics_says_it_planned_on_allocation(sim_cloud):
@@ -49,3 +53,4 @@ def test_a_rebalance_without_metrics_says_it_planned_on_allocation(sim_cloud):
         n.startswith(f"no metrics from {down}") and n.endswith("planned on allocation")
         for n in report.notes
     ), report.notes
+    assert not any(n.startswith("CPU load before") for n in report.notes)

@@ -22,8 +22,8 @@ def test_the_default_queries_read_the_exporters_operators_run():
         "[1h:60s])"
     )
     assert settings.promql(settings.host_query) == (
-        'avg_over_time((avg by (instance) (1 - rate(node_cpu_seconds_total{mode="idle"}[5m])))'
-        "[1h:60s])"
+        'avg_over_time((sum by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[5m])) '
+        "/ sum by (instance) (rate(node_cpu_seconds_total[5m])))[1h:60s])"
     )
 
 
