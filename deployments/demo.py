@@ -150,7 +150,12 @@ def local_stack(
             env,
             STATE_DIR / "serve.log",
         )
-        stack = DemoStack(pid=os.getpid(), prefect_api_url=api, clouds_yaml=str(clouds))
+        stack = DemoStack(
+            pid=os.getpid(),
+            prefect_api_url=api,
+            clouds_yaml=str(clouds),
+            prometheus_url=env.get("NOVAFLOW_PROMETHEUS_URL"),
+        )
         state = write_demo_state(stack)
         yield env
     finally:
@@ -189,14 +194,14 @@ def _wait_for_ctrl_c(procs: Processes, stack: DemoStack | None, prometheus_url: 
         for line in stack.exports():
             console.print(f"  {line}", markup=False, soft_wrap=True)
     if prometheus_url:
-        # The served flows have it already; a rebalance run from another terminal plans on
-        # allocation without it (and says so).
+        # The served flows have it already, and `novaflow run` here finds it in the demo's
+        # state; a rebalance without it plans on allocation (and says so).
         console.print("Rebalance on the CPU load Prometheus measures (else on allocation):")
-        for line in (
-            f"  export NOVAFLOW_PROMETHEUS_URL={prometheus_url}",
+        console.print(
             "  novaflow run rebalance --strategy spread --max-moves 5 --dry-run",
-        ):
-            console.print(line, markup=False, soft_wrap=True)
+            markup=False,
+            soft_wrap=True,
+        )
     try:
         while all(p.poll() is None for _, p in procs.children):
             time.sleep(1)

@@ -1,6 +1,7 @@
 """Where a running `novaflow demo --keep` can be found, so a second terminal can use it.
 
-The demo writes a small JSON file (its pid, its Prefect API URL and its clouds.yaml) to
+The demo writes a small JSON file (its pid, its Prefect API URL, its clouds.yaml and its
+Prometheus, if it runs one) to
 `.novaflow/demo.json` in the directory it was started from and, when the session has one,
 to `$XDG_RUNTIME_DIR/novaflow-demo.json`. A reader trusts the file only while the demo's
 process is alive, so a demo that crashed or was stopped is never taken for a running one.
@@ -21,13 +22,17 @@ class DemoStack(BaseModel):
     pid: int
     prefect_api_url: str
     clouds_yaml: str
+    prometheus_url: str | None = None
 
     def exports(self) -> list[str]:
-        """The two shell lines that point another terminal at this demo."""
-        return [
+        """The shell lines that point another terminal at this demo."""
+        lines = [
             f"export PREFECT_API_URL={self.prefect_api_url}",
             f"export OS_CLIENT_CONFIG_FILE={self.clouds_yaml}",
         ]
+        if self.prometheus_url:
+            lines.append(f"export NOVAFLOW_PROMETHEUS_URL={self.prometheus_url}")
+        return lines
 
 
 def state_files() -> list[Path]:
@@ -78,14 +83,17 @@ def running_demo() -> DemoStack | None:
 
 
 def use_demo_clouds() -> str | None:
-    """Point openstacksdk at the running demo's clouds.yaml when nothing else names one.
+    """Point openstacksdk at the running demo's clouds.yaml, and rebalance at its Prometheus,
+    where nothing else names them.
 
-    Only when OS_CLIENT_CONFIG_FILE is unset: an operator's own choice always wins.
-    Returns the file now in use, if this chose it."""
-    if os.environ.get("OS_CLIENT_CONFIG_FILE"):
-        return None
+    Only when OS_CLIENT_CONFIG_FILE (or NOVAFLOW_PROMETHEUS_URL) is unset: an operator's own
+    choice always wins. Returns the clouds.yaml now in use, if this chose it."""
     demo = running_demo()
-    if demo is None or not Path(demo.clouds_yaml).is_file():
+    if demo is None:
+        return None
+    if demo.prometheus_url and not os.environ.get("NOVAFLOW_PROMETHEUS_URL"):
+        os.environ["NOVAFLOW_PROMETHEUS_URL"] = demo.prometheus_url
+    if os.environ.get("OS_CLIENT_CONFIG_FILE") or not Path(demo.clouds_yaml).is_file():
         return None
     os.environ["OS_CLIENT_CONFIG_FILE"] = demo.clouds_yaml
     return demo.clouds_yaml

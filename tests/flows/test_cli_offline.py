@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from deployments.cli import app
 from novaflow.demo_state import DemoStack, running_demo, use_demo_clouds, write_demo_state
+from novaflow.telemetry import LoadSettings
 
 
 def _help(*args: str) -> str:
@@ -67,3 +68,23 @@ def test_a_demo_is_found_only_while_its_process_lives(in_tmp, monkeypatch):
     ]
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", "/etc/mine.yaml")
     assert use_demo_clouds() is None  # the operator's own choice always wins
+
+
+def test_a_run_beside_the_demo_measures_load_with_the_demo_s_prometheus(in_tmp, monkeypatch):
+    monkeypatch.delenv("NOVAFLOW_PROMETHEUS_URL", raising=False)
+    clouds = in_tmp / "clouds.yaml"
+    clouds.write_text(json.dumps({"clouds": {"sim": {}}}))
+    stack = DemoStack(
+        pid=os.getpid(),
+        prefect_api_url="http://127.0.0.1:1/api",
+        clouds_yaml=str(clouds),
+        prometheus_url="http://127.0.0.1:9090",
+    )
+    write_demo_state(stack)
+    assert stack.exports()[-1] == "export NOVAFLOW_PROMETHEUS_URL=http://127.0.0.1:9090"
+    use_demo_clouds()
+    assert os.environ["NOVAFLOW_PROMETHEUS_URL"] == "http://127.0.0.1:9090"
+    assert LoadSettings().prometheus_url == "http://127.0.0.1:9090"  # what rebalance reads
+    monkeypatch.setenv("NOVAFLOW_PROMETHEUS_URL", "http://prometheus.example:9090")
+    use_demo_clouds()
+    assert LoadSettings().prometheus_url == "http://prometheus.example:9090"  # the operator's
