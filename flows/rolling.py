@@ -43,7 +43,8 @@ from novaflow.campaign import (
 )
 from novaflow.errors import BadRequest
 from novaflow.gates import host_list
-from novaflow.models import Plan, Resources, RunReport, Snapshot
+from novaflow.models import DrainRequest, Outcome, Plan, Resources, RunReport, Snapshot
+from novaflow.refusals import Cause
 from tasks.back_in_service import prove_back_in_service
 from tasks.campaign_state import CampaignBook
 from tasks.emptied import instances_left
@@ -51,6 +52,23 @@ from tasks.locks import hosts_claimed
 from tasks.reporting import plan_summary
 from tasks.skip_check import already_done
 from tasks.work import run_work
+
+REPLANS = 2
+"""Times a drain plans again the moves Nova refused (NoValidHost: the target filled up or
+went out of service between the plan and the move) before the host is reported failed."""
+
+RETRIED_CAUSES = (Cause.NO_VALID_HOST, Cause.GROUP_POLICY, Cause.HOST_UNAVAILABLE)
+
+
+def refused_in_place(outcome: Outcome) -> bool:
+    """A move Nova refused at its target, with the instance unharmed where it was: trying
+    another target on a fresh read is safe and may succeed."""
+    return (
+        outcome.result == "failed"
+        and outcome.cause in {str(c) for c in RETRIED_CAUSES}
+        and outcome.final_host == outcome.source
+        and outcome.final_status in ("ACTIVE", "SHUTOFF")
+    )
 
 
 def select_hosts(
@@ -313,13 +331,8 @@ class CampaignRun:
             self.planned[host].set()
         if plan is None:
             return record
-        try:
-            self.runbook.finish_leftovers(snapshot, [host], plan.moves)
-            outcomes = self.runbook.run_moves(snapshot, plan.moves)
-        finally:
-            with self.drain_turn:
-                for m in plan.moves:
-                    self.claims.pop(m.instance_id, None)
+        self.runbook.finish_leftovers(snapshot, [host], plan.moves)
+        outcomes = self._move_off(host, plan, snapshot)
         moved = sum(1 for o in outcomes if o.result == "moved")
         record = record.model_copy(update={"moves": record.moves + moved})
         left = instances_left(self.settings.cloud, host)
@@ -333,20 +346,62 @@ class CampaignRun:
             )
         return self._work_and_check(record)
 
+    def _move_off(self, host: str, plan: Plan, snapshot: Snapshot) -> list[Outcome]:
+        """Run the drain's moves; moves Nova refused with the instance still in place (its
+        target filled up or went out of service meanwhile: Placement and the scheduler decide
+        at the moment of the move) are planned again on a fresh read and tried elsewhere."""
+        moves = plan.moves
+        last: dict[str, Outcome] = {}  # instance id -> how its latest attempt ended
+        for attempt in range(REPLANS + 1):
+            try:
+                got = self.runbook.run_moves(snapshot, moves)
+            finally:
+                with self.drain_turn:
+                    for m in moves:
+                        self.claims.pop(m.instance_id, None)
+            last.update({o.instance_id: o for o in got})
+            refused = [o for o in got if refused_in_place(o)]
+            if not refused or attempt == REPLANS or self.runbook.window_closed():
+                break
+            ids = {o.instance_id for o in refused}
+            with self.drain_turn:
+                snapshot = with_claims(self.fresh(), self.claims)
+                again = self.runbook.make_plan(snapshot, self._request(host))
+                moves = [m for m in again.moves if m.instance_id in ids]
+                self.claims.update({m.instance_id: m.target for m in moves if m.target})
+            first = refused[0]
+            self.runbook.notes.append(
+                f"{host}: Nova refused {len(refused)} move(s) at their target "
+                f"({first.instance_name}: {first.nova_reason or first.cause}); planned again "
+                f"on a fresh read, {len(moves)} tried elsewhere"
+            )
+            if not moves:
+                break
+            retried = {id(o) for o in refused if o.instance_id in {m.instance_id for m in moves}}
+            # The report keeps how each move ended, not an attempt that was tried again.
+            self.runbook.outcomes[:] = [o for o in self.runbook.outcomes if id(o) not in retried]
+        return list(last.values())
+
+    def _request(self, host: str) -> DrainRequest:
+        """A drain of `host` onto hosts done first, still-to-do hosts only as a last resort."""
+        preferred, last_resort = self.book.targets(self.selected)
+        return drain_request([host], self.settings).model_copy(
+            update={"prefer_hosts": preferred, "last_resort_hosts": last_resort}
+        )
+
     def _plan_and_disable(
         self, host: str, record: HostRecord
     ) -> tuple[HostRecord, Plan | None, Snapshot | None]:
         """Plan the drain on a fresh read (room claimed by drains under way taken out), claim
         its targets and disable the host; the plan is None when the host does not start."""
+        if self._a_target_of_drains_under_way(host):
+            return record, None, None
         snapshot = with_claims(self.fresh(), self.claims)
         enabled_before = record.enabled_before
         if enabled_before is None:
             enabled_before = find_host(snapshot, host).status == "enabled"
-        preferred, last_resort = self.book.targets(self.selected)
-        request = drain_request([host], self.settings).model_copy(
-            update={"prefer_hosts": preferred, "last_resort_hosts": last_resort}
-        )
-        plan = self.runbook.make_plan(snapshot, request)
+        last_resort = self.book.targets(self.selected)[1]
+        plan = self.runbook.make_plan(snapshot, self._request(host))
         if self._better_to_wait(host, plan.moves, last_resort, feasible=plan.feasible):
             return record, None, None
         if not plan.feasible:
@@ -366,6 +421,19 @@ class CampaignRun:
         self.started.add(host)
         self.claims.update({m.instance_id: m.target for m in plan.moves if m.target})
         return record, plan, snapshot
+
+    def _a_target_of_drains_under_way(self, host: str) -> bool:
+        """True when moves of a drain under way go to `host`: disabled now, it would make
+        Nova refuse those still queued (a requested host must be enabled), and one already on
+        its way would land after its own drain was planned. It waits for that drain."""
+        incoming = sum(1 for target in self.claims.values() if target == host)
+        if not incoming or not (self.busy & self.started) - {host}:
+            return False
+        self.waits.add(host)
+        self.runbook.log.info(
+            "%s waits: %d instance(s) of a drain under way are moving onto it", host, incoming
+        )
+        return True
 
     def _better_to_wait(
         self, host: str, moves: list, last_resort: list[str], *, feasible: bool
