@@ -44,12 +44,14 @@ from novaflow.campaign import (
 from novaflow.errors import BadRequest
 from novaflow.gates import host_list
 from novaflow.models import DrainRequest, Outcome, Plan, Resources, RunReport, Snapshot
+from novaflow.planner import plan as plan_drain
 from novaflow.refusals import Cause
+from tasks import live
 from tasks.back_in_service import prove_back_in_service
 from tasks.campaign_state import CampaignBook
 from tasks.emptied import instances_left
 from tasks.locks import hosts_claimed
-from tasks.reporting import plan_summary
+from tasks.reporting import plan_summary, publish_plan
 from tasks.skip_check import already_done
 from tasks.work import run_work
 
@@ -227,6 +229,11 @@ class CampaignRun:
         self.started: set[str] = set()
         """Hosts disabled and on their way to done or failed (they never wait again, so a
         host waiting for one of them waits for something that will happen)."""
+        self.changes = 0
+        """Counts what plans depend on: hosts disabled or given back, drains ended."""
+        self.read_at = -1
+        """`changes` when `latest` was read."""
+        self.drain_turn_guard = threading.Lock()
         self.planned: dict[str, threading.Event] = {}
         """Set once a host's drain is planned (or it gave its turn back): hosts plan in the
         order they start, so an empty host is taken out before the next one plans."""
@@ -251,6 +258,8 @@ class CampaignRun:
                 continue  # nothing will finish: the loop ends, or notes why hosts wait
             future = finished.get()
             host = in_flight.pop(future)
+            if host not in self.waits:
+                self.changed()
             self.busy.discard(host)
             self.started.discard(host)
             if host in self.waits:
@@ -312,7 +321,21 @@ class CampaignRun:
 
     def fresh(self) -> Snapshot:
         self.latest = self.runbook.fresh_snapshot()
+        self.read_at = self.changes
         return self.latest
+
+    def changed(self) -> None:
+        """Something a plan depends on changed: a host disabled or given back, a drain ended."""
+        with self.drain_turn_guard:
+            self.changes += 1
+
+    def _read(self) -> Snapshot:
+        """The cloud as a plan needs it: the last read while nothing changed since (hosts
+        waiting for room try again one after the other, each on the same picture; moves of
+        drains under way are counted by their claims), else a fresh one."""
+        if self.latest is not None and self.read_at == self.changes:
+            return self.latest
+        return self.fresh()
 
     # -- one host's turn -----------------------------------------------------------------
     def service(self, host: str) -> HostRecord:
@@ -331,6 +354,7 @@ class CampaignRun:
             self.planned[host].set()
         if plan is None:
             return record
+        self._show(plan, host)
         self.runbook.finish_leftovers(snapshot, [host], plan.moves)
         outcomes = self._move_off(host, plan, snapshot)
         moved = sum(1 for o in outcomes if o.result == "moved")
@@ -359,6 +383,7 @@ class CampaignRun:
                 with self.drain_turn:
                     for m in moves:
                         self.claims.pop(m.instance_id, None)
+                self.changed()
             last.update({o.instance_id: o for o in got})
             refused = [o for o in got if refused_in_place(o)]
             if not refused or attempt == REPLANS or self.runbook.window_closed():
@@ -366,7 +391,7 @@ class CampaignRun:
             ids = {o.instance_id for o in refused}
             with self.drain_turn:
                 snapshot = with_claims(self.fresh(), self.claims)
-                again = self.runbook.make_plan(snapshot, self._request(host))
+                again = plan_drain(snapshot, self._request(host))
                 moves = [m for m in again.moves if m.instance_id in ids]
                 self.claims.update({m.instance_id: m.target for m in moves if m.target})
             first = refused[0]
@@ -396,12 +421,12 @@ class CampaignRun:
         its targets and disable the host; the plan is None when the host does not start."""
         if self._a_target_of_drains_under_way(host):
             return record, None, None
-        snapshot = with_claims(self.fresh(), self.claims)
+        snapshot = with_claims(self._read(), self.claims)
         enabled_before = record.enabled_before
         if enabled_before is None:
             enabled_before = find_host(snapshot, host).status == "enabled"
         last_resort = self.book.targets(self.selected)[1]
-        plan = self.runbook.make_plan(snapshot, self._request(host))
+        plan = plan_drain(snapshot, self._request(host))
         if self._better_to_wait(host, plan.moves, last_resort, feasible=plan.feasible):
             return record, None, None
         if not plan.feasible:
@@ -418,9 +443,26 @@ class CampaignRun:
         )
         self.book.put(record)
         self.runbook.disable(host, f"novaflow: {self.reason}")
+        self.changed()
         self.started.add(host)
         self.claims.update({m.instance_id: m.target for m in plan.moves if m.target})
         return record, plan, snapshot
+
+    def _show(self, plan: Plan, host: str) -> None:
+        """The plan a host starts with, as an artifact and in the log (after its turn: the
+        next host plans meanwhile)."""
+        self.runbook.plan = plan
+        live.plan_made(plan)
+        publish_plan(plan, self.runbook.scenario, [host])
+        self.runbook.log.info("Plan for %s: %s", host, plan_summary(plan))
+        for skip in plan.skips:
+            self.runbook.log.warning(
+                "  %s stays on %s: %s -> %s",
+                skip.instance_name,
+                skip.host,
+                skip.reason,
+                skip.remedy,
+            )
 
     def _a_target_of_drains_under_way(self, host: str) -> bool:
         """True when moves of a drain under way go to `host`: disabled now, it would make
