@@ -151,7 +151,7 @@ class CampaignRun:
         """Hosts disabled and on their way to done or failed (they never wait again, so a
         host waiting for one of them waits for something that will happen)."""
         self.changes = 0
-        """Counts what plans depend on: hosts disabled or given back, drains ended."""
+        """Counts what plans depend on: hosts given back, drains ended."""
         self.read_at = -1
         """`changes` when `latest` was read."""
         self.drain_turn_guard = threading.Lock()
@@ -246,14 +246,15 @@ class CampaignRun:
         return self.latest
 
     def changed(self) -> None:
-        """Something a plan depends on changed: a host disabled or given back, a drain ended."""
+        """Something a plan depends on changed: a host given back, a drain ended (hosts
+        started meanwhile are left out by the plans themselves: see _request)."""
         with self.drain_turn_guard:
             self.changes += 1
 
     def _read(self) -> Snapshot:
         """The cloud as a plan needs it: the last read while nothing changed since (hosts
-        waiting for room try again one after the other, each on the same picture; moves of
-        drains under way are counted by their claims), else a fresh one."""
+        starting one after the other, or waiting for room and trying again, plan on the same
+        picture; moves of drains under way are counted by their claims), else a fresh one."""
         if self.latest is not None and self.read_at == self.changes:
             return self.latest
         return self.fresh()
@@ -270,11 +271,19 @@ class CampaignRun:
                 if why_not:
                     self.runbook.notes.append(f"{host} not started: {why_not}")
                     return record
-                record, plan, snapshot = self._plan_and_disable(host, record)
+                record, plan, snapshot = self._plan(host, record)
         finally:
             self.planned[host].set()
         if plan is None:
             return record
+        try:  # after the turn: the next host's plan leaves this one out (see _request)
+            self.book.put(record)
+            self.runbook.disable(host, f"novaflow: {self.reason}")
+        except Exception:
+            with self.drain_turn:
+                for m in plan.moves:
+                    self.claims.pop(m.instance_id, None)
+            raise
         self._show(plan, host)
         self.runbook.finish_leftovers(snapshot, [host], plan.moves)
         outcomes = self._move_off(host, plan, snapshot)
@@ -331,15 +340,22 @@ class CampaignRun:
     def _request(self, host: str) -> DrainRequest:
         """A drain of `host` onto hosts done first, still-to-do hosts only as a last resort."""
         preferred, last_resort = self.book.targets(self.selected)
-        return drain_request([host], self.settings).model_copy(
-            update={"prefer_hosts": preferred, "last_resort_hosts": last_resort}
+        request = drain_request([host], self.settings)
+        # Hosts started are out, even where the read predates their disabling.
+        out = sorted((self.started - {host}) - set(request.exclude_hosts))
+        return request.model_copy(
+            update={
+                "prefer_hosts": preferred,
+                "last_resort_hosts": last_resort,
+                "exclude_hosts": [*request.exclude_hosts, *out],
+            }
         )
 
-    def _plan_and_disable(
+    def _plan(
         self, host: str, record: HostRecord
     ) -> tuple[HostRecord, Plan | None, Snapshot | None]:
-        """Plan the drain on a fresh read (room claimed by drains under way taken out), claim
-        its targets and disable the host; the plan is None when the host does not start."""
+        """Plan the drain (room claimed by drains under way taken out) and claim its targets;
+        the plan is None when the host does not start. The host is disabled after the turn."""
         if self._a_target_of_drains_under_way(host):
             return record, None, None
         snapshot = with_claims(self._read(), self.claims)
@@ -362,9 +378,6 @@ class CampaignRun:
         record = record.model_copy(update={"enabled_before": enabled_before}).to(
             "draining", f"moving {len(plan.moves)} instance(s) off"
         )
-        self.book.put(record)
-        self.runbook.disable(host, f"novaflow: {self.reason}")
-        self.changed()
         self.started.add(host)
         self.claims.update({m.instance_id: m.target for m in plan.moves if m.target})
         return record, plan, snapshot
