@@ -301,10 +301,13 @@ class CampaignRun:
         return self._work_and_check(record)
 
     def _move_off(self, host: str, plan: Plan, snapshot: Snapshot) -> list[Outcome]:
-        """Run the drain's moves; moves Nova refused with the instance still in place (its
-        target filled up or went out of service meanwhile: Placement and the scheduler decide
-        at the moment of the move) are planned again on a fresh read and tried elsewhere."""
+        """Run the drain's moves, then plan again on a fresh read what is still to move: moves
+        Nova refused with the instance still in place (its target filled up or went out of
+        service meanwhile: Placement and the scheduler decide at the moment of the move), and
+        instances that arrived during the drain (a move whose target the scheduler chose
+        lands on any host enabled at that moment, this one included)."""
         moves = plan.moves
+        tried = {m.instance_id for m in moves}
         last: dict[str, Outcome] = {}  # instance id -> how its latest attempt ended
         for attempt in range(REPLANS + 1):
             try:
@@ -315,27 +318,42 @@ class CampaignRun:
                         self.claims.pop(m.instance_id, None)
                 self.changed()
             last.update({o.instance_id: o for o in got})
-            refused = [o for o in got if refused_in_place(o)]
-            if not refused or attempt == REPLANS or self.runbook.window_closed():
+            if attempt == REPLANS or self.runbook.window_closed():
                 break
-            ids = {o.instance_id for o in refused}
+            refused = [o for o in got if refused_in_place(o)]
+            arrived = [i for i in instances_left(self.settings.cloud, host) if i not in tried]
+            if not refused and not arrived:
+                break
+            ids = {o.instance_id for o in refused} | set(arrived)
             with self.drain_turn:
                 snapshot = with_claims(self.fresh(), self.claims)
                 again = plan_drain(snapshot, self._request(host))
                 moves = [m for m in again.moves if m.instance_id in ids]
                 self.claims.update({m.instance_id: m.target for m in moves if m.target})
-            first = refused[0]
-            self.runbook.notes.append(
-                f"{host}: Nova refused {len(refused)} move(s) at their target "
-                f"({first.instance_name}: {first.nova_reason or first.cause}); planned again "
-                f"on a fresh read, {len(moves)} tried elsewhere"
-            )
+            tried |= ids
+            self.runbook.notes.append(self._again_note(host, refused, arrived, moves))
             if not moves:
                 break
             retried = {id(o) for o in refused if o.instance_id in {m.instance_id for m in moves}}
             # The report keeps how each move ended, not an attempt that was tried again.
             self.runbook.outcomes[:] = [o for o in self.runbook.outcomes if id(o) not in retried]
         return list(last.values())
+
+    @staticmethod
+    def _again_note(host: str, refused: list[Outcome], arrived: list[str], moves: list) -> str:
+        parts = []
+        if refused:
+            first = refused[0]
+            parts.append(
+                f"Nova refused {len(refused)} move(s) at their target ({first.instance_name}: "
+                f"{first.nova_reason or first.cause})"
+            )
+        if arrived:
+            parts.append(f"{len(arrived)} instance(s) arrived on it during its drain")
+        return (
+            f"{host}: {'; '.join(parts)}; planned again on a fresh read, "
+            f"{len(moves)} tried elsewhere"
+        )
 
     def _request(self, host: str) -> DrainRequest:
         """A drain of `host` onto hosts done first, still-to-do hosts only as a last resort."""
