@@ -9,7 +9,8 @@ Each size is a seeded sim cloud (`ClusterSpec.generated`, seed `SEED`: hosts of 
 in two zones, uneven load, anti-affinity and affinity groups, PCI and vTPM guests that must
 move cold, one live migration per host at a time). The campaign covers every host. The
 real `rolling-maintenance` flow runs it on a real Prefect server with `campaign` set,
-`batch_size` = `PARALLEL` hosts in flight, the default 10% free-capacity margin, and as work
+`batch_size` = `PARALLEL` hosts in flight, the default 10% free-capacity margin, moves in
+flight across the cloud (`max_parallel`) `MOVES_PER_HOST` per host in flight, and as work
 step a command that reboots the host in the sim (a POST to `/sim/hosts/{host}/reboot`, down
 `WORK_S` simulated seconds): the host's work and return-to-service check take `WORK_S`.
 
@@ -58,6 +59,11 @@ HAS_QUICK = True
 SIZES = ((100, 2_000), (1_000, 20_000))
 TIME_SCALE = 0.01  # 1 simulated second = 10 ms: a 300 s reboot takes 3 real s
 PARALLEL = 8
+MOVES_PER_HOST = 3
+"""Moves one host in flight keeps going: its live slot, one live migration queued behind it in
+Nova (the dispatcher's queue-ahead) and one cold migration (its own budget). The run's default
+`max_parallel` of 8 moves across the cloud would leave 8 hosts in flight fewer than one
+running migration each, below what the lower bound counts (every host's slot busy)."""
 MARGIN = 0.10
 WORK_S = 300.0
 CONFIRM_S = 3.0
@@ -131,7 +137,7 @@ def drain_seconds(sim: SimHandle) -> dict[str, float]:
 
 def hosts_in_flight(snapshot: Snapshot, parallel: int, margin: float) -> int:
     """`parallel`, or fewer if that many of the largest hosts out breaks the margin."""
-    from flows.rolling import free_fraction
+    from flows.campaign import free_fraction
 
     largest = sorted(snapshot.hosts, key=lambda h: -h.usable.ram_mb)
     for k in range(parallel, 0, -1):
@@ -186,7 +192,11 @@ def run_campaign(sim: SimHandle, hosts: list[str], named: bool = True) -> dict[s
         "work_timeout_s": 600,
         "check_timeout_s": 4 * WORK_S,
         "on_work_failure": "skip",
-        "settings": {"cloud": sim.cloud_name, "approval": {"mode": "none"}},
+        "settings": {
+            "cloud": sim.cloud_name,
+            "approval": {"mode": "none"},
+            "max_parallel": PARALLEL * MOVES_PER_HOST,
+        },
     }
     start_sim, start_real = sim.state.now, time.perf_counter()
     error = None

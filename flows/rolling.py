@@ -6,51 +6,34 @@ rolling plan -> for each batch: plan its drain on a fresh snapshot, check the re
 cloud keeps its free-capacity margin, disable, move, verify empty, wait for "batch done",
 enable -> stop starting batches when the window ends -> report.
 
-With a work step (a command or a deployment) the run is an unattended campaign: after the
-one approval, `batch_size` hosts are in flight at once, each on its own: skip check ->
-drain (onto hosts already done first) -> work -> prove back in service -> enable if it was
-enabled before; the next host starts as soon as one finishes. Each host's state is kept in
-a Prefect Variable named after the campaign, so the next window resumes where this one
-stopped.
+With a work step (a command or a deployment) the run is an unattended campaign
+(flows/campaign.py): after the one approval, `batch_size` hosts are in flight at once, each
+on its own: skip check -> drain (onto hosts already done first) -> work -> prove back in
+service -> enable if it was enabled before; the next host starts as soon as one finishes.
+Each host's state is kept in a Prefect Variable named after the campaign, so the next window
+resumes where this one stopped.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 from typing import Literal
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
-from prefect.futures import PrefectFuture
+from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.campaign import free_fraction, run_campaign
 from flows.common import Refusals, Runbook
 from flows.maintenance import drain_request
 from flows.names import run_name
 from flows.params import RunSettings
 from flows.preflight import NOVAFLOW_REASON, check_drainable, check_supported, find_host
 from novaflow import gates
-from novaflow.campaign import (
-    Campaign,
-    HostRecord,
-    WorkStep,
-    hosts_to_do,
-    may_start,
-    repeat_moves_note,
-    tail,
-    with_claims,
-)
+from novaflow.campaign import Campaign, WorkStep
 from novaflow.errors import BadRequest
 from novaflow.gates import host_list
-from novaflow.models import Plan, Resources, RunReport, Snapshot
-from tasks.back_in_service import prove_back_in_service
+from novaflow.models import RunReport, Snapshot
 from tasks.campaign_state import CampaignBook
-from tasks.emptied import instances_left
 from tasks.locks import hosts_claimed
-from tasks.reporting import plan_summary
-from tasks.skip_check import already_done
-from tasks.work import run_work
 
 
 def select_hosts(
@@ -77,21 +60,6 @@ def select_hosts(
             "check the name: `openstack aggregate list`, `openstack availability zone list`",
         )
     return sorted(picked)
-
-
-def free_fraction(snapshot: Snapshot, without: list[str]) -> float:
-    """The smallest share of free room over vCPU, RAM and disk once `without` are out."""
-    usable, used = Resources(), Resources()
-    for h in snapshot.hosts:
-        if h.accepts_instances and h.name not in without:
-            usable = usable + h.usable
-        used = used + h.used if h.is_up else used
-    shares = [
-        1 - used.vcpus / usable.vcpus if usable.vcpus else 0.0,
-        1 - used.ram_mb / usable.ram_mb if usable.ram_mb else 0.0,
-        1 - used.disk_gb / usable.disk_gb if usable.disk_gb else 0.0,
-    ]
-    return min(shares)
 
 
 def taken_meanwhile(snapshot: Snapshot, batch: list[str]) -> str | None:
@@ -136,403 +104,6 @@ def drain_batch(runbook: Runbook, batch: list[str], reason: str, margin: float) 
     runbook.finish_leftovers(snapshot, batch, plan.moves)
     runbook.run_moves(snapshot, plan.moves)
     return all(not runbook.left_on(host) for host in batch)
-
-
-class HostsFailed(Exception):
-    """Raised at the end of a campaign run in which hosts failed, so the run is Failed (and
-    shows red in the UI) after its report, which names each host and why, was published."""
-
-    def __init__(self, report: RunReport, failed: list[str]) -> None:
-        self.report = report
-        super().__init__(
-            f"{len(failed)} host(s) failed and stay disabled: {', '.join(failed)}. Each "
-            "one's reason and the work's output are in the report; fix them, then run the "
-            "campaign again with retry_failed."
-        )
-
-
-@task(name="campaign-host", task_run_name="campaign-host-{host}", cache_policy=NO_CACHE)
-def service_host(run: CampaignRun, host: str) -> HostRecord:
-    """One host's way through the campaign (a task, so the UI shows each host's run)."""
-    return run.service(host)
-
-
-class CampaignRun:
-    """One run of a campaign: a dispatcher keeping `batch_size` host pipelines busy, and
-    the pipeline each host goes through.
-
-    Drains run side by side, but their plans take turns: each plans on a fresh read of the
-    cloud with the room that drains still under way have claimed taken out, then disables
-    its host, so two drains never count on the same free room, and instances land on hosts
-    already done (or outside the campaign) wherever one fits.
-    """
-
-    def __init__(
-        self,
-        runbook: Runbook,
-        book: CampaignBook,
-        snapshot: Snapshot,
-        selected: list[str],
-        work: WorkStep,
-        reason: str,
-        *,
-        batch_size: int,
-        margin: float,
-        max_per_zone: int | None,
-        max_per_aggregate: int | None,
-    ) -> None:
-        self.runbook = runbook
-        self.settings = runbook.settings
-        self.book = book
-        self.selected = selected
-        self.work = work
-        self.reason = reason
-        self.batch_size = batch_size
-        self.margin = margin
-        self.max_per_zone = max_per_zone
-        self.max_per_aggregate = max_per_aggregate
-        self.zone_of = {h.name: h.zone for h in snapshot.hosts}
-        self.aggregates_of = {h.name: list(h.aggregates) for h in snapshot.hosts}
-        self.drain_turn = threading.Lock()
-        """Held while a host's drain is planned and the host disabled: plans take turns."""
-        self.claims: dict[str, str] = {}
-        """Instance id -> target of every move planned by a drain still under way."""
-        self.latest: Snapshot | None = None
-        """The last read of the cloud (the margin check uses it while hosts are in flight)."""
-        self.stopped: str | None = None
-        """Why no new host starts (a failure under on_work_failure=stop, the margin)."""
-        self.failed: list[str] = []
-        self.busy: set[str] = set()
-        """Hosts whose turn is under way (the dispatcher's view, read by the pipelines)."""
-        self.waits: set[str] = set()
-        """Hosts that gave their turn back to wait for a host in flight to be done."""
-        self.started: set[str] = set()
-        """Hosts disabled and on their way to done or failed (they never wait again, so a
-        host waiting for one of them waits for something that will happen)."""
-        self.planned: dict[str, threading.Event] = {}
-        """Set once a host's drain is planned (or it gave its turn back): hosts plan in the
-        order they start, so an empty host is taken out before the next one plans."""
-
-    # -- the dispatcher ------------------------------------------------------------------
-    def run(self, todo: list[str]) -> None:
-        """Start hosts in order as room allows, each as soon as another finishes."""
-        waiting = list(todo)
-        held_back: list[str] = []  # waiting for a host in flight to be done
-        in_flight: dict[PrefectFuture, str] = {}
-        finished: queue.Queue[PrefectFuture] = queue.Queue()
-        while waiting or in_flight or held_back:
-            if not in_flight and held_back:  # nothing will be done sooner: go ahead
-                waiting, held_back = held_back + waiting, []
-            if waiting and (self.stopped or self.runbook.window_closed()):
-                why = self.stopped or "the maintenance window ended"
-                self.runbook.notes.append(f"{why}: hosts not started: {', '.join(waiting)}")
-                waiting = []
-            if waiting:
-                waiting = self._start_what_fits(waiting, in_flight, finished)
-            if not in_flight:
-                continue  # nothing will finish: the loop ends, or notes why hosts wait
-            future = finished.get()
-            host = in_flight.pop(future)
-            self.busy.discard(host)
-            self.started.discard(host)
-            if host in self.waits:
-                self.waits.discard(host)
-                held_back.append(host)
-                continue
-            waiting, held_back = held_back + waiting, []
-            try:
-                future.result()
-            except Exception as exc:  # the pipeline itself broke: say so, keep the rest going
-                self._fail(
-                    self.book.record(host),
-                    f"its turn stopped on an error: {exc}; check its compute service",
-                )
-
-    def _start_what_fits(
-        self,
-        waiting: list[str],
-        in_flight: dict[PrefectFuture, str],
-        finished: queue.Queue[PrefectFuture],
-    ) -> list[str]:
-        """Start waiting hosts while the run, their zone and aggregates, and the margin allow."""
-        held: list[str] = []
-        snapshot: Snapshot | None = None
-        for i, host in enumerate(waiting):
-            if len(in_flight) >= self.batch_size:
-                return held + waiting[i:]
-            busy = list(in_flight.values())
-            if may_start(
-                host,
-                busy,
-                self.zone_of,
-                self.aggregates_of,
-                max_per_zone=self.max_per_zone,
-                max_per_aggregate=self.max_per_aggregate,
-            ):
-                held.append(host)
-                continue
-            if snapshot is None:
-                # While hosts are in flight the last plan's read will do (hosts finished since
-                # count as still out: on the safe side); with none, read the cloud afresh.
-                snapshot = self.latest if in_flight and self.latest else self.fresh()
-            left = free_fraction(snapshot, [*busy, host])
-            if left < self.margin:
-                if not in_flight:
-                    self.stopped = (
-                        f"stopped before {host}: the rest of the cloud would keep only "
-                        f"{left:.0%} free (margin {self.margin:.0%})"
-                    )
-                return held + waiting[i:]
-            self.busy.add(host)
-            planned = self.planned[host] = threading.Event()
-            future = service_host.submit(self, host)
-            future.add_done_callback(finished.put)
-            future.add_done_callback(lambda _f, e=planned: e.set())  # also if it crashed
-            in_flight[future] = host
-            planned.wait()  # its plan first: the next host plans with this one taken out
-        return held
-
-    def fresh(self) -> Snapshot:
-        self.latest = self.runbook.fresh_snapshot()
-        return self.latest
-
-    # -- one host's turn -----------------------------------------------------------------
-    def service(self, host: str) -> HostRecord:
-        """Drain -> work -> prove back in service -> enable (if it was enabled before)."""
-        try:
-            with self.drain_turn:
-                record = self.book.record(host)
-                why_not = self.stopped or (
-                    "the maintenance window ended" if self.runbook.window_closed() else None
-                )
-                if why_not:
-                    self.runbook.notes.append(f"{host} not started: {why_not}")
-                    return record
-                record, plan, snapshot = self._plan_and_disable(host, record)
-        finally:
-            self.planned[host].set()
-        if plan is None:
-            return record
-        try:
-            self.runbook.finish_leftovers(snapshot, [host], plan.moves)
-            outcomes = self.runbook.run_moves(snapshot, plan.moves)
-        finally:
-            with self.drain_turn:
-                for m in plan.moves:
-                    self.claims.pop(m.instance_id, None)
-        moved = sum(1 for o in outcomes if o.result == "moved")
-        record = record.model_copy(update={"moves": record.moves + moved})
-        left = instances_left(self.settings.cloud, host)
-        if left:
-            self.runbook.notes.append(f"still on {host}: {', '.join(left[:10])}")
-        if self.runbook.window_closed():
-            return self._window_ended(record, left)
-        if left:
-            return self._fail(
-                record, f"{len(left)} instance(s) could not be moved off it; left disabled"
-            )
-        return self._work_and_check(record)
-
-    def _plan_and_disable(
-        self, host: str, record: HostRecord
-    ) -> tuple[HostRecord, Plan | None, Snapshot | None]:
-        """Plan the drain on a fresh read (room claimed by drains under way taken out), claim
-        its targets and disable the host; the plan is None when the host does not start."""
-        snapshot = with_claims(self.fresh(), self.claims)
-        enabled_before = record.enabled_before
-        if enabled_before is None:
-            enabled_before = find_host(snapshot, host).status == "enabled"
-        preferred, last_resort = self.book.targets(self.selected)
-        request = drain_request([host], self.settings).model_copy(
-            update={"prefer_hosts": preferred, "last_resort_hosts": last_resort}
-        )
-        plan = self.runbook.make_plan(snapshot, request)
-        if self._better_to_wait(host, plan.moves, last_resort, feasible=plan.feasible):
-            return record, None, None
-        if not plan.feasible:
-            record = record.to(
-                "skipped",
-                "not started: the rest of the cloud cannot take its instances now "
-                f"({plan_summary(plan)})",
-            )
-            self.book.put(record)
-            self.runbook.notes.append(f"{host} skipped: {record.note}")
-            return record, None, None
-        record = record.model_copy(update={"enabled_before": enabled_before}).to(
-            "draining", f"moving {len(plan.moves)} instance(s) off"
-        )
-        self.book.put(record)
-        self.runbook.disable(host, f"novaflow: {self.reason}")
-        self.started.add(host)
-        self.claims.update({m.instance_id: m.target for m in plan.moves if m.target})
-        return record, plan, snapshot
-
-    def _better_to_wait(
-        self, host: str, moves: list, last_resort: list[str], *, feasible: bool
-    ) -> bool:
-        """True when the plan puts instances on hosts still to do, or cannot place them at
-        all, while another host is on its way to done: they can go there once it is."""
-        to_do = set(last_resort)
-        if not (self.busy & self.started) - {host}:
-            return False
-        if feasible and not any(m.target in to_do for m in moves):
-            return False
-        self.waits.add(host)
-        self.runbook.log.info(
-            "%s waits: its instances would land on hosts still to do (or find no room); a "
-            "host in flight will be done soon and take them instead",
-            host,
-        )
-        return True
-
-    def _work_and_check(self, record: HostRecord) -> HostRecord:
-        host = record.host
-        record = record.to("working", f"running {self.work.what}")
-        self.book.put(record)
-        result = run_work(
-            host,
-            command=self.work.command,
-            deployment=self.work.deployment,
-            timeout_s=self.work.timeout_s,
-        )
-        if not result.ok:
-            record = record.model_copy(update={"output": tail(result.output)})
-            return self._fail(record, f"the work failed: {result.detail}; left disabled")
-        record = record.to("checking", f"work ok ({result.detail}); checking it is back")
-        self.book.put(record)
-        proof = prove_back_in_service(
-            self.settings.cloud,
-            host,
-            work_started_at=result.started_at,
-            work_ended_at=result.ended_at,
-            timeout_s=self.work.check_timeout_s,
-            canary=self.work.canary,
-        )
-        if not proof.ok:
-            record = record.model_copy(update={"output": tail(result.output)})
-            return self._fail(record, f"not back in service: {proof.detail}; left disabled")
-        if record.enabled_before:
-            self.runbook.enable(host)
-            after = "enabled again"
-        else:
-            after = "left disabled, as it was before the campaign"
-        record = record.to("done", f"{result.detail}; {proof.detail}; {after}")
-        self.book.put(record)
-        self.runbook.notes.append(f"{host} done: {record.note}")
-        return record
-
-    def _window_ended(self, record: HostRecord, left: list[str]) -> HostRecord:
-        """The window closed before the work started: no instance moved -> back as it was;
-        otherwise it stays disabled and resumes first in the next window."""
-        host = record.host
-        if not record.moves:
-            if record.enabled_before:
-                self.runbook.enable(host)
-            record = record.to(
-                "pending",
-                "the window ended before any instance moved off it: "
-                + ("enabled again" if record.enabled_before else "left disabled as it was"),
-            )
-        else:
-            record = record.to(
-                "draining",
-                f"the window ended while it drained: {record.moves} instance(s) moved "
-                f"off, {len(left)} still on it; left disabled, it resumes first next window",
-            )
-        self.book.put(record)
-        self.runbook.notes.append(f"{host}: {record.note}")
-        return record
-
-    def _fail(self, record: HostRecord, why: str) -> HostRecord:
-        record = record.to("failed", why)
-        self.book.put(record)
-        self.failed.append(record.host)
-        self.runbook.notes.append(f"{record.host} failed: {why}")
-        if record.output:
-            self.runbook.notes.append(f"{record.host} work output (tail): {record.output[-800:]}")
-        if self.work.on_failure == "stop" and not self.stopped:
-            self.stopped = f"stopped after {record.host} failed (on_work_failure=stop)"
-        return record
-
-
-def run_campaign(
-    runbook: Runbook,
-    snapshot: Snapshot,
-    selected: list[str],
-    book: CampaignBook,
-    work: WorkStep,
-    *,
-    reason: str,
-    batch_size: int,
-    margin: float,
-    skip_check: str | None,
-    retry_failed: bool,
-    max_per_zone: int | None,
-    max_per_aggregate: int | None,
-) -> RunReport:
-    """Everything after the hosts are known: skip checks, order, one approval, the run."""
-    settings = runbook.settings
-    book.include(selected)
-    if skip_check:
-        for host in selected:
-            record = book.record(host)
-            if record.state not in ("done", "failed") and already_done(host, skip_check):
-                book.put(record.to("done", "the skip check says it is already done: untouched"))
-    counts = {h.name: len(snapshot.instances_on(h.name)) for h in snapshot.hosts}
-    todo = hosts_to_do(book.campaign, selected, counts, retry_failed=retry_failed)
-    failed_before = [h for h in selected if book.record(h).state == "failed"]
-    if not todo:
-        runbook.notes.append(
-            f"campaign {book.name}: nothing to do: {len(selected) - len(failed_before)} of "
-            f"{len(selected)} host(s) done"
-            + (
-                f", {len(failed_before)} failed ({', '.join(failed_before)}; "
-                "run with retry_failed to try them again)"
-                if failed_before
-                else ""
-            )
-        )
-        book.publish()
-        return runbook.report()
-    check_drainable(snapshot, todo)
-    preferred, last_resort = book.targets(selected)
-    first = runbook.make_plan(
-        snapshot,
-        drain_request([todo[0]], settings).model_copy(
-            update={"prefer_hosts": preferred, "last_resort_hosts": last_resort}
-        ),
-    )
-    runbook.require_feasible(first)
-    check_supported(snapshot, first)
-    if settings.dry_run:
-        runbook.notes.append(f"dry run: campaign {book.name} would take, in order: {todo}")
-        return runbook.report(dry_run=True)
-    with hosts_claimed(todo):
-        gate = gates.campaign_plan(book.name, todo, batch_size, work.what, first, **runbook.timeout)
-        if not runbook.gate(gate).approved:
-            runbook.notes.append("plan rejected: nothing was changed")
-            return runbook.report()
-        run = CampaignRun(
-            runbook,
-            book,
-            snapshot,
-            selected,
-            work,
-            reason,
-            batch_size=batch_size,
-            margin=margin,
-            max_per_zone=max_per_zone,
-            max_per_aggregate=max_per_aggregate,
-        )
-        run.run(todo)
-        counts_now = ", ".join(f"{n} {s}" for s, n in sorted(book.campaign.counts().items()))
-        runbook.notes.append(f"campaign {book.name}: {counts_now}")
-        runbook.notes.append(repeat_moves_note(runbook.outcomes))
-        book.publish()
-        report = runbook.report()
-        if run.failed:
-            raise HostsFailed(report, run.failed)
-        return report
 
 
 @flow(

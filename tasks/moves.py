@@ -222,11 +222,22 @@ class Dispatcher:
         return inflight < self.max_parallel and self.busy[slot] < cap
 
     def _wanted(self, pending: list[Move], inflight: int) -> dict[str, int]:
-        """Slots of each limit the run could use right now: what a new lease asks for."""
-        want = {cloud_limit_name(self.cloud): min(len(pending), self.max_parallel - inflight)}
+        """Slots of each limit the run could use right now: what a new lease asks for.
+
+        Of the cloud's limit, only as many as its hosts' budgets let start now: a one-host
+        drain with twenty moves waiting can start two or three, and leasing the whole cloud
+        limit for them would hold back every other run on the cloud (the drains of a
+        campaign side by side) for nothing."""
+        want: dict[str, int] = {}
+        startable = 0
         for slot, n in Counter(slot_of(m) for m in pending).items():
-            if slot is not None:
-                want[slot_limit_name(slot[1], slot[0])] = min(n, self._cap(*slot) - self.busy[slot])
+            if slot is None:
+                startable += n
+                continue
+            room = max(0, min(n, self._cap(*slot) - self.busy[slot]))
+            want[slot_limit_name(slot[1], slot[0])] = room
+            startable += room
+        want[cloud_limit_name(self.cloud)] = min(startable, self.max_parallel - inflight)
         return want
 
     def _nova_runs(self, kind: str, host: str) -> int:
