@@ -270,14 +270,14 @@ def _postmaster_pid(data: Path) -> int:
     return int((data / "postmaster.pid").read_text().split()[0])
 
 
-def bench(seed: int = SEED, database: str = "sqlite") -> dict[str, Any]:
+def bench(seed: int = SEED, database: str = "sqlite", sources: int = SOURCES) -> dict[str, Any]:
     """One row: the 1,000-move rebalance on a fresh Prefect server (on a fresh `database`)
     and sim."""
     from deployments.production.postgres import running_postgres
     from novaflow.sim.process import free_port, sim_process
     from tests.prefect_server import running_prefect_server
 
-    spec = cluster()
+    spec = cluster(sources, PER_SOURCE, sources)
     work = Path(tempfile.mkdtemp(prefix="novaflow-overhead-"))
     try:
         with sim_process(spec, time_scale=TIME_SCALE, directory=work) as sim:
@@ -320,9 +320,9 @@ def bench(seed: int = SEED, database: str = "sqlite") -> dict[str, Any]:
     n = max(1, figures["planned"])
     return {
         "database": database,
-        "instances": SOURCES * PER_SOURCE,
-        "sources": SOURCES,
-        "targets": TARGETS,
+        "instances": sources * PER_SOURCE,
+        "sources": sources,
+        "targets": sources,
         **figures,
         "ms_per_move": 1e3 * figures["flow_s"] / n,
         "after_gate_ms_per_move": 1e3 * figures["after_gate_s"] / n,
@@ -394,12 +394,23 @@ def main(argv: list[str] | None = None) -> None:
         "--database", choices=(*DATABASES, "both"), default="sqlite", help="the server's database"
     )
     parser.add_argument("--runs", type=int, default=RUNS, help="runs per database")
+    parser.add_argument(
+        "--moves",
+        type=int,
+        default=SOURCES * PER_SOURCE,
+        help=f"moves in the run ({PER_SOURCE} per source host, as many target hosts)",
+    )
     args = parser.parse_args(argv)
     if args.child:
         child(args.child)
         return
     databases = DATABASES if args.database == "both" else (args.database,)
-    rows = [r for n in range(args.runs) for r in run(quick=True, databases=databases)]
+    sources = max(1, args.moves // PER_SOURCE)
+    rows = [
+        {"run": 1, "gauge_ms": cpu_gauge(), "wakeup_ms": wakeup_gauge(), **bench(SEED, db, sources)}
+        for _ in range(args.runs)
+        for db in databases
+    ]
     for n, row in enumerate(rows):
         row["run"] = n // len(databases) + 1
     print(markdown(rows))
