@@ -41,9 +41,13 @@ def test_run_help_is_one_command_per_scenario_each_with_only_its_options():
 
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch):
+    """A directory of its own, with nothing pointing at a demo or a clouds.yaml. What
+    use_demo_clouds() sets in os.environ is undone after the test: monkeypatch restores only
+    variables it recorded, and delenv records none that is unset, so each is set first."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    monkeypatch.delenv("OS_CLIENT_CONFIG_FILE", raising=False)
+    for name in ("XDG_RUNTIME_DIR", "OS_CLIENT_CONFIG_FILE", "NOVAFLOW_PROMETHEUS_URL"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     return tmp_path
 
 
@@ -71,7 +75,6 @@ def test_a_demo_is_found_only_while_its_process_lives(in_tmp, monkeypatch):
 
 
 def test_a_run_beside_the_demo_measures_load_with_the_demo_s_prometheus(in_tmp, monkeypatch):
-    monkeypatch.delenv("NOVAFLOW_PROMETHEUS_URL", raising=False)
     clouds = in_tmp / "clouds.yaml"
     clouds.write_text(json.dumps({"clouds": {"sim": {}}}))
     stack = DemoStack(
@@ -88,3 +91,9 @@ def test_a_run_beside_the_demo_measures_load_with_the_demo_s_prometheus(in_tmp, 
     monkeypatch.setenv("NOVAFLOW_PROMETHEUS_URL", "http://prometheus.example:9090")
     use_demo_clouds()
     assert LoadSettings().prometheus_url == "http://prometheus.example:9090"  # the operator's
+
+
+def test_what_a_demo_test_sets_in_the_environment_is_gone_after_it() -> None:
+    """Runs after the two demo tests above (file order): they left nothing behind."""
+    assert "NOVAFLOW_PROMETHEUS_URL" not in os.environ
+    assert not os.environ.get("OS_CLIENT_CONFIG_FILE", "").startswith("/tmp")
