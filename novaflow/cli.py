@@ -19,7 +19,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
 
 from novaflow import planner, render
-from novaflow.demo_state import use_demo_clouds
+from novaflow.demo_state import running_demo, use_demo_clouds
 from novaflow.errors import NovaflowError
 from novaflow.models import (
     DrainRequest,
@@ -163,7 +163,12 @@ RATE_INTERVAL = typer.Option("5m", help="Range of each rate() over the window.")
 def load_settings(
     url: str | None, window: str, statistic: LoadStatistic, rate_interval: str
 ) -> LoadSettings:
-    """The load options of the command line as LoadSettings."""
+    """The load options of the command line as LoadSettings. No URL given (option or
+    NOVAFLOW_PROMETHEUS_URL) beside a running `novaflow demo --keep`: the demo's Prometheus;
+    an empty one (`--prometheus-url ""`) plans on allocation."""
+    if url is None:
+        demo = running_demo()
+        url = demo.prometheus_url if demo else None
     return LoadSettings(
         prometheus_url=url or None,
         load_window=window,

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from deployments.cli import app
+from novaflow.cli import LoadStatistic, load_settings
 from novaflow.demo_state import DemoStack, running_demo, use_demo_clouds, write_demo_state
 from novaflow.telemetry import LoadSettings
 
@@ -91,6 +92,20 @@ def test_a_run_beside_the_demo_measures_load_with_the_demo_s_prometheus(in_tmp, 
     monkeypatch.setenv("NOVAFLOW_PROMETHEUS_URL", "http://prometheus.example:9090")
     use_demo_clouds()
     assert LoadSettings().prometheus_url == "http://prometheus.example:9090"  # the operator's
+
+
+def test_the_command_line_s_load_options_default_to_the_demo_s_prometheus(in_tmp):
+    stack = DemoStack(
+        pid=os.getpid(),
+        prefect_api_url="http://127.0.0.1:1/api",
+        clouds_yaml=str(in_tmp / "clouds.yaml"),
+        prometheus_url="http://127.0.0.1:9090",
+    )
+    write_demo_state(stack)
+    given = {"window": "1h", "statistic": LoadStatistic.mean, "rate_interval": "5m"}
+    assert load_settings(None, **given).prometheus_url == "http://127.0.0.1:9090"
+    assert load_settings("", **given).prometheus_url is None  # --prometheus-url "": none
+    assert load_settings("http://p:9090", **given).prometheus_url == "http://p:9090"
 
 
 def test_what_a_demo_test_sets_in_the_environment_is_gone_after_it() -> None:
