@@ -40,13 +40,25 @@ def test_run_help_is_one_command_per_scenario_each_with_only_its_options():
     assert "--window-minutes" in rebalance
 
 
+DEMO_VARIABLES = ("XDG_RUNTIME_DIR", "OS_CLIENT_CONFIG_FILE", "NOVAFLOW_PROMETHEUS_URL")
+
+
 @pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
+def environment_as_found():
+    """After the test (and monkeypatch's undo, which runs first), every variable a demo test
+    may set is as it was before: nothing leaks into the rest of the suite."""
+    before = {name: os.environ.get(name) for name in DEMO_VARIABLES}
+    yield
+    assert {name: os.environ.get(name) for name in DEMO_VARIABLES} == before
+
+
+@pytest.fixture
+def in_tmp(environment_as_found, tmp_path, monkeypatch):
     """A directory of its own, with nothing pointing at a demo or a clouds.yaml. What
     use_demo_clouds() sets in os.environ is undone after the test: monkeypatch restores only
     variables it recorded, and delenv records none that is unset, so each is set first."""
     monkeypatch.chdir(tmp_path)
-    for name in ("XDG_RUNTIME_DIR", "OS_CLIENT_CONFIG_FILE", "NOVAFLOW_PROMETHEUS_URL"):
+    for name in DEMO_VARIABLES:
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
     return tmp_path
@@ -106,9 +118,3 @@ def test_the_command_line_s_load_options_default_to_the_demo_s_prometheus(in_tmp
     assert load_settings(None, **given).prometheus_url == "http://127.0.0.1:9090"
     assert load_settings("", **given).prometheus_url is None  # --prometheus-url "": none
     assert load_settings("http://p:9090", **given).prometheus_url == "http://p:9090"
-
-
-def test_what_a_demo_test_sets_in_the_environment_is_gone_after_it() -> None:
-    """Runs after the two demo tests above (file order): they left nothing behind."""
-    assert "NOVAFLOW_PROMETHEUS_URL" not in os.environ
-    assert not os.environ.get("OS_CLIENT_CONFIG_FILE", "").startswith("/tmp")
