@@ -36,12 +36,24 @@ def scraped(
     Prometheus holds a whole short window of samples. The sim's clock runs in real time, so
     over a test's seconds its load model stays put and can be checked against what Prometheus
     measured. Tests sharing it only read the cloud."""
+    # Window + rate interval of samples: every point of the window has a whole rate.
+    ready = f"count_over_time({INSTANCE_SERIES}[14s]) >= 13"
+    with scraped_sim(tmp_path_factory, seed=1, ready=ready) as scraped:
+        yield scraped
+
+
+@contextlib.contextmanager
+def scraped_sim(
+    tmp_path_factory: pytest.TempPathFactory, *, seed: int, ready: str
+) -> Iterator[tuple[SimHandle, str]]:
+    """(sim, Prometheus URL): a 4-host, 24-instance sim on a real-time clock, scraped every
+    second, once the PromQL `ready` holds."""
     with contextlib.ExitStack() as stack:
         sim = stack.enter_context(
             running_sim(
                 hosts=4,
                 instances=24,
-                seed=1,
+                seed=seed,
                 time_scale=1.0,
                 directory=tmp_path_factory.mktemp("sim"),
             )
@@ -50,6 +62,5 @@ def scraped(
         url = stack.enter_context(
             prometheus.running_prometheus([target], tmp_path_factory.mktemp("prometheus"))
         )
-        # Window + rate interval of samples: every point of the window has a whole rate.
-        prometheus.wait_for_series(url, f"count_over_time({INSTANCE_SERIES}[14s]) >= 13")
+        prometheus.wait_for_series(url, ready)
         yield sim, url

@@ -3,16 +3,14 @@ hosts as busy."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 
 import pytest
 
-from novaflow.sim import prometheus
 from novaflow.sim.metrics import HOST_OVERHEAD
-from novaflow.sim.testing import SimHandle, running_sim
+from novaflow.sim.testing import SimHandle
 from novaflow.telemetry import LoadSettings, measure
-from tests.telemetry.conftest import INSTANCE_SERIES
+from tests.telemetry.conftest import INSTANCE_SERIES, scraped_sim
 from tests.telemetry.test_prometheus_load import model_cores, snapshot_of
 
 
@@ -22,22 +20,9 @@ def fresh(
 ) -> Iterator[tuple[SimHandle, str]]:
     """(sim, Prometheus URL) once Prometheus holds a few seconds of samples: far less than
     the default 5m rate interval, as in the demo a minute after it starts."""
-    with contextlib.ExitStack() as stack:
-        sim = stack.enter_context(
-            running_sim(
-                hosts=4,
-                instances=24,
-                seed=3,
-                time_scale=1.0,
-                directory=tmp_path_factory.mktemp("sim"),
-            )
-        )
-        target = sim.url.split("://", 1)[1].rstrip("/")
-        url = stack.enter_context(
-            prometheus.running_prometheus([target], tmp_path_factory.mktemp("prometheus"))
-        )
-        prometheus.wait_for_series(url, f"count_over_time({INSTANCE_SERIES}[1m]) >= 5")
-        yield sim, url
+    ready = f"count_over_time({INSTANCE_SERIES}[1m]) >= 5"
+    with scraped_sim(tmp_path_factory, seed=3, ready=ready) as scraped:
+        yield scraped
 
 
 def test_host_load_is_right_before_a_whole_rate_interval_of_samples(fresh):
