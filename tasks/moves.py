@@ -224,20 +224,32 @@ class Dispatcher:
     def _wanted(self, pending: list[Move], inflight: int) -> dict[str, int]:
         """Slots of each limit the run could use right now: what a new lease asks for.
 
-        Of the cloud's limit, only as many as its hosts' budgets let start now: a one-host
-        drain with twenty moves waiting can start two or three, and leasing the whole cloud
-        limit for them would hold back every other run on the cloud (the drains of a
-        campaign side by side) for nothing."""
+        Only for the next moves that can start, in the plan's order: as many as the run has
+        room for (`max_parallel` less those in flight), each within its host's budget. A
+        one-host drain with twenty moves waiting can start two or three, and leasing the
+        whole cloud limit for them would hold back every other run on the cloud (the drains
+        of a campaign side by side) for nothing. A run whose moves come from a thousand
+        hosts must not lease a slot on every one of them either: the server would renew a
+        thousand leases every RENEW_S and take back and hand out the idle ones every
+        REFRESH_S, whatever the moves are doing (a 20,000-move run stalled on it)."""
         want: dict[str, int] = {}
+        room = self.max_parallel - inflight
+        left: dict[tuple[str, str], int] = {}
         startable = 0
-        for slot, n in Counter(slot_of(m) for m in pending).items():
-            if slot is None:
-                startable += n
-                continue
-            room = max(0, min(n, self._cap(*slot) - self.busy[slot]))
-            want[slot_limit_name(slot[1], slot[0])] = room
-            startable += room
-        want[cloud_limit_name(self.cloud)] = min(startable, self.max_parallel - inflight)
+        for move in pending:
+            if startable >= room:
+                break
+            slot = slot_of(move)
+            if slot is not None:
+                if slot not in left:
+                    left[slot] = max(0, self._cap(*slot) - self.busy[slot])
+                if not left[slot]:
+                    continue
+                left[slot] -= 1
+                name = slot_limit_name(slot[1], slot[0])
+                want[name] = want.get(name, 0) + 1
+            startable += 1
+        want[cloud_limit_name(self.cloud)] = max(0, startable)
         return want
 
     def _nova_runs(self, kind: str, host: str) -> int:

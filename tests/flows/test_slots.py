@@ -11,6 +11,8 @@ import httpx
 import pytest
 from prefect import get_client
 
+from novaflow.models import Method, Move
+from tasks.moves import Dispatcher, cloud_limit_name, slot_limit_name
 from tasks.slots import REFRESH_S, RENEW_S, SlotPool
 
 
@@ -180,3 +182,36 @@ def test_renewals_failing_for_a_while_leave_the_move_running_and_its_slot_is_giv
     pool.give_back(move)  # the migration ends
     pool.close()
     assert limit() == 0, "the slot is given back once the move is over"
+
+
+def _moves(hosts: int, per_host: int) -> list[Move]:
+    return [
+        Move(
+            instance_id=f"{h}-{i}",
+            instance_name=f"vm-{h}-{i}",
+            source=f"src-{h:04d}",
+            method=Method.LIVE,
+            reason="test",
+        )
+        for i in range(per_host)
+        for h in range(hosts)
+    ]
+
+
+def test_a_run_from_a_thousand_hosts_leases_only_for_the_moves_it_can_start_next():
+    """20,000 moves from 1,000 hosts and room for 8 in flight: slots on 8 hosts, not 1,000
+    (each lease the server renews every RENEW_S and the idle ones it hands out again)."""
+    run = Dispatcher("sim", slots={}, max_parallel=8, timeout_s=60)
+    want = run._wanted(_moves(1000, 20), inflight=0)
+    hosts = {name for name in want if name != cloud_limit_name("sim")}
+    assert hosts == {slot_limit_name(f"src-{h:04d}") for h in range(8)}
+    assert want[cloud_limit_name("sim")] == 8
+    assert run._wanted(_moves(1000, 20), inflight=5)[cloud_limit_name("sim")] == 3
+
+
+def test_a_one_host_drain_leases_its_host_budget_of_the_cloud_and_no_more():
+    run = Dispatcher("sim", slots={"src-0000": 1}, max_parallel=32, timeout_s=60)
+    want = run._wanted(_moves(1, 20), inflight=0)
+    assert want == {slot_limit_name("src-0000"): 2, cloud_limit_name("sim"): 2}
+    run.busy[("live", "src-0000")] = 2  # both slots moving: nothing more to lease
+    assert run._wanted(_moves(1, 20), inflight=2) == {cloud_limit_name("sim"): 0}
