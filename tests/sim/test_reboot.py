@@ -112,3 +112,16 @@ def test_novaflow_sim_reboot_reboots_the_host_of_the_clouds_yaml_entry(frozen):
     )
     assert unknown.returncode == 1
     assert "Compute host nosuch could not be found" in unknown.stderr
+
+
+def test_the_brief_summary_counts_each_hosts_instances_and_shows_a_reboot(frozen):
+    sim = frozen()
+    full = httpx.get(f"{sim.url}/sim/summary", timeout=10).json()["hosts"]
+    brief = httpx.get(f"{sim.url}/sim/summary?brief=true", timeout=10).json()
+    assert {h: v["instances"] for h, v in brief["hosts"].items()} == {
+        h: len(v["instances"]) for h, v in full.items()
+    }
+    assert sum(v["instances"] for v in brief["hosts"].values()) > 0
+    reboot(sim, "b", down_seconds=60)
+    after = httpx.get(f"{sim.url}/sim/summary?brief=true", timeout=10).json()
+    assert after["hosts"]["b"]["state"] == "down" and after["now"] >= brief["now"]
