@@ -17,7 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import campaign, drain, evacuation, observation, overhead, planner, snapshot, watcher
+from bench import (
+    campaign,
+    drain,
+    evacuation,
+    observation,
+    overhead,
+    overhead_scale,
+    planner,
+    snapshot,
+    watcher,
+)
 from bench.machine import GAUGE_N, ROUND_TRIPS, cpu_gauge, cpu_model, wakeup_gauge
 from bench.prefect_server import shared_prefect_server
 
@@ -583,6 +593,7 @@ BENCHES = (
         overhead_reading,
         overhead.SEED,
     ),
+    (overhead_scale.TITLE, overhead_scale, overhead_scale.reading, overhead_scale.SEED),
     ("Rebalance against OpenStack Watcher", watcher, watcher.reading, watcher.SEED),
     (campaign.TITLE, campaign, campaign.reading, campaign.SEED),
 )
@@ -602,12 +613,20 @@ def _section(title: str, module: Any, reading: Any, seed: int, quick: bool = Fal
         f"## {title} (seed {seed}, {took:.0f} s, CPU gauge {gauge:.0f} ms)\n\n{table}\n{text}",
         flush=True,
     )
-    doc = (module.__doc__ or "").split("\n\n", 2)[-1].strip()
-    return (
-        f"## {title}\n\n`python -m {module.__name__}`, seed {seed}, {took:.0f} s, run "
-        f"{started:%Y-%m-%d %H:%M} UTC, load average {load}, CPU gauge before it "
-        f"{gauge:.0f} ms.\n\n{doc}\n\n{table}\n{text}"
+    return section_text(
+        title,
+        module,
+        seed,
+        f"{took:.0f} s, run {started:%Y-%m-%d %H:%M} UTC, "
+        f"load average {load}, CPU gauge before it {gauge:.0f} ms",
+        f"{table}\n{text}",
     )
+
+
+def section_text(title: str, module: Any, seed: int, when: str, body: str) -> str:
+    """A RESULTS.md section: heading, how and when it ran, the module's doc, the results."""
+    doc = (module.__doc__ or "").split("\n\n", 2)[-1].strip()
+    return f"## {title}\n\n`python -m {module.__name__}`, seed {seed}, {when}.\n\n{doc}\n\n{body}"
 
 
 def replace_sections(text: str, sections: list[str]) -> str:
