@@ -230,8 +230,14 @@ class Observer:
             # Migrations first: a migration seen finished then has its instance's final host
             # and status in the servers list that follows. The other way round, one finishing
             # between the two lists looks finished while its instance still sits on the source.
-            migrations = self.cloud.list_migrations(changes_since=_back(migration_since))
-            servers = self.cloud.list_servers(changes_since=_back(server_since))
+            migration_pages: list[int] = []
+            server_pages: list[int] = []
+            migrations = self.cloud.list_migrations(
+                changes_since=_back(migration_since), pages=migration_pages
+            )
+            servers = self.cloud.list_servers(
+                changes_since=_back(server_since), pages=server_pages, newest_first=True
+            )
             self.last_error = None
         except NovaflowError as exc:
             self.last_error = str(exc)
@@ -246,7 +252,7 @@ class Observer:
             changed = self._absorb(servers, migrations, watched)
             if full:
                 changed = self._missing_are_gone(servers, watched) or changed
-            self._advance(servers, migrations)
+            self._advance(servers[: server_pages[0]], migrations[: migration_pages[0]])
             self._covered_from = _earliest(self._covered_from, _back(server_since) or _MIN)
             if self._list_all_asks != asks:
                 # A waiter came in during this cycle, knowing nothing yet: list everything next.
@@ -284,7 +290,17 @@ class Observer:
         return changed
 
     def _advance(self, servers: list[ServerState], migrations: list[Migration]) -> None:
-        """Move the marks to the newest timestamps seen and forget what is too old to matter."""
+        """Move the marks to the newest timestamps seen and forget what is too old to matter.
+
+        Only the first page of each listing counts: it shows the cloud as it was when the
+        listing began, so nothing changed since is stamped earlier. A later page, fetched
+        after a change to an item already listed on an earlier page, shows newer stamps,
+        and a mark moved to them skips that change for good: a move waited until its
+        timeout with its migration long completed (a 2,000-instance cloud lists in two pages
+        of 1,000, and fetching one took longer than the 2 s `MARGIN` on the cloud's clock).
+        Servers are listed latest updated first, so the first page holds the newest stamp
+        there was when the listing began; migrations come newest created first, which their
+        latest changes mostly are. What the later pages showed is listed again next cycle."""
         newest = max((parse_time(s.updated) or _MIN for s in servers), default=_MIN)
         if newest > _MIN:
             self._server_mark = max(self._server_mark or _MIN, newest)

@@ -155,9 +155,15 @@ class Reads(Session):
         return state.instance if state else None
 
     def _server_bodies(
-        self, *, host: str | None = None, changes_since: datetime | None = None
+        self,
+        *,
+        host: str | None = None,
+        changes_since: datetime | None = None,
+        pages: list[int] | None = None,
+        newest_first: bool = False,
     ) -> list[dict[str, Any]]:
-        """Servers of every project as Nova's JSON (`GET /servers/detail`, paged).
+        """Servers of every project as Nova's JSON (`GET /servers/detail`, paged; with
+        `newest_first`, the latest updated first: `sort_key=updated_at`).
 
         Servers listings are the one place novaflow does not use openstacksdk resources:
         building one sdk `Server` costs ~7 ms (its attribute machinery; cProfile, openstacksdk
@@ -179,8 +185,12 @@ class Reads(Session):
             query["host"] = host
         if changes_since:
             query["changes-since"] = _iso(changes_since)
+        if newest_first:
+            query.update(sort_key="updated_at", sort_dir="desc")
         what = f"listing servers on {host}" if host else "listing servers"
-        return self._json_pages(what, "/servers/detail", "servers", query, self._servers_mv())
+        return self._json_pages(
+            what, "/servers/detail", "servers", query, self._servers_mv(), pages=pages
+        )
 
     def _json_pages(
         self,
@@ -192,12 +202,14 @@ class Reads(Session):
         *,
         marker: str = "id",
         paged: bool = True,
+        pages: list[int] | None = None,
     ) -> list[dict[str, Any]]:
         """Every page of a compute listing as JSON, through the sdk's compute proxy.
 
         Nova links a next page (`<key>_links`) while a page is full; we follow it by marker
         (the last item's `marker` field) rather than by its href, which a cloud behind a proxy
         may spell with the wrong host. A transient failure resumes after the last item read.
+        `pages`, if given, receives how many items each page held (see Observer._advance).
         """
         items: list[dict[str, Any]] = []
 
@@ -210,6 +222,8 @@ class Reads(Session):
                 openstack.exceptions.raise_from_response(resp)
                 body = resp.json()
                 items.extend(body.get(key) or [])
+                if pages is not None:
+                    pages.append(len(body.get(key) or []))
                 links = body.get(f"{key}_links") or []
                 more = paged and any(link.get("rel") == "next" for link in links)
                 if not more or not body.get(key):
@@ -219,11 +233,20 @@ class Reads(Session):
         return items
 
     def list_servers(
-        self, *, host: str | None = None, changes_since: datetime | None = None
+        self,
+        *,
+        host: str | None = None,
+        changes_since: datetime | None = None,
+        pages: list[int] | None = None,
+        newest_first: bool = False,
     ) -> list[ServerState]:
-        """Servers of every project (paged); with changes_since, deleted ones show as DELETED."""
+        """Servers of every project (paged); with changes_since, deleted ones show as DELETED.
+        `pages` receives how many servers each page held; `newest_first` sorts by updated."""
         states = []
-        for body in self._server_bodies(host=host, changes_since=changes_since):
+        bodies = self._server_bodies(
+            host=host, changes_since=changes_since, pages=pages, newest_first=newest_first
+        )
+        for body in bodies:
             state = _state_from_body(body)
             self._names[state.id] = state.instance.name
             states.append(state)
@@ -234,11 +257,15 @@ class Reads(Session):
         return [s.instance for s in self.list_servers(host=host) if not s.deleted]
 
     def list_migrations(
-        self, *, instance_id: str | None = None, changes_since: datetime | None = None
+        self,
+        *,
+        instance_id: str | None = None,
+        changes_since: datetime | None = None,
+        pages: list[int] | None = None,
     ) -> list[Migration]:
         """Migrations of every instance (or one), as JSON like the servers listing: an sdk
         `Migration` resource costs ~0.4 ms to build and the observer lists one per move in
-        flight each cycle."""
+        flight each cycle. `pages` receives how many migrations each page held."""
         mv = self._version(MV_MIGRATIONS, MV_MIGRATIONS_MIN, "listing migrations")
         query: dict[str, Any] = {}
         if instance_id:
@@ -253,7 +280,7 @@ class Reads(Session):
             else "listing migrations"
         )
         rows = self._json_pages(
-            what, "/os-migrations", "migrations", query, mv, marker="uuid", paged=paged
+            what, "/os-migrations", "migrations", query, mv, marker="uuid", paged=paged, pages=pages
         )
         return [_migration_from_body(m) for m in rows]
 

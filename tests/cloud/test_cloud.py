@@ -416,6 +416,50 @@ def test_observer_sees_a_move_it_listed_and_forgot_before_the_wait_began(connect
     assert not observer._waiters
 
 
+def test_observer_sees_a_move_that_ended_while_it_read_a_later_page(connect) -> None:
+    """A listing of more than one page (Nova pages at max_limit) takes time on the cloud's
+    clock. A move that finishes meanwhile on a server already read is in the next cycle's
+    listing, even though a later page showed a change stamped after it. (Found in the
+    campaign benchmark: a move waited until its timeout with its migration long completed.)"""
+    spec = ClusterSpec().host("a", vcpus=400, memory_mb=800_000).host("b", vcpus=400)
+    spec.hosts[1].memory_mb = 800_000
+    for n in range(MAX_LIMIT + 50):
+        spec.instance(f"vm-{n:04d}", host="a", flavor="m1.tiny")
+    sim, cloud = connect(spec, time_scale=0)  # the clock moves only when the test says
+    admin = sim.connect()
+    real_get = cloud.conn.compute.get
+    chosen: dict[str, str] = {}
+
+    def get(path: str, **kwargs: object):
+        response = real_get(path, **kwargs)
+        params = kwargs.get("params") or {}
+        if path == "/servers/detail" and "marker" not in params and not chosen:
+            listed = {s["id"] for s in response.json()["servers"]}
+            chosen["read"] = response.json()["servers"][0]["id"]
+            chosen["later"] = next(i for i in sim.instances_on("a") if i not in listed)
+            # While the next page is on its way: the server already read moves and, ten
+            # seconds later, one on the next page moves too.
+            admin.compute.live_migrate_server(chosen["read"], host="b", block_migration="auto")
+            sim.advance(600)
+            sim.advance(10)
+            admin.compute.live_migrate_server(chosen["later"], host="b", block_migration="auto")
+            sim.advance(600)
+        return response
+
+    first_listed = admin.compute.get("/servers/detail?all_tenants=True").json()["servers"][0]
+    cloud.conn.compute.get = get
+    observer = Observer(cloud, min_interval=0.01, max_interval=0.05)
+    # No timestamp to list changes from: the first cycle lists every server, in two pages,
+    # and the server watched is the first one read.
+    unknown = replace(cloud.server_state(first_listed["id"]), updated=None)
+    view = observer.wait(
+        first_listed["id"], lambda v: v.server.host == "b", timeout_s=5, initial=unknown
+    )
+    assert chosen["read"] == first_listed["id"]
+    assert sim.host_of(chosen["read"]) == "b" and sim.host_of(chosen["later"]) == "b"
+    assert not view.timed_out and view.server.host == "b"
+
+
 def test_a_version_document_lost_to_a_reset_is_read_again(make_sim) -> None:
     # Found by the fault matrix: one reset connection on Nova's version document made a
     # 2.96 cloud read as "compute API up to 2.1", and every run was refused as too old.

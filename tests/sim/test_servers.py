@@ -281,3 +281,27 @@ def test_a_deleted_instance_can_be_the_marker_of_a_changes_since_page(
     assert sorted(s.id for s in seen) == sorted(sim.state.deleted)
     assert {s.status for s in seen} == {"DELETED"}
     assert len(sim.state.deleted) == 3 and not set(sim.state.deleted) & set(sim.state.instances)
+
+
+def test_servers_sort_by_updated_newest_first_and_page_in_that_order(
+    frozen: Callable[..., SimHandle],
+) -> None:
+    """What a poller asks for (`sort_key=updated_at`): the latest change on the first page."""
+    sim = frozen()
+    conn = sim.connect()
+    sim.advance(5)
+    sid = sim.server_id("web-2")
+    conn.compute.stop_server(sid)
+    sim.advance(60)
+    newest = "/servers/detail?all_tenants=1&sort_key=updated_at&sort_dir=desc"
+    listed = call(conn, "GET", newest).json()["servers"]
+    assert listed[0]["id"] == sid
+    assert [s["updated"] for s in listed] == sorted((s["updated"] for s in listed), reverse=True)
+    first = call(conn, "GET", newest + "&limit=1").json()
+    rest = call(conn, "GET", newest + f"&marker={sid}").json()["servers"]
+    assert [s["id"] for s in first["servers"]] == [sid] and "servers_links" in first
+    assert [s["id"] for s in rest] == [s["id"] for s in listed[1:]]
+    oldest = call(conn, "GET", "/servers/detail?all_tenants=1&sort_key=updated_at&sort_dir=asc")
+    assert oldest.json()["servers"][-1]["id"] == sid
+    assert error(call(conn, "GET", "/servers?sort_key=colour"))[0] == 400
+    assert error(call(conn, "GET", "/servers?sort_key=updated_at&sort_dir=up"))[0] == 400

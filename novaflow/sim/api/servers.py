@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -123,7 +124,42 @@ def filter_servers(cloud: SimCloud, request: Request, detail: bool = False) -> l
     if "changes-since" in q:
         since = parse_filter_time(q["changes-since"], "changes-since")
         items = [i for i in items if cloud.time(i.updated) >= since]
-    items.sort(key=lambda i: (i.created, i.id), reverse=True)
+    return _sorted(items, q)
+
+
+SORT_KEYS: dict[str, Callable[[Instance], Any]] = {
+    "created_at": lambda i: i.created,
+    "updated_at": lambda i: i.updated,
+    "display_name": lambda i: i.name,
+    "uuid": lambda i: i.id,
+    "host": lambda i: i.host or "",
+    "vm_state": lambda i: i.vm_state,
+    "task_state": lambda i: i.task_state or "",
+    "launched_at": lambda i: i.launched_at or 0.0,
+}
+"""The sort keys served (Nova accepts more; these are the ones clients here ask for)."""
+
+
+def _sorted(items: list[Instance], q: Any) -> list[Instance]:
+    """Nova's order: by `sort_key` (repeatable) each in its `sort_dir` (desc by default),
+    then created_at and uuid descending; without a key, newest created first. A poller
+    lists `sort_key=updated_at` so that its first page holds the latest changes."""
+    keys = q.getlist("sort_key")
+    dirs = q.getlist("sort_dir")
+    if not keys and not dirs:
+        items.sort(key=lambda i: (i.created, i.id), reverse=True)
+        return items
+    keys = keys or ["created_at"]
+    for key in keys:
+        if key not in SORT_KEYS:
+            raise bad_request(f"Invalid input for query parameters sort_key. Value: {key}.")
+    for direction in dirs:
+        if direction not in ("asc", "desc"):
+            raise bad_request(f"Invalid input for query parameters sort_dir. Value: {direction}.")
+    order = [*zip(keys, [*dirs, *["desc"] * len(keys)], strict=False)]
+    order += [("created_at", "desc"), ("uuid", "desc")]
+    for key, direction in reversed(order):  # stable sorts: the first key sorts last
+        items.sort(key=SORT_KEYS[key], reverse=direction == "desc")
     return items
 
 
