@@ -405,6 +405,11 @@ def rolling(
     max_per_aggregate: int | None = typer.Option(
         None, help="Hosts of one aggregate (a rack) out at once."
     ),
+    max_moved_twice: float = typer.Option(
+        0.03,
+        help="Share of the instances that may land on a host still to do (and move again) "
+        "so the batch keeps going; 0: every instance moves once, hosts wait instead.",
+    ),
 ):
     """Maintenance of many hosts, a batch at a time, keeping capacity free; with a work
     step, an unattended campaign (drain, work, prove back in service, enable)."""
@@ -442,6 +447,7 @@ def rolling(
         retry_failed=retry_failed,
         max_per_zone=max_per_zone,
         max_per_aggregate=max_per_aggregate,
+        max_moved_twice=max_moved_twice,
     )
 
 

@@ -121,6 +121,7 @@ class CampaignRun:
         margin: float,
         max_per_zone: int | None,
         max_per_aggregate: int | None,
+        second_moves: int = 0,
     ) -> None:
         self.runbook = runbook
         self.settings = runbook.settings
@@ -132,6 +133,9 @@ class CampaignRun:
         self.margin = margin
         self.max_per_zone = max_per_zone
         self.max_per_aggregate = max_per_aggregate
+        self.second_moves = second_moves
+        """Instances that may still be put on hosts still to do (and move again) rather than
+        their host waiting for one in flight to be done (max_moved_twice)."""
         self.zone_of = {h.name: h.zone for h in snapshot.hosts}
         self.aggregates_of = {h.name: list(h.aggregates) for h in snapshot.hosts}
         self.drain_turn = threading.Lock()
@@ -437,7 +441,18 @@ class CampaignRun:
         to_do = set(last_resort)
         if not (self.busy & self.started) - {host}:
             return False
-        if feasible and not any(m.target in to_do for m in moves):
+        again = sum(1 for m in moves if m.target in to_do)
+        if feasible and not again:
+            return False
+        if feasible and again <= self.second_moves:
+            self.second_moves -= again
+            note = (
+                f"{host} went ahead rather than wait for a host in flight: {again} "
+                f"instance(s) landed on hosts still to do and move again when those are done "
+                f"(max_moved_twice: {self.second_moves} more allowed)"
+            )
+            self.runbook.log.info(note)
+            self.runbook.notes.append(note)
             return False
         self.waits.add(host)
         self.runbook.log.info(
@@ -531,6 +546,7 @@ def run_campaign(
     retry_failed: bool,
     max_per_zone: int | None,
     max_per_aggregate: int | None,
+    max_moved_twice: float = 0.0,
 ) -> RunReport:
     """Everything after the hosts are known: skip checks, order, one approval, the run."""
     settings = runbook.settings
@@ -585,6 +601,7 @@ def run_campaign(
             margin=margin,
             max_per_zone=max_per_zone,
             max_per_aggregate=max_per_aggregate,
+            second_moves=int(max_moved_twice * sum(counts[h] for h in todo)),
         )
         run.run(todo)
         counts_now = ", ".join(f"{n} {s}" for s, n in sorted(book.campaign.counts().items()))

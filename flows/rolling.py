@@ -131,6 +131,7 @@ def rolling_maintenance(
     retry_failed: bool = False,
     max_per_zone: int | None = None,
     max_per_aggregate: int | None = None,
+    max_moved_twice: float = 0.03,
 ) -> RunReport:
     """Drain, service and re-enable many hosts, `batch_size` at a time.
 
@@ -158,6 +159,11 @@ def rolling_maintenance(
         retry_failed: Try hosts that failed in an earlier run of the campaign again.
         max_per_zone: Hosts of one availability zone in maintenance at once.
         max_per_aggregate: Hosts of one aggregate (a rack, say) in maintenance at once.
+        max_moved_twice: Share of the campaign's instances that may land on a host still to
+            do, and so move again later, so that `batch_size` hosts keep going; past it, a
+            host whose instances fit nowhere else waits for a host in flight to be done.
+            0 keeps every instance to one move wherever capacity allows, and early in a
+            campaign, when few hosts are done, leaves most of the batch waiting.
     """
     with Refusals() as refused:
         if work_command and work_deployment:
@@ -174,6 +180,11 @@ def rolling_maintenance(
                     f"{name} is {value}: at least one host must be allowed at a time",
                     f"give {name} 1 or more, or leave it empty for no limit",
                 )
+        if not 0 <= max_moved_twice <= 1:
+            raise BadRequest(
+                f"max_moved_twice is {max_moved_twice}: it is a share of the instances",
+                "give a value from 0 (every instance moves once) to 1 (0.03 lets 3% move twice)",
+            )
         if batch_size < 1:
             raise BadRequest(
                 f"batch_size is {batch_size}: a batch must hold at least one host",
@@ -216,6 +227,7 @@ def rolling_maintenance(
                 retry_failed=retry_failed,
                 max_per_zone=max_per_zone,
                 max_per_aggregate=max_per_aggregate,
+                max_moved_twice=max_moved_twice,
             )
         if campaign:
             runbook.notes.append(

@@ -391,6 +391,36 @@ def test_two_hosts_with_no_spare_finish_in_one_run_and_the_report_says_who_moved
     assert note.startswith("2 instance(s) moved more than once: a-0 (left cmp-a then cmp-b)")
 
 
+def test_max_moved_twice_lets_a_host_go_ahead_onto_a_host_still_to_do(cloud_of):
+    """Three hosts, none done: kept to one move per instance, a host whose instance fits only
+    on a host still to do waits for the one in flight to be done (see the two-host test);
+    allowed to move some twice, it goes ahead at once, and the report says so and names the
+    instances that then moved again."""
+    spec = ClusterSpec().host("cmp-a").host("cmp-b").host("cmp-c")
+    for h in ("a", "b", "c"):
+        spec.instance(f"{h}-0", host=f"cmp-{h}", flavor="m1.small")
+    sim = cloud_of(spec)
+    name = new_name()
+    report = drive(
+        rolling_maintenance,
+        {"approve-plan": APPROVE},
+        hosts=["cmp-a", "cmp-b", "cmp-c"],
+        campaign=name,
+        work_command="true",
+        batch_size=3,
+        min_free_fraction=0.0,
+        max_moved_twice=1.0,
+        settings=settings(),
+    )
+    assert states(name) == {"cmp-a": "done", "cmp-b": "done", "cmp-c": "done"}
+    ahead = [n for n in report.notes if "went ahead rather than wait" in n]
+    assert len(ahead) == 1 and "1 instance(s) landed on hosts still to do" in ahead[0], ahead
+    twice = [i for i in ("a-0", "b-0", "c-0") if moved(sim, i) == 2]
+    assert twice and all(where(sim, i)[1] == "ACTIVE" for i in ("a-0", "b-0", "c-0"))
+    note = next(n for n in report.notes if "moved more than once" in n)
+    assert note.startswith(f"{len(twice)} instance(s) moved more than once"), note
+
+
 ALONE_IN_ITS_ZONE = (
     f'{sys.executable} -c "import sys, openstack; '
     "me = sys.argv[1]; zone = me.split('-')[0]; "

@@ -37,6 +37,9 @@ def test_bad_input_exits_2_with_a_clear_message_and_moves_nothing(cloud_of, pref
     assert done.returncode == 2 and "exactly one --host" in done.stderr
     typo = novaflow("run", "maintenance", "--host", "cmp-x", "--yes", env=env)
     assert typo.returncode == 2 and "did you mean" in typo.stderr, typo.stderr
+    share = novaflow("run", "rolling", "--host", "cmp-a", "--max-moved-twice", "1.5", env=env)
+    assert share.returncode == 2 and "max_moved_twice is 1.5" in share.stderr, share.stderr
+    assert "Traceback" not in share.stderr
     assert where(sim, "web-0") == ("cmp-a", "ACTIVE")
 
 
