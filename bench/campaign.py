@@ -45,13 +45,24 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from bench import campaign_timeline as timeline
 from bench import table
-from bench.prefect_server import clouds_yaml_restored, shared_prefect_server
+from bench.overhead import _cpu_s, _server_pid
+from bench.prefect_server import (
+    ServerWatch,
+    clouds_yaml_restored,
+    database_pid,
+    shared_prefect_server,
+)
 from novaflow.models import DrainRequest, Resources, Snapshot
 from novaflow.planner import plan as make_plan
+from novaflow.sim.clouds_yaml import CLOUD_NAME
 from novaflow.sim.moves.common import CONDUCTOR_DELAY, live_blocker, move_seconds
+from novaflow.sim.process import SimProcess, sim_process
 from novaflow.sim.spec import ClusterSpec
-from novaflow.sim.testing import SimHandle, running_sim
+from novaflow.sim.state import SimCloud
 
 SEED = 1
 NEEDS_PREFECT = True
@@ -68,7 +79,10 @@ MARGIN = 0.10
 WORK_S = 300.0
 CONFIRM_S = 3.0
 CAMPAIGN = "bench-kernel"
+SAMPLE_S = 0.2
+"""Real seconds between the timeline's samples of a 100-host sim (20 simulated seconds)."""
 RESULTS = Path(__file__).with_name("RESULTS.md")
+BENCH_PYTHON = Path(__file__).parent.parent / ".venv-bench" / "bin" / "python"
 TITLE = "Campaign: a whole cloud rebooted host by host"
 TARGETS = {"migrations": 1.05, "wall": 1.15}
 
@@ -118,9 +132,10 @@ def rolling_baseline(snapshot: Snapshot, hosts: list[str]) -> dict[str, Any]:
 # ------------------------------------------------------------------ lower bounds
 
 
-def drain_seconds(sim: SimHandle) -> dict[str, float]:
-    """Each host's drain in the sim's own duration model, through one live slot."""
-    cloud = sim.state
+def drain_seconds(cloud: SimCloud) -> dict[str, float]:
+    """Each host's drain in the sim's own duration model, through one live slot (`cloud` is
+    the spec's sim as seeded, built here without serving it: the served one is another
+    process's)."""
     per_host: dict[str, float] = {h: 0.0 for h in cloud.hosts}
     with cloud.lock:
         for inst in cloud.instances.values():
@@ -146,8 +161,8 @@ def hosts_in_flight(snapshot: Snapshot, parallel: int, margin: float) -> int:
     return 1
 
 
-def lower_bounds(sim: SimHandle, snapshot: Snapshot) -> dict[str, Any]:
-    drains = drain_seconds(sim)
+def lower_bounds(cloud: SimCloud, snapshot: Snapshot) -> dict[str, Any]:
+    drains = drain_seconds(cloud)
     k = hosts_in_flight(snapshot, PARALLEL, MARGIN)
     per_host = [d + WORK_S for d in drains.values()]
     counts = Counter(i.host for i in snapshot.instances)
@@ -165,7 +180,7 @@ def lower_bounds(sim: SimHandle, snapshot: Snapshot) -> dict[str, Any]:
 # ------------------------------------------------------------------ the campaign run
 
 
-def work_command(sim: SimHandle) -> str:
+def work_command(sim: SimProcess) -> str:
     body = json.dumps({"down_seconds": WORK_S})
     return (
         f"curl -sSf -X POST -H 'Content-Type: application/json' -d {shlex.quote(body)} "
@@ -173,8 +188,27 @@ def work_command(sim: SimHandle) -> str:
     )
 
 
-def run_campaign(sim: SimHandle, hosts: list[str], named: bool = True) -> dict[str, Any]:
-    """The real flow over every host; its sim-clock wall time and what the sim recorded."""
+def sim_now(sim: SimProcess) -> float:
+    """The served sim's clock (simulated seconds)."""
+    return float(httpx.get(f"{sim.url}/sim/summary?brief=true", timeout=30).json()["now"])
+
+
+def migrations_per_instance(sim: SimProcess) -> Counter[str]:
+    """Migrations Nova recorded, per instance (os-migrations, as an operator lists them)."""
+    import openstack
+
+    conn = openstack.connect(cloud=CLOUD_NAME, config_file=str(sim.clouds_yaml))
+    try:
+        return Counter(m.server_id for m in conn.compute.migrations())
+    finally:
+        conn.close()
+
+
+def run_campaign(
+    sim: SimProcess, hosts: list[str], named: bool = True
+) -> tuple[dict[str, Any], list[timeline.HostPhases]]:
+    """The real flow over every host; its sim-clock wall time, what the sim recorded, and
+    each host's phases as the sim saw them."""
     import os
 
     from deployments.run_cli import run_foreground
@@ -193,36 +227,56 @@ def run_campaign(sim: SimHandle, hosts: list[str], named: bool = True) -> dict[s
         "check_timeout_s": 4 * WORK_S,
         "on_work_failure": "skip",
         "settings": {
-            "cloud": sim.cloud_name,
+            "cloud": CLOUD_NAME,
             "approval": {"mode": "none"},
             "max_parallel": PARALLEL * MOVES_PER_HOST,
         },
     }
-    start_sim, start_real = sim.state.now, time.perf_counter()
+    api = os.environ["PREFECT_API_URL"]
+    server = [_server_pid(api), *([database_pid[api]] if api in database_pid else [])]
+    cpu_before = [_cpu_s(pid) for pid in server]
+    start_sim, start_real = sim_now(sim), time.perf_counter()
     error = None
-    try:
-        report = run_foreground(
-            rolling_maintenance,
-            params,
-            lambda gate: {"approved": True, "approver": "bench", "via": "ui"},
-            show=False,
-        )
-    except Exception as exc:  # the row says the run failed rather than losing the others
-        report, error = None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    with (
+        timeline.Sampler(sim.url, sample_every(len(hosts))) as sampler,
+        ServerWatch(api) as watch,
+    ):
+        try:
+            report = run_foreground(
+                rolling_maintenance,
+                params,
+                lambda gate: {"approved": True, "approver": "bench", "via": "ui"},
+                show=False,
+            )
+        except Exception as exc:  # the row says the run failed rather than losing the others
+            report, error = None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        real_s = time.perf_counter() - start_real
+        drained = watch.drained_within()
     if report is None and error is None:
         error = "the flow ended without a report; its error is printed above"
-    wall_sim = sim.state.now - start_sim
+    wall_sim = sim_now(sim) - start_sim
+    cpu = [_cpu_s(pid) - before for pid, before in zip(server, cpu_before, strict=True)]
     forget_clouds()
-    moves = Counter(m.instance_id for m in sim.migrations())
+    moves = migrations_per_instance(sim)
     done = _hosts_done(report, params["campaign"] or "unnamed")
     return {
         "wall": wall_sim,
-        "real_s": time.perf_counter() - start_real,
+        "real_s": real_s,
+        "database": "postgresql" if len(cpu) > 1 else "sqlite",
+        "server_cpu": cpu[0] / real_s,
+        "db_cpu": cpu[1] / real_s if len(cpu) > 1 else None,
+        "backlog_max": max(watch.counts, default=0),
+        "backlog_end_s": drained,
         "migrations": sum(moves.values()),
         "moved_again": sum(1 for n in moves.values() if n > 1),
         "hosts_done": done,
         "error": error,
-    }
+    }, timeline.phases(sampler.samples, start_sim)
+
+
+def sample_every(hosts: int) -> float:
+    """Real seconds between timeline samples: each reads every host, so fewer on big clouds."""
+    return SAMPLE_S * max(1.0, hosts / 100)
 
 
 def _hosts_done(report: Any, name: str) -> int:
@@ -238,17 +292,19 @@ def _hosts_done(report: Any, name: str) -> int:
 # ------------------------------------------------------------------ rows
 
 
-def bench_row(hosts: int, instances: int, seed: int = SEED, named: bool = True) -> dict[str, Any]:
+def bench_row(
+    hosts: int, instances: int, seed: int = SEED, named: bool = True, database: str = "sqlite"
+) -> dict[str, Any]:
     from novaflow.cloud import Cloud
 
     spec = ClusterSpec.generated(hosts=hosts, instances=instances, seed=seed)
-    with clouds_yaml_restored(), running_sim(spec, time_scale=TIME_SCALE) as sim:
-        cloud = Cloud.connect(sim.cloud_name, config_file=str(sim.clouds_yaml))
+    with clouds_yaml_restored(), sim_process(spec, time_scale=TIME_SCALE, start_s=600) as sim:
+        cloud = Cloud.connect(CLOUD_NAME, config_file=str(sim.clouds_yaml))
         snapshot = cloud.snapshot()
         cloud.close()
         names = sorted(h.name for h in snapshot.hosts)
         n = len(snapshot.instances)
-        bounds = lower_bounds(sim, snapshot)
+        bounds = lower_bounds(SimCloud(spec, time_scale=TIME_SCALE), snapshot)
         t0 = time.perf_counter()
         base = rolling_baseline(snapshot, names)
         print(
@@ -257,8 +313,8 @@ def bench_row(hosts: int, instances: int, seed: int = SEED, named: bool = True) 
             f"{bounds['lb_wall']:.0f} s with {bounds['in_flight']} in flight",
             flush=True,
         )
-        with shared_prefect_server():
-            run = run_campaign(sim, names, named)
+        with shared_prefect_server(database):
+            run, found = run_campaign(sim, names, named)
     per = run["migrations"] / n
     return {
         "hosts": hosts,
@@ -279,6 +335,14 @@ def bench_row(hosts: int, instances: int, seed: int = SEED, named: bool = True) 
         "real_s": run["real_s"],
         "error": run["error"],
         "named": named,
+        "database": run["database"],
+        "server_cpu": run["server_cpu"],
+        "db_cpu": run["db_cpu"],
+        "backlog_max": run["backlog_max"],
+        "backlog_end_s": run["backlog_end_s"],
+        "phases": found,
+        "breakdown": timeline.breakdown(found, run["wall"]),
+        "sample_s": sample_every(hosts) / TIME_SCALE,
     }
 
 
@@ -287,10 +351,11 @@ def run(
     seed: int = SEED,
     quick: bool = False,
     named: bool = True,
+    database: str = "sqlite",
 ) -> list[dict[str, Any]]:
     rows = []
     for hosts, instances in sizes[:1] if quick else sizes:
-        rows.append(bench_row(hosts, instances, seed, named))
+        rows.append(bench_row(hosts, instances, seed, named, database))
         r = rows[-1]
         print(
             f"  campaign {hosts}/{instances}: wall {r['wall']:.0f} s ({r['vs_lb_wall']:.3f} x LB), "
@@ -298,6 +363,10 @@ def run(
             f"{r['real_s']:.0f} s real",
             flush=True,
         )
+    drawn = [r for r in rows if r.get("phases")][:1]
+    for r in drawn:
+        title = f"Campaign over {r['hosts']:,} hosts / {r['instances']:,} instances"
+        r["timeline"] = timeline.plot(r["phases"], title, BENCH_PYTHON) or "drawn"
     return rows
 
 
@@ -318,6 +387,10 @@ COLUMNS = (
     ("hosts_done", "hosts done", "{:,}"),
     ("per_hour", "hosts / hour", "{:.1f}"),
     ("real_s", "run s (real)", "{:.0f}"),
+    ("database", "Prefect database", "{}"),
+    ("server_cpu", "server CPU (cores)", "{:.2f}"),
+    ("backlog_max", "unfinished task runs (max)", "{:,}"),
+    ("backlog_end_s", "backlog at end s", "{:.1f}"),
 )
 
 
@@ -357,8 +430,40 @@ def reading(rows: list[dict[str, Any]]) -> str:
                 if not r.get("named", True)
                 else ""
             )
+            + (
+                " " + timeline.describe(r["breakdown"], r["sample_s"], r["in_flight"])
+                if r.get("breakdown")
+                else ""
+            )
+            + " "
+            + server_reading(r)
         )
+    lines += [timeline_line(r) for r in rows if r.get("timeline")]
     return "\n\n".join(lines) + "\n"
+
+
+def server_reading(r: dict[str, Any]) -> str:
+    """Whether one Prefect server kept ahead of the campaign's events and states (issue 23)."""
+    end = r.get("backlog_end_s")
+    kept = end is not None and end <= 2.5
+    return (
+        f"The Prefect server ({r['database']}) used {r['server_cpu']:.2f} of a core on average"
+        + (f", PostgreSQL {r['db_cpu']:.2f}" if r.get("db_cpu") is not None else "")
+        + f"; at most {r['backlog_max']:,} task runs were unfinished on it at a sample (every "
+        f"10 s), and it had recorded every task run "
+        + (f"{end:.1f} s after the flow returned" if end is not None else "not within 600 s")
+        + f": it kept ahead, {'yes' if kept else 'no'}."
+    )
+
+
+def timeline_line(r: dict[str, Any]) -> str:
+    if r["timeline"] != "drawn":
+        return f"(The timeline was not drawn: {r['timeline']}.)"
+    return (
+        f"Each host's phases in the {r['hosts']:,}-host run, as the sim saw them "
+        f"([bench/{timeline.PLOT.name}]({timeline.PLOT.name})):\n\n"
+        f"![campaign timeline]({timeline.PLOT.name})"
+    )
 
 
 def write_section(text: str) -> None:
@@ -385,10 +490,16 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="run the campaign without a name: the same engine, its host states not kept",
     )
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the Prefect server's database (postgresql: a private one, as in production)",
+    )
     args = parser.parse_args(argv)
     sizes = tuple(s for s in SIZES if s[0] in args.sizes)
     t0 = time.perf_counter()
-    rows = run(sizes, args.seed, named=not args.unnamed)
+    rows = run(sizes, args.seed, named=not args.unnamed, database=args.database)
     took = time.perf_counter() - t0
     text = markdown(rows) + "\n" + reading(rows)
     print(text)

@@ -14,28 +14,43 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench.sampling import Every
+
 _running: list[str] = []
+database_pid: dict[str, int] = {}
+"""The PostgreSQL postmaster's pid behind a benchmark server's API URL (its CPU is reported)."""
 
 
 @contextlib.contextmanager
-def shared_prefect_server() -> Iterator[str]:
-    """The API URL of this process's benchmark Prefect server (started on first use)."""
+def shared_prefect_server(database: str = "sqlite") -> Iterator[str]:
+    """The API URL of this process's benchmark Prefect server (started on first use), on
+    SQLite in its home or on a private PostgreSQL (`database="postgresql"`, as the README's
+    production recipe runs it)."""
     if _running:
         yield _running[-1]
         return
     # Each move's INFO lines would flood the benchmark's output; warnings still show.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from deployments.production.postgres import running_postgres
+    from novaflow.sim.process import free_port
     from tests.prefect_server import running_prefect_server
 
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-prefect-") as home,
-        running_prefect_server(Path(home)) as api,
-    ):
+    with contextlib.ExitStack() as stack:
+        pg = None
+        if database == "postgresql":
+            pg = stack.enter_context(running_postgres(free_port()))
+        home = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-prefect-"))
+        api = stack.enter_context(
+            running_prefect_server(Path(home), database_url=pg.url if pg else None)
+        )
+        if pg:
+            database_pid[api] = int((pg.data / "postmaster.pid").read_text().split()[0])
         _running.append(api)
         try:
             yield api
         finally:
             _running.pop()
+            database_pid.pop(api, None)
             _send_pending_events()
 
 
@@ -59,3 +74,40 @@ def _send_pending_events() -> None:
 
     with contextlib.suppress(Exception):
         EventsWorker.drain_all(timeout=60)
+
+
+UNFINISHED = ["SCHEDULED", "PENDING", "RUNNING"]
+
+
+def unfinished_task_runs(api: str) -> int:
+    """Task runs the server has not recorded as ended (any flow run): while it keeps ahead,
+    about the tasks in flight; a server falling behind its event backlog shows it growing."""
+    import httpx
+
+    body = {"task_runs": {"state": {"type": {"any_": UNFINISHED}}}}
+    return int(httpx.post(f"{api}/task_runs/count", json=body, timeout=60).json())
+
+
+class ServerWatch(Every):
+    """Samples the server's unfinished task runs while a benchmark runs, from a thread."""
+
+    def __init__(self, api: str, every_s: float = 10.0) -> None:
+        super().__init__(every_s, "server-watch")
+        self.api = api
+        self.counts: list[int] = []
+
+    def sample(self) -> None:
+        with contextlib.suppress(Exception):  # a busy server: the next sample will do
+            self.counts.append(unfinished_task_runs(self.api))
+
+    def drained_within(self, timeout_s: float = 600) -> float | None:
+        """Seconds until the server has recorded every task run as ended (None: not within
+        `timeout_s`): the backlog left when the flow itself returned."""
+        import time
+
+        start = time.perf_counter()
+        while time.perf_counter() - start < timeout_s:
+            if unfinished_task_runs(self.api) == 0:
+                return time.perf_counter() - start
+            time.sleep(0.5)
+        return None
