@@ -4,15 +4,22 @@ plain rolling baseline.
     .venv/bin/python -m bench.campaign               # 100 hosts / 2,000 instances, then 1,000
     .venv/bin/python -m bench.campaign --sizes 100   # the smaller cloud only
     .venv/bin/python -m bench.campaign --write       # and replace this section of RESULTS.md
+    .venv/bin/python -m bench.campaign --database postgresql   # the server on PostgreSQL
 
 Each size is a seeded sim cloud (`ClusterSpec.generated`, seed `SEED`: hosts of 32-64 cores
 in two zones, uneven load, anti-affinity and affinity groups, PCI and vTPM guests that must
-move cold, one live migration per host at a time). The campaign covers every host. The
-real `rolling-maintenance` flow runs it on a real Prefect server with `campaign` set,
-`batch_size` = `PARALLEL` hosts in flight, the default 10% free-capacity margin, moves in
-flight across the cloud (`max_parallel`) `MOVES_PER_HOST` per host in flight, and as work
-step a command that reboots the host in the sim (a POST to `/sim/hosts/{host}/reboot`, down
-`WORK_S` simulated seconds): the host's work and return-to-service check take `WORK_S`.
+move cold, one live migration per host at a time), served by `novaflow sim serve` in a
+process of its own, as a real cloud never shares the flow's interpreter. The campaign covers
+every host. The real `rolling-maintenance` flow runs it on a real Prefect server (SQLite, or
+a private PostgreSQL with `--database postgresql`) with `campaign` set, `batch_size` =
+`PARALLEL` hosts in flight, the default 10% free-capacity margin and `max_moved_twice`
+(0.03), moves in flight across the cloud (`max_parallel`) `MOVES_PER_HOST` per host in
+flight, and as work step a command that reboots the host in the sim (a POST to
+`/sim/hosts/{host}/reboot`, down `WORK_S` simulated seconds): the host's work and
+return-to-service check take `WORK_S`. While it runs, bench/campaign_timeline.py reads every
+host's service and instance count off the sim (`GET /sim/summary?brief=true`) to give each
+host's phases; the reading gives their means, and the first row's timeline is drawn to
+bench/campaign-timeline.png.
 
 Columns (times in simulated seconds, the sim at `TIME_SCALE` real seconds per simulated one):
 
@@ -32,6 +39,10 @@ Columns (times in simulated seconds, the sim at `TIME_SCALE` real seconds per si
   the cloud's snapshot: every planned move is applied, the host enabled again, the next
   planned. It counts migrations, not time.
 * `hosts / hour`: hosts done per simulated hour of `wall`.
+* `server CPU`: the Prefect server's CPU seconds over the run's real seconds;
+  `unfinished task runs (max)`: the most task runs the server had not recorded as ended, at
+  10 s samples (about the tasks in flight while it keeps ahead); `backlog at end s`: how
+  long after the flow returned the server had recorded every task run as ended.
 """
 
 from __future__ import annotations
