@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import select
+import signal
 import sys
 import threading
 import time
@@ -396,6 +397,55 @@ def _resume(run, reply: dict[str, Any]) -> str | None:
     return None
 
 
+class CtrlC:
+    """Ctrl-C (SIGINT) while a run is followed at the terminal.
+
+    Raised as KeyboardInterrupt, a press lands on whatever line the main thread is at, and
+    there a library may record it rather than let it through: on a busy machine a Ctrl-C
+    during a drain was lost and every move went on (the fresh-clone suite, beside a
+    benchmark). So each press is counted here, and the follower acts on it at its next step,
+    every POLL_S; only a prompt waiting for the operator's answer is interrupted at once."""
+
+    def __init__(self) -> None:
+        self.presses = 0
+        self.handled = 0
+        self.prompting = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.presses += 1
+        if self.prompting:
+            self.handled += 1
+            raise KeyboardInterrupt
+
+    def unhandled(self) -> bool:
+        """True once for each press the follower has not acted on yet."""
+        if self.handled < self.presses:
+            self.handled += 1
+            return True
+        return False
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """This handler for SIGINT meanwhile (the main thread only: signals are its own)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        before = signal.signal(signal.SIGINT, self)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, before)
+
+    @contextlib.contextmanager
+    def prompt(self) -> Iterator[None]:
+        """A press while the operator is asked interrupts the question at once."""
+        self.prompting = True
+        try:
+            yield
+        finally:
+            self.prompting = False
+
+
 @dataclass
 class Follower:
     """Follows one run: its gates, its progress, Ctrl-C."""
@@ -409,6 +459,7 @@ class Follower:
     started: float = field(default_factory=time.monotonic)
     stopping: bool = False
     run: Any = None
+    ctrl_c: CtrlC = field(default_factory=CtrlC)
 
     def gate_still_open(self, key: str) -> Callable[[], bool]:
         def still_open() -> bool:
@@ -435,7 +486,8 @@ class Follower:
             }
         elif terminal is not None:
             try:
-                reply = terminal.answer(gate, self.gate_still_open(gate.key))
+                with self.ctrl_c.prompt():
+                    reply = terminal.answer(gate, self.gate_still_open(gate.key))
             except KeyboardInterrupt:
                 console.print()
                 self.interrupt()
@@ -507,6 +559,8 @@ class Follower:
                 try:
                     self._step(live_view)
                     time.sleep(POLL_S)
+                    while self.ctrl_c.unhandled():
+                        self.interrupt()
                 except KeyboardInterrupt:
                     self.interrupt()
         finally:
@@ -540,9 +594,10 @@ def watch_run(
     running: Callable[[], bool],
     answer: Answer | Terminal,
     show: bool,
+    ctrl_c: CtrlC | None = None,
 ) -> Follower:
     """Follow a flow run until `running()` is false: show progress, answer each gate once."""
-    follower = Follower(client, find_run, running, answer, show)
+    follower = Follower(client, find_run, running, answer, show, ctrl_c=ctrl_c or CtrlC())
     follower.follow()
     return follower
 
@@ -599,12 +654,17 @@ def run_followed(
 
     # Run in a copy of this context so the flow sees the same Prefect settings (API URL).
     worker = threading.Thread(target=contextvars.copy_context().run, args=(target,), daemon=True)
-    worker.start()
-    with get_client(sync_client=True) as client:
-        follower = watch_run(client, lambda: _find_run(client, tag), worker.is_alive, answer, show)
+    ctrl_c = CtrlC()
+    with get_client(sync_client=True) as client, ctrl_c.installed():
+        worker.start()
+        follower = watch_run(
+            client, lambda: _find_run(client, tag), worker.is_alive, answer, show, ctrl_c
+        )
         while worker.is_alive():  # Ctrl-C during the last moments of the run
             try:
                 worker.join(timeout=POLL_S)
+                while ctrl_c.unhandled():
+                    follower.interrupt()
             except KeyboardInterrupt:
                 follower.interrupt()
         state = box.get("state")
