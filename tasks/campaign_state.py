@@ -86,13 +86,19 @@ def host_rows(campaign: Campaign) -> list[dict[str, str]]:
 class CampaignBook:
     """The campaign's records during a run: each change is saved at once (so a crashed run
     loses nothing) and moves the progress artifact. Host pipelines run in
-    threads of their own, so changes go through one lock."""
+    threads of their own, so changes go through one lock; the lock guards only the records
+    in memory, never a request to the Prefect server. Held over the saves, it queued every
+    plan turn (which reads the records) and every host's next step behind the other hosts'
+    writes, two requests each on a server that is busy recording their moves. A host's own
+    changes come one after another from its pipeline, so its saves stay in order."""
 
     def __init__(self, campaign: Campaign, *, persist: bool = True) -> None:
         self.campaign = campaign
         self.persist = persist
         """False for a run without a campaign name: shown, but not kept for a later run."""
         self._lock = threading.Lock()
+        self._progress_lock = threading.Lock()
+        """Keeps the progress artifact's updates in order (its share never goes back)."""
         self._progress: UUID | None = None
 
     @classmethod
@@ -116,15 +122,15 @@ class CampaignBook:
         with self._lock:
             known = {r.host for r in self.campaign.hosts}
             self.campaign.include(hosts)
-            for record in self.campaign.hosts:
-                if record.host not in known:
-                    self._save(record)
+            new = [r for r in self.campaign.hosts if r.host not in known]
+        for record in new:
+            self._save(record)
 
     def put(self, record: HostRecord) -> None:
         with self._lock:
             self.campaign.put(record)
-            self._save(record)
-            self._show_progress()
+        self._save(record)
+        self._show_progress()
         get_run_logger().info(
             "Campaign %s: %s is %s%s",
             self.name,
@@ -135,13 +141,14 @@ class CampaignBook:
 
     def publish(self) -> None:
         """The table of every host's state (at the start and the end of a run)."""
+        self._show_progress()
         with self._lock:
-            self._show_progress()
-            create_table_artifact(
-                key=artifact_key("campaign", self.name),
-                table=host_rows(self.campaign),
-                description=f"campaign {self.name}: each host's state",
-            )
+            rows = host_rows(self.campaign)
+        create_table_artifact(
+            key=artifact_key("campaign", self.name),
+            table=rows,
+            description=f"campaign {self.name}: each host's state",
+        )
 
     def _done_share(self) -> float:
         hosts = self.campaign.hosts
@@ -149,16 +156,19 @@ class CampaignBook:
         return 100.0 * done / len(hosts) if hosts else 100.0
 
     def _show_progress(self) -> None:
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(self.campaign.counts().items()))
-        what = f"campaign {self.name}: hosts done ({counts})"
-        if self._progress is None:
-            self._progress = create_progress_artifact(
-                progress=self._done_share(),
-                key=artifact_key("campaign", self.name, "progress"),
-                description=what,
-            )
-        else:
-            update_progress_artifact(self._progress, progress=self._done_share(), description=what)
+        with self._progress_lock:
+            with self._lock:  # the counts as of now, written before any later change's
+                counts = ", ".join(f"{n} {s}" for s, n in sorted(self.campaign.counts().items()))
+                share = self._done_share()
+            what = f"campaign {self.name}: hosts done ({counts})"
+            if self._progress is None:
+                self._progress = create_progress_artifact(
+                    progress=share,
+                    key=artifact_key("campaign", self.name, "progress"),
+                    description=what,
+                )
+            else:
+                update_progress_artifact(self._progress, progress=share, description=what)
 
     def _save(self, record: HostRecord) -> None:
         if not self.persist:
