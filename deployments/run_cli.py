@@ -400,11 +400,14 @@ def _resume(run, reply: dict[str, Any]) -> str | None:
 class CtrlC:
     """Ctrl-C (SIGINT) while a run is followed at the terminal.
 
-    Raised as KeyboardInterrupt, a press lands on whatever line the main thread is at, and
-    there a library may record it rather than let it through: on a busy machine a Ctrl-C
-    during a drain was lost and every move went on (the fresh-clone suite, beside a
-    benchmark). So each press is counted here, and the follower acts on it at its next step,
-    every POLL_S; only a prompt waiting for the operator's answer is interrupted at once."""
+    Installed explicitly for the run: a process started with SIGINT ignored (a background
+    job of a non-interactive shell, as a test suite or a script may start it) keeps it
+    ignored under Python's default handling, and `kill -INT` then did nothing: the drain
+    went on to the end (the fresh-clone suite run that way, 2026-12-07). And rather than
+    raise KeyboardInterrupt at whatever line the main thread is at, inside a Prefect client
+    call or a library's own handler, each press is counted here and the follower acts on it
+    at its next step, every POLL_S; only a prompt waiting for the operator's answer is
+    interrupted at once."""
 
     def __init__(self) -> None:
         self.presses = 0
