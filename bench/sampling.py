@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from typing import Self
 
 
-class Every:
+class Every(ABC):
     """Calls `sample()` at once and then every `every_s` seconds from a thread of its own,
     from `with` to its end."""
 
@@ -15,8 +16,9 @@ class Every:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
+    @abstractmethod
     def sample(self) -> None:
-        raise NotImplementedError
+        """Take one sample (runs on the sampler's thread)."""
 
     def __enter__(self) -> Self:
         self._thread.start()

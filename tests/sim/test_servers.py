@@ -304,4 +304,8 @@ def test_servers_sort_by_updated_newest_first_and_page_in_that_order(
     oldest = call(conn, "GET", "/servers/detail?all_tenants=1&sort_key=updated_at&sort_dir=asc")
     assert oldest.json()["servers"][-1]["id"] == sid
     assert error(call(conn, "GET", "/servers?sort_key=colour"))[0] == 400
+    # Keys Nova takes and drops (SERVER_LIST_IGNORE_SORT_KEY): the default order.
+    dropped = call(conn, "GET", "/servers/detail?all_tenants=1&sort_key=id").json()["servers"]
+    default = call(conn, "GET", "/servers/detail?all_tenants=1").json()["servers"]
+    assert [s["id"] for s in dropped] == [s["id"] for s in default]
     assert error(call(conn, "GET", "/servers?sort_key=updated_at&sort_dir=up"))[0] == 400

@@ -136,19 +136,64 @@ SORT_KEYS: dict[str, Callable[[Instance], Any]] = {
     "vm_state": lambda i: i.vm_state,
     "task_state": lambda i: i.task_state or "",
     "launched_at": lambda i: i.launched_at or 0.0,
+    "project_id": lambda i: i.project_id,
+    "user_id": lambda i: i.user_id,
+    "key_name": lambda i: i.key_name or "",
+    "availability_zone": lambda i: i.zone or "",
 }
-"""The sort keys served (Nova accepts more; these are the ones clients here ask for)."""
+"""The sort keys served. Nova accepts a few more (display_description, image_ref...); the
+sim answers those with 400 rather than sort wrongly."""
+
+IGNORED_SORT_KEYS = frozenset(
+    [
+        "architecture",
+        "cell_name",
+        "cleaned",
+        "default_ephemeral_device",
+        "default_swap_device",
+        "deleted",
+        "deleted_at",
+        "disable_terminate",
+        "ephemeral_gb",
+        "ephemeral_key_uuid",
+        "id",
+        "key_data",
+        "launched_on",
+        "locked",
+        "memory_mb",
+        "os_type",
+        "reservation_id",
+        "root_gb",
+        "shutdown_terminate",
+        "user_data",
+        "vcpus",
+        "vm_mode",
+    ]
+)
+"""Keys Nova's servers API takes and drops without a word (schemas/servers.py,
+SERVER_LIST_IGNORE_SORT_KEY), with their sort_dir."""
 
 
 def _sorted(items: list[Instance], q: Any) -> list[Instance]:
     """Nova's order: by `sort_key` (repeatable) each in its `sort_dir` (desc by default),
     then created_at and uuid descending; without a key, newest created first. A poller
     lists `sort_key=updated_at` so that its first page holds the latest changes."""
-    keys = q.getlist("sort_key")
     dirs = q.getlist("sort_dir")
-    if not keys and not dirs:
+    keys = q.getlist("sort_key") or (["created_at"] if dirs else [])
+    pairs = [(k, dirs[n] if n < len(dirs) else "desc") for n, k in enumerate(keys)]
+    order = [(k, d) for k, d in pairs if k not in IGNORED_SORT_KEYS]
+    for key, direction in order:
+        if key not in SORT_KEYS:
+            raise bad_request(f"Invalid input for query parameters sort_key. Value: {key}.")
+        if direction not in ("asc", "desc"):
+            raise bad_request(f"Invalid input for query parameters sort_dir. Value: {direction}.")
+    if not order:
         items.sort(key=lambda i: (i.created, i.id), reverse=True)
         return items
+    order += [("created_at", "desc"), ("uuid", "desc")]
+    for key, direction in reversed(order):  # stable sorts: the first key sorts last
+        items.sort(key=SORT_KEYS[key], reverse=direction == "desc")
+    return items
     keys = keys or ["created_at"]
     for key in keys:
         if key not in SORT_KEYS:
