@@ -33,7 +33,15 @@ from novaflow.campaign import (
     tail,
     with_claims,
 )
-from novaflow.models import DrainRequest, Outcome, Plan, Resources, RunReport, Snapshot
+from novaflow.models import (
+    DrainRequest,
+    Instance,
+    Outcome,
+    Plan,
+    Resources,
+    RunReport,
+    Snapshot,
+)
 from novaflow.planner import plan as plan_drain
 from novaflow.refusals import Cause
 from tasks import live
@@ -209,6 +217,7 @@ class CampaignRun:
         """Start waiting hosts while the run, their zone and aggregates, and the margin allow."""
         held: list[str] = []
         snapshot: Snapshot | None = None
+        read_now = False  # `snapshot` was read in this call, not taken from a plan's turn
         for i, host in enumerate(waiting):
             if len(in_flight) >= self.batch_size:
                 return held + waiting[i:]
@@ -226,9 +235,24 @@ class CampaignRun:
             if snapshot is None:
                 # While hosts are in flight the last plan's read will do (hosts finished since
                 # count as still out: on the safe side); with none, read the cloud afresh.
-                snapshot = self.latest if in_flight and self.latest else self.fresh()
+                snapshot = self.latest if in_flight and self.latest else None
+                if snapshot is None:
+                    snapshot, read_now = self.fresh(), True
             left = free_fraction(snapshot, [*busy, host])
+            if left < self.margin and not read_now:
+                # That read may still count hosts done since as out: decide on a fresh one,
+                # or the run would shrink to the hosts a stale picture allows.
+                snapshot, read_now = self.fresh(), True
+                left = free_fraction(snapshot, [*busy, host])
             if left < self.margin:
+                self.runbook.log.info(
+                    "%s waits for room: with it out, the rest of the cloud would keep %.1f%% "
+                    "free (margin %.0f%%); %d host(s) in flight",
+                    host,
+                    100 * left,
+                    100 * self.margin,
+                    len(in_flight),
+                )
                 if not in_flight:
                     self.stopped = (
                         f"stopped before {host}: the rest of the cloud would keep only "
@@ -245,8 +269,9 @@ class CampaignRun:
         return held
 
     def fresh(self) -> Snapshot:
+        at = self.changes  # counted before the read: a change during it makes it stale
         self.latest = self.runbook.fresh_snapshot()
-        self.read_at = self.changes
+        self.read_at = at
         return self.latest
 
     def changed(self) -> None:
@@ -290,12 +315,12 @@ class CampaignRun:
             raise
         self._show(plan, host)
         self.runbook.finish_leftovers(snapshot, [host], plan.moves)
-        outcomes = self._move_off(host, plan, snapshot)
+        outcomes, left = self._move_off(host, plan, snapshot)
         moved = sum(1 for o in outcomes if o.result == "moved")
         record = record.model_copy(update={"moves": record.moves + moved})
-        left = instances_left(self.settings.cloud, host)
         if left:
-            self.runbook.notes.append(f"still on {host}: {', '.join(left[:10])}")
+            shown = ", ".join(f"{i.label} ({i.status})" for i in left[:10])
+            self.runbook.notes.append(f"still on {host}: {shown}")
         if self.runbook.window_closed():
             return self._window_ended(record, left)
         if left:
@@ -304,12 +329,15 @@ class CampaignRun:
             )
         return self._work_and_check(record)
 
-    def _move_off(self, host: str, plan: Plan, snapshot: Snapshot) -> list[Outcome]:
+    def _move_off(
+        self, host: str, plan: Plan, snapshot: Snapshot
+    ) -> tuple[list[Outcome], list[Instance]]:
         """Run the drain's moves, then plan again on a fresh read what is still to move: moves
         Nova refused with the instance still in place (its target filled up or went out of
         service meanwhile: Placement and the scheduler decide at the moment of the move), and
         instances that arrived during the drain (a move whose target the scheduler chose
-        lands on any host enabled at that moment, this one included)."""
+        lands on any host enabled at that moment, this one included). Returns how each move
+        ended and the instances still on the host, read once the last moves ended."""
         moves = plan.moves
         tried = {m.instance_id for m in moves}
         last: dict[str, Outcome] = {}  # instance id -> how its latest attempt ended
@@ -322,10 +350,11 @@ class CampaignRun:
                         self.claims.pop(m.instance_id, None)
                 self.changed()
             last.update({o.instance_id: o for o in got})
+            left = instances_left(self.settings.cloud, host)
             if attempt == REPLANS or self.runbook.window_closed():
                 break
             refused = [o for o in got if refused_in_place(o)]
-            arrived = [i for i in instances_left(self.settings.cloud, host) if i not in tried]
+            arrived = [i.id for i in left if i.id not in tried]
             if not refused and not arrived:
                 break
             ids = {o.instance_id for o in refused} | set(arrived)
@@ -341,7 +370,7 @@ class CampaignRun:
             retried = {id(o) for o in refused if o.instance_id in {m.instance_id for m in moves}}
             # The report keeps how each move ended, not an attempt that was tried again.
             self.runbook.outcomes[:] = [o for o in self.runbook.outcomes if id(o) not in retried]
-        return list(last.values())
+        return list(last.values()), left
 
     @staticmethod
     def _again_note(host: str, refused: list[Outcome], arrived: list[str], moves: list) -> str:
@@ -498,7 +527,7 @@ class CampaignRun:
         self.runbook.notes.append(f"{host} done: {record.note}")
         return record
 
-    def _window_ended(self, record: HostRecord, left: list[str]) -> HostRecord:
+    def _window_ended(self, record: HostRecord, left: list[Instance]) -> HostRecord:
         """The window closed before the work started: no instance moved -> back as it was;
         otherwise it stays disabled and resumes first in the next window."""
         host = record.host

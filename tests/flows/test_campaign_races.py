@@ -123,3 +123,55 @@ def test_moves_nova_refuses_at_their_target_are_planned_again_elsewhere(cloud_of
     note = next(n for n in report.notes if "Nova refused" in n)
     assert note.startswith("cmp-a: Nova refused ") and "tried elsewhere" in note, note
     assert service(sim, "out-1").status == "disabled"  # their hold is left as they set it
+
+
+def test_an_instance_that_arrives_during_the_drain_is_moved_off_too(cloud_of):
+    """An admin boots a guest onto cmp-a with a forced host (`az1:cmp-a`, which skips the
+    scheduler's filters, so a disabled host takes it) while cmp-a's drain is under way. The
+    drain moves it off as well once its planned moves are done, and only then is the host
+    worked on: nothing is left on a host being rebooted."""
+    sim = cloud_of(one_host_and_two_ways_out(), time_scale=SLOW)
+    name = f"kernel-{uuid.uuid4().hex[:8]}"
+    result: dict = {}
+
+    def campaign() -> None:
+        result["report"] = drive(
+            rolling_maintenance,
+            {"approve-plan": APPROVE},
+            hosts=["cmp-a"],
+            campaign=name,
+            work_command="true",
+            min_free_fraction=0.0,
+            settings=settings(),
+        )
+
+    thread = in_background(campaign)
+    wait_for(lambda: sim.state.hosts["cmp-a"].status == "disabled", timeout=60)
+    conn = sim.connect()
+    image = next(conn.image.images())
+    flavor = conn.compute.find_flavor("m1.small", ignore_missing=False)
+    conn.compute.create_server(
+        name="late-1",
+        image_id=image.id,
+        flavor_id=flavor.id,
+        networks="auto",
+        availability_zone="az1:cmp-a",
+    )
+    wait_for(lambda: where(sim, "late-1") == ("cmp-a", "ACTIVE"), timeout=30)
+    assert sim.state.hosts["cmp-a"].status == "disabled"  # it landed during the drain
+    thread.join(timeout=300)
+    report = result["report"]
+
+    assert states(name) == {"cmp-a": "done"}, report.notes
+    host, status = where(sim, "late-1")
+    assert host in ("out-1", "out-2") and status == "ACTIVE", (host, status)
+    for i in range(3):
+        host, status = where(sim, f"a-{i}")
+        assert host in ("out-1", "out-2") and status == "SHUTOFF", (f"a-{i}", host, status)
+    note = next(n for n in report.notes if "arrived" in n)
+    assert note == (
+        "cmp-a: 1 instance(s) arrived on it during its drain; planned again on a fresh read, "
+        "1 tried elsewhere"
+    ), note
+    assert errored(sim) == []
+    assert not report.unfinished and report.ok
