@@ -22,6 +22,7 @@ from prefect.futures import PrefectFuture
 
 from flows.common import Runbook
 from flows.maintenance import drain_request
+from flows.picture import CloudPicture
 from flows.preflight import check_drainable, check_supported, find_host
 from novaflow import gates
 from novaflow.campaign import (
@@ -31,7 +32,6 @@ from novaflow.campaign import (
     may_start,
     repeat_moves_note,
     tail,
-    with_claims,
 )
 from novaflow.models import (
     DrainRequest,
@@ -150,8 +150,8 @@ class CampaignRun:
         """Held while a host's drain is planned and the host disabled: plans take turns."""
         self.claims: dict[str, str] = {}
         """Instance id -> target of every move planned by a drain still under way."""
-        self.latest: Snapshot | None = None
-        """The last read of the cloud (the margin check uses it while hosts are in flight)."""
+        self.picture = CloudPicture(runbook.fresh_snapshot, runbook.log)
+        """The newest read of the cloud and the campaign's changes since (flows/picture.py)."""
         self.stopped: str | None = None
         """Why no new host starts (a failure under on_work_failure=stop, the margin)."""
         self.failed: list[str] = []
@@ -162,11 +162,6 @@ class CampaignRun:
         self.started: set[str] = set()
         """Hosts disabled and on their way to done or failed (they never wait again, so a
         host waiting for one of them waits for something that will happen)."""
-        self.changes = 0
-        """Counts what plans depend on: hosts given back, drains ended."""
-        self.read_at = -1
-        """`changes` when `latest` was read."""
-        self.drain_turn_guard = threading.Lock()
         self.planned: dict[str, threading.Event] = {}
         """Set once a host's drain is planned (or it gave its turn back): hosts plan in the
         order they start, so an empty host is taken out before the next one plans."""
@@ -174,6 +169,10 @@ class CampaignRun:
     # -- the dispatcher ------------------------------------------------------------------
     def run(self, todo: list[str]) -> None:
         """Start hosts in order as room allows, each as soon as another finishes."""
+        with self.picture:
+            self._dispatch(todo)
+
+    def _dispatch(self, todo: list[str]) -> None:
         waiting = list(todo)
         held_back: list[str] = []  # waiting for a host in flight to be done
         in_flight: dict[PrefectFuture, str] = {}
@@ -192,7 +191,7 @@ class CampaignRun:
             future = finished.get()
             host = in_flight.pop(future)
             if host not in self.waits:
-                self.changed()
+                self.picture.changed()
             self.busy.discard(host)
             self.started.discard(host)
             if host in self.waits:
@@ -233,16 +232,16 @@ class CampaignRun:
                 held.append(host)
                 continue
             if snapshot is None:
-                # While hosts are in flight the last plan's read will do (hosts finished since
-                # count as still out: on the safe side); with none, read the cloud afresh.
-                snapshot = self.latest if in_flight and self.latest else None
-                if snapshot is None:
-                    snapshot, read_now = self.fresh(), True
+                # While hosts are in flight the newest read will do; with none, a fresh one.
+                if in_flight and self.picture.latest is not None:
+                    snapshot = self.picture.now({}, moving=False)
+                else:
+                    snapshot, read_now = self.picture.fresh(), True
             left = free_fraction(snapshot, [*busy, host])
             if left < self.margin and not read_now:
-                # That read may still count hosts done since as out: decide on a fresh one,
-                # or the run would shrink to the hosts a stale picture allows.
-                snapshot, read_now = self.fresh(), True
+                # A read begun before a move landed may count its instance twice: decide on
+                # a fresh one, or the run would shrink to what a stale picture allows.
+                snapshot, read_now = self.picture.fresh(), True
                 left = free_fraction(snapshot, [*busy, host])
             if left < self.margin:
                 self.runbook.log.info(
@@ -267,26 +266,6 @@ class CampaignRun:
             in_flight[future] = host
             planned.wait()  # its plan first: the next host plans with this one taken out
         return held
-
-    def fresh(self) -> Snapshot:
-        at = self.changes  # counted before the read: a change during it makes it stale
-        self.latest = self.runbook.fresh_snapshot()
-        self.read_at = at
-        return self.latest
-
-    def changed(self) -> None:
-        """Something a plan depends on changed: a host given back, a drain ended (hosts
-        started meanwhile are left out by the plans themselves: see _request)."""
-        with self.drain_turn_guard:
-            self.changes += 1
-
-    def _read(self) -> Snapshot:
-        """The cloud as a plan needs it: the last read while nothing changed since (hosts
-        starting one after the other, or waiting for room and trying again, plan on the same
-        picture; moves of drains under way are counted by their claims), else a fresh one."""
-        if self.latest is not None and self.read_at == self.changes:
-            return self.latest
-        return self.fresh()
 
     # -- one host's turn -----------------------------------------------------------------
     def service(self, host: str) -> HostRecord:
@@ -348,7 +327,7 @@ class CampaignRun:
                 with self.drain_turn:
                     for m in moves:
                         self.claims.pop(m.instance_id, None)
-                self.changed()
+                self.picture.drain_ended((m.instance_id, m.target) for m in moves if m.target)
             last.update({o.instance_id: o for o in got})
             left = instances_left(self.settings.cloud, host)
             if attempt == REPLANS or self.runbook.window_closed():
@@ -359,7 +338,8 @@ class CampaignRun:
                 break
             ids = {o.instance_id for o in refused} | set(arrived)
             with self.drain_turn:
-                snapshot = with_claims(self.fresh(), self.claims)
+                self.picture.fresh()
+                snapshot = self.picture.now(self.claims)
                 again = plan_drain(snapshot, self._request(host))
                 moves = [m for m in again.moves if m.instance_id in ids]
                 self.claims.update({m.instance_id: m.target for m in moves if m.target})
@@ -409,7 +389,7 @@ class CampaignRun:
         the plan is None when the host does not start. The host is disabled after the turn."""
         if self._a_target_of_drains_under_way(host):
             return record, None, None
-        snapshot = with_claims(self._read(), self.claims)
+        snapshot = self.picture.now(self.claims)
         enabled_before = record.enabled_before
         if enabled_before is None:
             enabled_before = find_host(snapshot, host).status == "enabled"
@@ -519,6 +499,7 @@ class CampaignRun:
             return self._fail(record, f"not back in service: {proof.detail}; left disabled")
         if record.enabled_before:
             self.runbook.enable(host)
+            self.picture.back_in_service(host)
             after = "enabled again"
         else:
             after = "left disabled, as it was before the campaign"

@@ -21,7 +21,7 @@ from tasks import live
 from tasks.gates import approval_gate
 from tasks.inventory import make_plan, read_cloud, take_snapshot
 from tasks.leftovers import find_leftovers
-from tasks.moves import Dispatcher, ensure_slot_limits
+from tasks.moves import Dispatcher, cloud_limit_name, ensure_slot_limits
 from tasks.notify import Notifier
 from tasks.prefect_api import quick_retries_for_this_run
 from tasks.reporting import Progress, plan_summary, publish_plan, publish_report
@@ -92,6 +92,10 @@ class Runbook:
         self.plan: Plan | None = None
         self.left_disabled: dict[str, str] = {}
         """Hosts this run took out of service and has not given back, with the reason."""
+        self.moving: set[str] = set()
+        """Instances this run gave to the mover: locked by this run, never a leftover."""
+        self.limits_set: dict[str, int] = {}
+        """Prefect concurrency limits this run created or resized, and to what."""
         self.log = get_run_logger()
         quick_retries_for_this_run()
         self.notifier = Notifier.for_run(settings.approval.mode, scenario, settings.cloud, hosts)
@@ -191,14 +195,19 @@ class Runbook:
 
     def finish_leftovers(self, snapshot: Snapshot, hosts: list[str], planned: list[Move]) -> None:
         """Finish moves a crashed run left on `hosts` that the plan does not cover."""
-        if not any(i.locked for i in snapshot.instances):
+        theirs = [i for i in snapshot.instances if i.locked and i.id not in self.moving]
+        if not theirs:
             # Leftovers are recognised by novaflow's lock: nothing locked, nothing to finish,
-            # and no task run (and its server round trips) stands between the gate and the moves.
+            # and no task run (and its server round trips) stands between the gate and the
+            # moves. Instances this run is moving (a campaign's other drains) are locked by
+            # it, not left by a crashed run: reading each again cost a drain 3.5 s at 100
+            # hosts, and the task run's inputs would carry the whole cloud.
             return
         known = {m.instance_id for m in planned}
+        locked = snapshot.model_copy(update={"instances": theirs})
         extra = [
             m
-            for m in find_leftovers(self.settings.cloud, snapshot, hosts)
+            for m in find_leftovers(self.settings.cloud, locked, hosts)
             if m.instance_id not in known
         ]
         if extra:
@@ -218,12 +227,20 @@ class Runbook:
             progress=progress,
             on_outcome=self.notifier.move_finished,
         )
-        ensure_slot_limits(
-            self.settings.cloud, dispatcher.limits(moves), self.settings.max_parallel
-        )
+        self.moving.update(m.instance_id for m in moves)
+        self._ensure_limits(dispatcher.limits(moves))
         outcomes = dispatcher.run(moves)
         self.outcomes.extend(outcomes)
         return outcomes
+
+    def _ensure_limits(self, limits: dict[str, int]) -> None:
+        """Create or resize the Prefect limits these moves use, each once per run (a
+        campaign's drains would otherwise ask the server again for every host)."""
+        wanted = {cloud_limit_name(self.settings.cloud): self.settings.max_parallel, **limits}
+        new = {n: v for n, v in wanted.items() if self.limits_set.get(n) != v}
+        if new:
+            ensure_slot_limits(new)
+            self.limits_set.update(new)
 
     # -- verify and report ---------------------------------------------------------------
     def left_on(self, host: str) -> list[str]:

@@ -214,21 +214,22 @@ def rolling_maintenance(
                 else CampaignBook(Campaign(campaign="unnamed"), persist=False)
             )
             book.persist = book.persist and not settings.dry_run
-            return run_campaign(
-                runbook,
-                snapshot,
-                selected,
-                book,
-                work,
-                reason=reason,
-                batch_size=batch_size,
-                margin=min_free_fraction,
-                skip_check=skip_check,
-                retry_failed=retry_failed,
-                max_per_zone=max_per_zone,
-                max_per_aggregate=max_per_aggregate,
-                max_moved_twice=max_moved_twice,
-            )
+            with book:  # host states are saved by a writer of their own (see CampaignBook)
+                return run_campaign(
+                    runbook,
+                    snapshot,
+                    selected,
+                    book,
+                    work,
+                    reason=reason,
+                    batch_size=batch_size,
+                    margin=min_free_fraction,
+                    skip_check=skip_check,
+                    retry_failed=retry_failed,
+                    max_per_zone=max_per_zone,
+                    max_per_aggregate=max_per_aggregate,
+                    max_moved_twice=max_moved_twice,
+                )
         if campaign:
             runbook.notes.append(
                 f"campaign {campaign} not recorded: host states are kept for runs with a work "

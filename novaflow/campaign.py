@@ -220,3 +220,26 @@ def with_claims(snapshot: Snapshot, claims: Mapping[str, str]) -> Snapshot:
         for h in snapshot.hosts
     ]
     return snapshot.model_copy(update={"hosts": hosts})
+
+
+def in_service(snapshot: Snapshot, hosts: Iterable[str]) -> Snapshot:
+    """The snapshot with `hosts` enabled and up: hosts the campaign proved back in service and
+    enabled after the snapshot was read (it may show them disabled, or down mid-reboot)."""
+    back = set(hosts)
+    if not back:
+        return snapshot
+    fixed = {
+        "status": "enabled",
+        "state": "up",
+        "forced_down": False,
+        "placement_disabled": False,
+        "disabled_reason": None,
+    }
+    return snapshot.model_copy(
+        update={
+            "hosts": [
+                h.model_copy(update=fixed) if h.name in back and not h.accepts_instances else h
+                for h in snapshot.hosts
+            ]
+        }
+    )

@@ -118,11 +118,11 @@ def move_instance(move: Move, cloud: str, timeout_s: int) -> Outcome:
     return outcome
 
 
-def ensure_slot_limits(cloud: str, limits: dict[str, int], max_parallel: int) -> None:
-    """Create or resize each named host limit (slot_limit_name) to its budget, and the
-    cloud's to the run's `max_parallel` (the cap then holds across every run on that cloud)."""
+def ensure_slot_limits(limits: dict[str, int]) -> None:
+    """Create or resize each named limit: a host's (slot_limit_name) to its budget, the
+    cloud's (cloud_limit_name) to the run's `max_parallel`, so the cap holds across every
+    run on that cloud."""
     with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(cloud_limit_name(cloud), max_parallel)
         for name, n in limits.items():
             client.upsert_global_concurrency_limit_by_name(name, n)
 
