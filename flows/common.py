@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import get_run_logger
+from prefect.futures import PrefectFuture
 from prefect.states import Failed
 
 from flows.params import RunSettings
@@ -94,6 +95,8 @@ class Runbook:
         """Hosts this run took out of service and has not given back, with the reason."""
         self.moving: set[str] = set()
         """Instances this run gave to the mover: locked by this run, never a leftover."""
+        self.trailing: list[PrefectFuture] = []
+        """Move task runs whose moves ended but whose end Prefect may still be recording."""
         self.limits_set: dict[str, int] = {}
         """Prefect concurrency limits this run created or resized, and to what."""
         self.log = get_run_logger()
@@ -230,6 +233,7 @@ class Runbook:
         self.moving.update(m.instance_id for m in moves)
         self._ensure_limits(dispatcher.limits(moves))
         outcomes = dispatcher.run(moves)
+        self.trailing.extend(dispatcher.trailing)
         self.outcomes.extend(outcomes)
         return outcomes
 
@@ -258,6 +262,9 @@ class Runbook:
         return [i.id for i in left]
 
     def report(self, *, dry_run: bool = False, fail_if_incomplete: bool = True) -> RunReport:
+        for future in self.trailing:  # long ended: their task runs are recorded as done
+            future.wait()
+        self.trailing.clear()
         report = RunReport(
             scenario=self.scenario,
             cloud=self.settings.cloud,

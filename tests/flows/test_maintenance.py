@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 from prefect import get_client
-from prefect.client.schemas.filters import FlowFilter, FlowFilterName, LogFilter
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterId,
+    LogFilter,
+)
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.logging.handlers import APILogWorker
 from pydantic import ValidationError
@@ -13,6 +19,7 @@ import flows.common
 from flows.maintenance import node_maintenance
 from flows.params import ApprovalSettings, RunSettings
 from novaflow.errors import BadRequest
+from novaflow.sim.testing import wait_for
 from tests.flows.conftest import APPROVE, REJECT, drive, service, two_hosts, where
 
 
@@ -159,3 +166,36 @@ def test_a_host_that_is_down_is_refused_with_a_pointer_to_evacuation(cloud_of):
 def test_bad_settings_fail_before_anything_moves(bad):
     with pytest.raises(ValidationError):
         RunSettings(**bad)
+
+
+def test_every_move_task_run_is_recorded_completed_by_the_time_of_the_report(cloud_of):
+    """A move frees its slots the moment Nova is done with it, before Prefect has recorded
+    its task run's end (tasks/moves.py, _ENDED); once the run is over, Prefect has every
+    move's end, so the UI never shows a finished run with moves still Running."""
+    sim = cloud_of(two_hosts(4))
+    report = drive(
+        node_maintenance,
+        {"approve-plan": APPROVE},
+        host="cmp-a",
+        reason="kernel 6.8",
+        settings=settings(),
+        wait_for_done=False,
+    )
+    assert all(where(sim, f"web-{i}") == ("cmp-b", "ACTIVE") for i in range(4))
+    with get_client(sync_client=True) as client:
+        (run,) = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["node-maintenance"])),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=1,
+        )
+
+        def moves() -> dict[str, str]:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id]))
+            )
+            return {t.name: t.state_name for t in runs if t.name.startswith("live-web-")}
+
+        # The server records task runs from the run's events, a moment behind the run.
+        wanted = {f"live-web-{i}": "Completed" for i in range(4)}
+        wait_for(lambda: moves() == wanted, timeout=30, interval=0.5, what=f"{wanted}")
+    assert [o.result for o in report.outcomes] == ["moved"] * 4
