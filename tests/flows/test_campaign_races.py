@@ -4,6 +4,7 @@ every instance ACTIVE or SHUTOFF as it was, on a host in service, and nothing in
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 from flows.params import ApprovalSettings, RunSettings
@@ -84,12 +85,9 @@ def one_host_and_two_ways_out() -> ClusterSpec:
     return spec
 
 
-def test_moves_nova_refuses_at_their_target_are_planned_again_elsewhere(cloud_of):
-    """Someone takes out-1 out of service while cmp-a's drain has moves queued toward it:
-    Nova's scheduler refuses them (NoValidHost: the requested host is disabled). The drain
-    plans them again on a fresh read and they land on out-2; nothing is left in error."""
-    sim = cloud_of(one_host_and_two_ways_out(), time_scale=SLOW)
-    name = f"kernel-{uuid.uuid4().hex[:8]}"
+def draining_cmp_a(sim, name: str) -> tuple[threading.Thread, dict]:
+    """Campaign `name` over cmp-a, run in the background; returns once cmp-a is disabled
+    (its drain under way), with the thread and where its report will be (`report`)."""
     result: dict = {}
 
     def campaign() -> None:
@@ -105,6 +103,16 @@ def test_moves_nova_refuses_at_their_target_are_planned_again_elsewhere(cloud_of
 
     thread = in_background(campaign)
     wait_for(lambda: sim.state.hosts["cmp-a"].status == "disabled", timeout=60)
+    return thread, result
+
+
+def test_moves_nova_refuses_at_their_target_are_planned_again_elsewhere(cloud_of):
+    """Someone takes out-1 out of service while cmp-a's drain has moves queued toward it:
+    Nova's scheduler refuses them (NoValidHost: the requested host is disabled). The drain
+    plans them again on a fresh read and they land on out-2; nothing is left in error."""
+    sim = cloud_of(one_host_and_two_ways_out(), time_scale=SLOW)
+    name = f"kernel-{uuid.uuid4().hex[:8]}"
+    thread, result = draining_cmp_a(sim, name)
     conn = sim.connect()
     out_1 = next(s for s in conn.compute.services() if s.host == "out-1")
     conn.compute.disable_service(out_1, disabled_reason="disk alarm (someone else's hold)")
@@ -132,21 +140,7 @@ def test_an_instance_that_arrives_during_the_drain_is_moved_off_too(cloud_of):
     worked on: nothing is left on a host being rebooted."""
     sim = cloud_of(one_host_and_two_ways_out(), time_scale=SLOW)
     name = f"kernel-{uuid.uuid4().hex[:8]}"
-    result: dict = {}
-
-    def campaign() -> None:
-        result["report"] = drive(
-            rolling_maintenance,
-            {"approve-plan": APPROVE},
-            hosts=["cmp-a"],
-            campaign=name,
-            work_command="true",
-            min_free_fraction=0.0,
-            settings=settings(),
-        )
-
-    thread = in_background(campaign)
-    wait_for(lambda: sim.state.hosts["cmp-a"].status == "disabled", timeout=60)
+    thread, result = draining_cmp_a(sim, name)
     conn = sim.connect()
     image = next(conn.image.images())
     flavor = conn.compute.find_flavor("m1.small", ignore_missing=False)
