@@ -239,8 +239,9 @@ class CampaignRun:
                     snapshot, read_now = self.picture.fresh(), True
             left = free_fraction(snapshot, [*busy, host])
             if left < self.margin and not read_now:
-                # A read begun before a move landed may count its instance twice: decide on
-                # a fresh one, or the run would shrink to what a stale picture allows.
+                # The newest read may predate what the picture does not correct (instances
+                # booted or removed since, another run's holds): decide on a fresh one before
+                # holding a host back, or the run would shrink to what a stale read allows.
                 snapshot, read_now = self.picture.fresh(), True
                 left = free_fraction(snapshot, [*busy, host])
             if left < self.margin:
