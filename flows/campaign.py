@@ -33,6 +33,7 @@ from novaflow.campaign import (
     repeat_moves_note,
     tail,
 )
+from novaflow.cloud.rereads import Rereads
 from novaflow.models import (
     DrainRequest,
     Instance,
@@ -150,7 +151,10 @@ class CampaignRun:
         """Held while a host's drain is planned and the host disabled: plans take turns."""
         self.claims: dict[str, str] = {}
         """Instance id -> target of every move planned by a drain still under way."""
-        self.picture = CloudPicture(runbook.fresh_snapshot, runbook.log)
+        again = Rereads()
+        self.picture = CloudPicture(
+            lambda: runbook.reread(again), runbook.log, host_changed=again.host_changed
+        )
         """The newest read of the cloud and the campaign's changes since (flows/picture.py)."""
         self.stopped: str | None = None
         """Why no new host starts (a failure under on_work_failure=stop, the margin)."""

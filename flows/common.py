@@ -15,12 +15,13 @@ from prefect.futures import PrefectFuture
 from prefect.states import Failed
 
 from flows.params import RunSettings
+from novaflow.cloud.rereads import Rereads
 from novaflow.errors import REFUSALS, BadRequest
 from novaflow.gates import Gate
 from novaflow.models import ApprovalDecision, GateRecord, Move, Outcome, Plan, RunReport, Snapshot
 from tasks import live
 from tasks.gates import approval_gate
-from tasks.inventory import make_plan, read_cloud, take_snapshot
+from tasks.inventory import make_plan, read_cloud, reread_cloud, take_snapshot
 from tasks.leftovers import find_leftovers
 from tasks.moves import Dispatcher, cloud_limit_name, ensure_slot_limits
 from tasks.notify import Notifier
@@ -109,6 +110,10 @@ class Runbook:
 
     def fresh_snapshot(self) -> Snapshot:
         return read_cloud(self.settings.cloud, self.settings.live_migration_slots)
+
+    def reread(self, again: Rereads) -> Snapshot:
+        """The cloud read again at the cost of what changed (novaflow/cloud/rereads.py)."""
+        return reread_cloud(self.settings.cloud, self.settings.live_migration_slots, again)
 
     def make_plan(self, snapshot: Snapshot, request) -> Plan:
         plan = make_plan(snapshot, request)

@@ -44,8 +44,17 @@ Nova's pace, minutes per host, so there the wait rarely matters."""
 class CloudPicture:
     """The newest read of the cloud plus the campaign's own changes since (see module doc)."""
 
-    def __init__(self, read: Callable[[], Snapshot], log: Logger | LoggerAdapter[Any]) -> None:
+    def __init__(
+        self,
+        read: Callable[[], Snapshot],
+        log: Logger | LoggerAdapter[Any],
+        *,
+        host_changed: Callable[[str], None] = lambda _host: None,
+    ) -> None:
         self._read = read
+        self._host_changed = host_changed
+        """Told of each host back in service: its work may have changed its inventories,
+        which a read that reuses them (novaflow/cloud/rereads.py) then reads again."""
         self._log = log
         self._lock = threading.Condition()
         self.changes = 0
@@ -76,6 +85,7 @@ class CloudPicture:
             self._lock.notify_all()
 
     def back_in_service(self, host: str) -> None:
+        self._host_changed(host)
         with self._lock:
             self._enabled[host] = self.changes
             self.changes += 1

@@ -6,6 +6,7 @@ from prefect import task
 from prefect.cache_policies import INPUTS, NO_CACHE, RUN_ID
 
 from novaflow import planner
+from novaflow.cloud.rereads import Rereads
 from novaflow.errors import REFUSALS
 from novaflow.models import Plan, PlanRequest, Snapshot
 from novaflow.telemetry import LoadSettings, measure
@@ -45,6 +46,19 @@ def take_snapshot(cloud: str, live_migration_slots: int, purpose: str = "plan") 
 def read_cloud(cloud: str, live_migration_slots: int) -> Snapshot:
     """A snapshot that is never cached: for verifying what the moves did."""
     return cloud_for(cloud).snapshot(live_migration_slots=live_migration_slots)
+
+
+@task(
+    name="reread-cloud",
+    retries=2,
+    retry_delay_seconds=3,
+    retry_condition_fn=worth_retrying,
+    cache_policy=NO_CACHE,
+)
+def reread_cloud(cloud: str, live_migration_slots: int, again: Rereads) -> Snapshot:
+    """The cloud read again at the cost of what changed since `again`'s last read (a full
+    read now and then): a campaign re-reads it after every change to plan on it."""
+    return cloud_for(cloud).snapshot(live_migration_slots=live_migration_slots, again=again)
 
 
 @task(name="measure-load", cache_policy=_PER_RUN, persist_result=True)

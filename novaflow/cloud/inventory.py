@@ -6,6 +6,7 @@ JSON through the sdk's placement proxy, beside the compute lists.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,7 +19,14 @@ import openstack.exceptions
 from openstack.compute.v2 import aggregate as sdk_aggregate
 
 from novaflow.cloud.reads import Reads, _instance_from_body
-from novaflow.cloud.session import MV_HYPERVISORS, MV_HYPERVISORS_MIN, MV_SERVICES, _mv
+from novaflow.cloud.rereads import Rereads, merged
+from novaflow.cloud.session import (
+    MV_HYPERVISORS,
+    MV_HYPERVISORS_MIN,
+    MV_SERVICES,
+    _mv,
+    parse_time,
+)
 from novaflow.errors import (
     UnsupportedByCloud,
 )
@@ -27,6 +35,7 @@ from novaflow.models import (
     AllocationRatios,
     CloudFeatures,
     Host,
+    Instance,
     Inventory,
     NestedProvider,
     Resources,
@@ -52,7 +61,7 @@ class Snapshots(Reads):
 
     # ---------------------------------------------------------------- snapshot
 
-    def snapshot(self, *, live_migration_slots: int = 1) -> Snapshot:
+    def snapshot(self, *, live_migration_slots: int = 1, again: Rereads | None = None) -> Snapshot:
         """The whole cloud in five compute list calls (plus paging) and Placement's view of
         capacity: three Placement list calls and one inventory read per compute node (in a
         bounded pool), never one call per instance. Placement is read beside Nova, not after
@@ -60,15 +69,29 @@ class Snapshots(Reads):
 
         Services, groups and aggregates are sdk resources (per host and few); servers and
         hypervisors are read as JSON (`_server_bodies`, `_json_pages`).
+
+        With `again` (a reader's memory of its last read, novaflow/cloud/rereads.py), only
+        the servers changed since and the inventories not known are read, unless a full read
+        is due.
         """
+        if again is None:
+            return self._read(live_migration_slots, None)
+        with again.lock:
+            return self._read(live_migration_slots, again)
+
+    def _read(self, slots: int, again: Rereads | None) -> Snapshot:
         taken_at = datetime.now(UTC)
+        full = again is None or again.due()
+        known = None if full or again is None else again.known_inventories()
         with ThreadPoolExecutor(1, thread_name_prefix="placement-view") as beside:
-            placement = beside.submit(self._placement_view)
+            placement = beside.submit(self._placement_view, known)
             services = self._service_bodies()
             hv_mv = self._version(MV_HYPERVISORS, MV_HYPERVISORS_MIN, "paged hypervisors")
             what = "listing hypervisors"
             hypervisors = self._json_pages(what, "/os-hypervisors/detail", "hypervisors", {}, hv_mv)
-            bodies = self._server_bodies()
+            mark = self._newest_change() if again is not None else None
+            since = None if full or again is None else again.changes_since()
+            bodies = self._server_bodies(changes_since=since)
             groups = self._server_groups()
             aggregates = self._call(
                 "listing aggregates", lambda: list(self.conn.compute.aggregates())
@@ -78,16 +101,31 @@ class Snapshots(Reads):
         for g in groups:
             for m in g.members:
                 member_of.setdefault(m, []).append(g.id)
-        instances = []
+        read: list[Instance] = []
+        deleted: list[str] = []
         for body in bodies:
             if body.get("status") == "DELETED":
+                deleted.append(str(body["id"]))
                 continue
             inst = _instance_from_body(body, member_of)
             self._names[inst.id] = inst.name
-            instances.append(inst)
-        hosts = self._hosts(
-            services, hypervisors, aggregates or [], providers, live_migration_slots
-        )
+            read.append(inst)
+        node_of = _nodes_of(hypervisors, providers)
+        if again is None:
+            instances = read
+        else:
+            known_instances = {} if full else again.instances
+            again.instances = merged(known_instances, read, deleted, member_of)
+            instances = list(again.instances.values())
+            again.mark = mark or again.mark
+            again.inventories = {p.uuid: (p.root, p.inventories) for p in providers.values()}
+            by_name = {p.name: p.uuid for p in providers.values() if p.parent is None}
+            again.root_of_host = {**by_name, **{h: p.uuid for h, p in node_of.items()}}
+            if full:
+                again.full_at, again.full_reads = time.monotonic(), again.full_reads + 1
+            else:
+                again.partial_reads += 1
+        hosts = self._hosts(services, node_of, aggregates or [], providers, slots)
         hosts = _with_cells(hosts, aggregates or [])
         return Snapshot(
             taken_at=taken_at,
@@ -101,27 +139,35 @@ class Snapshots(Reads):
             ),
         )
 
+    def _newest_change(self) -> datetime | None:
+        """The newest `updated` of any server now, on the cloud's clock: where the next
+        `changes-since` starts. Read before the listing, so a change during it is newer."""
+        query = {
+            "all_tenants": "True",
+            "limit": "1",
+            "sort_key": "updated_at",
+            "sort_dir": "desc",
+        }
+        found = self._json_pages(
+            "finding the newest server change",
+            "/servers/detail",
+            "servers",
+            query,
+            self._servers_mv(),
+            paged=False,
+        )
+        return parse_time(found[0].get("updated")) if found else None
+
     def _hosts(
         self,
         services: list[dict[str, Any]],
-        hypervisors: list[dict[str, Any]],
+        node_of: dict[str, _Provider],
         aggregates: list[sdk_aggregate.Aggregate],
         providers: dict[str, _Provider],
         slots: int,
     ) -> list[Host]:
-        """Each compute service with its node's Placement provider.
-
-        A provider is the compute node: its uuid is the hypervisor id (2.53+) and its name
-        the hypervisor_hostname, which may differ from the service host, so the hypervisors
-        list maps one to the other.
-        """
+        """Each compute service with its node's Placement provider (`_nodes_of`)."""
         by_name = {p.name: p for p in providers.values() if p.parent is None}
-        node_of: dict[str, _Provider] = {}
-        for hv in hypervisors:
-            host = (hv.get("service") or {}).get("host") or hv.get("hypervisor_hostname")
-            p = providers.get(str(hv.get("id"))) or by_name.get(hv.get("hypervisor_hostname"))
-            if host and p is not None and p.parent is None:
-                node_of.setdefault(host, p)
         nested_of: dict[str, list[_Provider]] = {}
         for p in providers.values():
             if p.uuid != p.root:
@@ -186,15 +232,19 @@ class Snapshots(Reads):
 
         return self._call(what, read) or {}
 
-    def _placement_view(self) -> dict[str, _Provider]:
+    def _placement_view(
+        self, known: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, _Provider]:
         """Every resource provider with its inventories, usages and whether it is disabled.
 
         Bulk reads first: the provider list, the disabled ones (a `required` filter), and the
         provider summaries of allocation candidates, which give the usage of every provider
         tree with room for one vCPU. Inventories (total, reserved, ratio, min/max_unit,
-        step_size) have no bulk read, so they are read per provider in a bounded pool, with
-        the usages of the few providers (full ones) the summaries did not cover.
+        step_size) have no bulk read, so they are read per provider in a bounded pool (those
+        in `known`, by provider uuid, are taken from there: see rereads.py), with the usages
+        of the few providers (full ones) the summaries did not cover.
         """
+        known = known or {}
         listed = self._placement_get("listing resource providers", "/resource_providers")
         providers = {
             p["uuid"]: _Provider(
@@ -228,10 +278,14 @@ class Snapshots(Reads):
                 used[uuid] = {rc: int(r.get("used") or 0) for rc, r in res.items()}
 
         def fill(p: _Provider) -> None:
-            body = self._placement_get(
-                f"reading inventories of {p.name}", f"/resource_providers/{p.uuid}/inventories"
-            )
-            p.inventories = body.get("inventories") or {}
+            if p.uuid in known:
+                p.inventories = known[p.uuid]
+            else:
+                body = self._placement_get(
+                    f"reading inventories of {p.name}",
+                    f"/resource_providers/{p.uuid}/inventories",
+                )
+                p.inventories = body.get("inventories") or {}
             if p.uuid in used and set(p.inventories) <= set(used[p.uuid]):
                 p.used = used[p.uuid]
             else:
@@ -255,6 +309,25 @@ class Snapshots(Reads):
             "listing compute services", "/os-services", "services", query, mv, paged=False
         )
         return [s for s in found if s.get("binary", "nova-compute") == "nova-compute"]
+
+
+def _nodes_of(
+    hypervisors: list[dict[str, Any]], providers: dict[str, _Provider]
+) -> dict[str, _Provider]:
+    """Compute service host -> its compute node's provider.
+
+    A provider is the compute node: its uuid is the hypervisor id (2.53+) and its name
+    the hypervisor_hostname, which may differ from the service host, so the hypervisors
+    list maps one to the other.
+    """
+    by_name = {p.name: p for p in providers.values() if p.parent is None}
+    node_of: dict[str, _Provider] = {}
+    for hv in hypervisors:
+        host = (hv.get("service") or {}).get("host") or hv.get("hypervisor_hostname")
+        p = providers.get(str(hv.get("id"))) or by_name.get(hv.get("hypervisor_hostname"))
+        if host and p is not None and p.parent is None:
+            node_of.setdefault(host, p)
+    return node_of
 
 
 CELL_KEY = "cell"

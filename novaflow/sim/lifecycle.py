@@ -180,9 +180,12 @@ def revive_host(cloud: SimCloud, name: str) -> None:
     start_queued_live(cloud, name)
 
 
-def set_lock(inst: Instance, locked: bool, reason: str | None = None) -> None:
+def set_lock(cloud: SimCloud, inst: Instance, locked: bool, reason: str | None = None) -> None:
+    """Nova saves the instance: like every change to it, its `updated` moves (and a
+    `changes-since` listing shows it)."""
     inst.locked = locked
     inst.locked_reason = reason if locked else None
+    inst.updated = cloud.now
 
 
 def check_no_done_evacuations(cloud: SimCloud, host: Host) -> None:

@@ -85,11 +85,13 @@ def test_a_read_begun_before_the_drain_ended_does_not_drop_its_room():
 
 def test_a_host_put_back_in_service_is_a_target_before_the_next_read():
     down = snap([host("cmp-a", status="disabled", state="down"), host("out-1")], [])
-    picture = CloudPicture(Reads(down), LOG)
+    changed: list[str] = []
+    picture = CloudPicture(Reads(down), LOG, host_changed=changed.append)
     picture.fresh()
     assert not accepts(picture.now({}), "cmp-a")
     picture.back_in_service("cmp-a")
     assert accepts(picture.now({}), "cmp-a")
+    assert changed == ["cmp-a"]  # its inventories are read again (its work may change them)
 
 
 def test_claims_of_drains_under_way_are_counted_but_not_kept():

@@ -96,7 +96,7 @@ def _lock(cloud: SimCloud, inst: Instance, body: Any, v: Version) -> object:
     if isinstance(body, dict):
         _only("lock", body, {"locked_reason"} if v >= (2, 73) else set())
         reason = body.get("locked_reason")
-    lifecycle.set_lock(inst, True, reason)
+    lifecycle.set_lock(cloud, inst, True, reason)
     return empty(202)
 
 
@@ -124,7 +124,7 @@ def _simple(action: str) -> Any:
         elif action == "os-start":
             lifecycle.start(cloud, inst)
         elif action == "unlock":
-            lifecycle.set_lock(inst, False)
+            lifecycle.set_lock(cloud, inst, False)
         return empty(202)
 
     return run
