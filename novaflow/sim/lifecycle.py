@@ -58,12 +58,13 @@ def create_server(
     cloud.instances[inst.id] = inst
     if group_id:
         cloud.groups[group_id].members.append(inst.id)
-    # An admin's forced `zone:host` bypasses the scheduler's filters, as in Nova.
-    dest = (
-        forced_destination(cloud, inst, forced)
-        if forced
-        else select_destination(cloud, inst, exclude=set(), zone=zone or None)
-    )
+    # An admin's forced `zone:host` bypasses the scheduler's filters, as in Nova, but not
+    # Placement's mandatory pre-filter (Train+): the request forbids COMPUTE_STATUS_DISABLED,
+    # so a forced boot onto a disabled host finds no candidate (NoValidHost).
+    if forced:
+        dest = None if _disabled(cloud, forced) else forced_destination(cloud, inst, forced)
+    else:
+        dest = select_destination(cloud, inst, exclude=set(), zone=zone or None)
     if dest is None:
         inst.vm_state, inst.task_state = "error", None
         inst.fault = {
@@ -178,6 +179,15 @@ def revive_host(cloud: SimCloud, name: str) -> None:
         if m.migration_type == "evacuation" and m.source_compute == name and m.status == "done":
             m.status, m.updated = "completed", cloud.now
     start_queued_live(cloud, name)
+
+
+def _disabled(cloud: SimCloud, host: str) -> bool:
+    """Its compute node's provider carries COMPUTE_STATUS_DISABLED (its service is disabled)."""
+    target = cloud.hosts.get(host)
+    if target is None:
+        return False
+    root = cloud.providers.get(target.hypervisor_uuid)
+    return root is not None and placement.DISABLED_TRAIT in placement.traits(cloud, root)
 
 
 def set_lock(cloud: SimCloud, inst: Instance, locked: bool, reason: str | None = None) -> None:

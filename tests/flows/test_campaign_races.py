@@ -134,22 +134,18 @@ def test_moves_nova_refuses_at_their_target_are_planned_again_elsewhere(cloud_of
 
 
 def test_an_instance_that_arrives_during_the_drain_is_moved_off_too(cloud_of):
-    """An admin boots a guest onto cmp-a with a forced host (`az1:cmp-a`, which skips the
-    scheduler's filters, so a disabled host takes it) while cmp-a's drain is under way. The
-    drain moves it off as well once its planned moves are done, and only then is the host
-    worked on: nothing is left on a host being rebooted."""
-    sim = cloud_of(one_host_and_two_ways_out(), time_scale=SLOW)
+    """An admin live-migrates a guest onto cmp-a with `force` (API 2.30-2.67: no scheduler,
+    so no filter and no Placement pre-filter stops it at a disabled host) while cmp-a's
+    drain is under way. The drain moves it off as well once its planned moves are done, and
+    only then is the host worked on: nothing is left on a host being rebooted. (A forced
+    `zone:host` boot would not land there: since Train, Placement's mandatory pre-filter
+    excludes disabled hosts even when one is forced.)"""
+    sim = cloud_of(one_host_and_two_ways_out().instance("late-1", host="out-2"), time_scale=SLOW)
     name = f"kernel-{uuid.uuid4().hex[:8]}"
     thread, result = draining_cmp_a(sim, name)
     conn = sim.connect()
-    image = next(conn.image.images())
-    flavor = conn.compute.find_flavor("m1.small", ignore_missing=False)
-    conn.compute.create_server(
-        name="late-1",
-        image_id=image.id,
-        flavor_id=flavor.id,
-        networks="auto",
-        availability_zone="az1:cmp-a",
+    conn.compute.live_migrate_server(
+        sim.server_id("late-1"), host="cmp-a", force=True, block_migration="auto"
     )
     wait_for(lambda: where(sim, "late-1") == ("cmp-a", "ACTIVE"), timeout=30)
     assert sim.state.hosts["cmp-a"].status == "disabled"  # it landed during the drain

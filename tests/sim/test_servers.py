@@ -128,6 +128,35 @@ def test_create_places_by_capacity_and_zone_then_delete(make_sim: Callable[..., 
     assert server.id not in sim.state.instances
 
 
+def test_a_forced_host_skips_the_filters_but_not_a_disabled_hosts_trait(
+    make_sim: Callable[..., SimHandle],
+) -> None:
+    """`zone:host` bypasses the scheduler's filters, not Placement's mandatory pre-filter
+    (Train+): the request forbids COMPUTE_STATUS_DISABLED, so a disabled host takes nothing."""
+    sim = make_sim(ClusterSpec().host("a").host("b"))
+    conn = sim.connect()
+    image = next(iter(conn.image.images()))
+    flavor = conn.compute.find_flavor("m1.small", ignore_missing=False)
+
+    def boot(name: str) -> str:
+        server = conn.compute.create_server(
+            name=name,
+            image_id=image.id,
+            flavor_id=flavor.id,
+            networks="auto",
+            availability_zone="az1:a",
+        )
+        return server.id
+
+    on_a = boot("forced-1")
+    assert sim.host_of(on_a) == "a"
+    service = next(s for s in conn.compute.services() if s.host == "a")
+    conn.compute.disable_service(service, disabled_reason="maintenance")
+    refused = conn.compute.get_server(boot("forced-2"))
+    assert refused.status == "ERROR" and "No valid host" in refused.fault["message"]
+    assert sim.host_of(refused.id) is None
+
+
 def test_create_honours_server_group_policies(make_sim: Callable[..., SimHandle]) -> None:
     sim = make_sim(ClusterSpec().host("a").host("b").host("c"))
     conn = sim.connect()
@@ -210,6 +239,18 @@ def test_stop_start_lock_unlock(frozen: Callable[..., SimHandle]) -> None:
     assert server.is_locked and server.locked_reason == "maintenance"
     conn.compute.unlock_server(sid)
     assert not conn.compute.get_server(sid).is_locked
+
+
+def test_a_lock_is_a_change_of_the_server(frozen: Callable[..., SimHandle]) -> None:
+    """Nova saves the instance on lock and unlock: `updated` moves, `changes-since` shows it."""
+    sim = frozen(pair_spec())
+    conn = sim.connect()
+    mark = sim.state.time(sim.state.now).strftime("%Y-%m-%dT%H:%M:%S")
+    sim.advance(10)
+    sid = sim.server_id("web-1")
+    conn.compute.lock_server(sid)
+    changed = list(conn.compute.servers(all_projects=True, changes_since=mark))
+    assert [(s.id, s.is_locked) for s in changed] == [(sid, True)]
 
 
 def test_unknown_action_is_400(frozen: Callable[..., SimHandle]) -> None:
