@@ -396,7 +396,9 @@ def rolling(
     check_timeout: float = typer.Option(
         1800, help="Seconds a host has to come back in service after its work."
     ),
-    canary: bool = typer.Option(False, help="Boot and delete a small instance before enabling."),
+    canary: bool = typer.Option(
+        False, help="Run a small instance on the host (still disabled) before enabling it."
+    ),
     skip_check: str | None = typer.Option(
         None, help="A command with {host}; exit 0 marks the host done untouched."
     ),

@@ -154,7 +154,8 @@ def rolling_maintenance(
         work_timeout_s: Work still running after this has failed.
         on_work_failure: stop: no new host starts after a host fails; skip: go on.
         check_timeout_s: How long a host has to report back in service after its work.
-        canary: Also boot a small instance on the host before enabling it.
+        canary: Also run a small instance on the host (booted elsewhere, moved onto it by a
+            forced live migration while it is still disabled) before enabling it.
         skip_check: A command with {host}; exit 0 means the host is already done.
         retry_failed: Try hosts that failed in an earlier run of the campaign again.
         max_per_zone: Hosts of one availability zone in maintenance at once.

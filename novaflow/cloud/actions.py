@@ -147,18 +147,14 @@ class Actions(Reads):
         mine = [h for h in found if h.get("hypervisor_hostname") == host]
         return parse_uptime(mine[0].get("uptime")) if mine else None
 
-    def boot_on_host(self, host: str, zone: str, name: str) -> str:
-        """Boot a small instance (smallest flavor, first image, no network) on `host`; its id.
-
-        The host is named the admin's forced way, `zone:host`, which bypasses the scheduler's
-        filters: the host is still disabled while it is checked, and a 2.74 `host` request
-        goes through ComputeFilter, which refuses disabled hosts.
-        """
+    def boot_canary(self, name: str, zone: str) -> str:
+        """Boot a small instance (smallest flavor, first image, no network) in `zone`, where
+        the scheduler puts it; its id. See novaflow/canary.py for why not on a named host."""
         flavors = self._call("listing flavors", lambda: list(self.conn.compute.flavors())) or []
         images = self._call("listing images", lambda: list(self.conn.image.images())) or []
         if not flavors or not images:
             raise CloudError(
-                f"cannot boot a canary on {host}: the cloud has no "
+                f"cannot boot a canary in {zone}: the cloud has no "
                 + ("flavor" if not flavors else "image"),
                 "create a small flavor and image, or run without the canary",
             )
@@ -168,7 +164,7 @@ class Actions(Reads):
                 "name": name,
                 "flavorRef": flavor.id,
                 "imageRef": images[0].id,
-                "availability_zone": f"{zone}:{host}",
+                "availability_zone": zone,
                 "networks": "none",
                 "metadata": {"novaflow": "canary"},
             }
@@ -179,10 +175,22 @@ class Actions(Reads):
             openstack.exceptions.raise_from_response(resp)
             return str(resp.json()["server"]["id"])
 
-        server_id = self._call(f"booting a canary on {host}", create)
+        server_id = self._call(f"booting a canary in {zone}", create)
         assert server_id is not None
         self._names[server_id] = name
         return server_id
+
+    def force_live_migrate(self, instance_id: str, host: str) -> None:
+        """Live-migrate onto `host` with `force` (API 2.30-2.67): Nova skips the scheduler,
+        its filters and Placement's pre-filters, and copies the allocation onto the host,
+        which still has to hold it. Only the canary is moved this way (novaflow/canary.py)."""
+        self._version(MV_LIVE, MV_LIVE, "a forced live migration")
+        self._call(
+            f"forcing {self.label(instance_id)} onto {host}",
+            lambda: self.conn.compute.live_migrate_server(
+                _server(instance_id), host=host, force=True, block_migration="auto"
+            ),
+        )
 
     def delete_server(self, instance_id: str) -> None:
         self._call(

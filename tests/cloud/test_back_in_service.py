@@ -97,13 +97,42 @@ def test_work_that_did_not_restart_the_host_is_proven_without_a_restart(connect)
     assert "no restart seen; the node has been up" in proof.detail
 
 
-def test_the_canary_boots_on_the_disabled_host_and_is_deleted(connect):
+def test_the_canary_runs_on_the_host_that_stays_disabled_and_is_deleted(connect):
+    """Nova boots nothing on a disabled host, even one an admin forces (Placement's
+    pre-filter): the canary boots on cmp-a and a forced live migration takes it to cmp-b."""
     sim, cloud = connect(spec())
     cloud.disable_service("cmp-b", "novaflow: kernel campaign")
     work = rebooted(sim, "cmp-b", down_seconds=60)
     proof = boot_canary(cloud, "cmp-b", prove(cloud, "cmp-b", work, 900), timeout_s=60, poll_s=0.05)
     assert proof.ok, proof.detail
     assert re.search(r"canary [0-9a-f]{8} ACTIVE on cmp-b in [\d.]+ s, deleted$", proof.detail)
+    canary = [m for m in sim.migrations() if m.migration_type == "live-migration"]
+    assert [(m.source_compute, m.dest_compute, m.status) for m in canary] == [
+        ("cmp-a", "cmp-b", "completed")
+    ]
+    with sim.cloud.lock:
+        assert not [i for i in sim.cloud.instances.values() if i.name.startswith("novaflow-")]
+        assert sim.cloud.hosts["cmp-b"].status == "disabled"
+
+
+def test_a_canary_that_cannot_run_on_the_host_fails_the_proof_and_is_deleted(connect):
+    """cmp-b came back reserving nearly all its memory for itself (its new nova.conf): Nova
+    refuses the canary's move onto it, the proof fails saying so, and nothing is left."""
+    sim, cloud = connect(spec())
+    with sim.cloud.lock:
+        node = next(
+            p for p in sim.cloud.providers.values() if p.host == "cmp-b" and p.parent_uuid is None
+        )
+        node.inventories["MEMORY_MB"].reserved = node.inventories["MEMORY_MB"].total - 100
+    cloud.disable_service("cmp-b", "novaflow: kernel campaign")
+    work = rebooted(sim, "cmp-b", down_seconds=60)
+    proof = boot_canary(cloud, "cmp-b", prove(cloud, "cmp-b", work, 900), timeout_s=60, poll_s=0.05)
+    assert not proof.ok
+    assert re.search(
+        r"canary [0-9a-f]{8} for cmp-b booted on cmp-a, could not be moved onto cmp-b "
+        r"\(ACTIVE on cmp-a.*\); deleted$",
+        proof.detail,
+    ), proof.detail
     with sim.cloud.lock:
         assert not [i for i in sim.cloud.instances.values() if i.name.startswith("novaflow-")]
         assert sim.cloud.hosts["cmp-b"].status == "disabled"

@@ -39,7 +39,7 @@ def test_a_partial_read_shows_what_a_full_read_shows(connect: Connect):
     conn.compute.lock_server(sim.server_id("web-1"))
     conn.compute.delete_server(sim.server_id("web-4"))
     sim.advance(60)
-    flavor = conn.compute.find_flavor("m1.small")
+    flavor = conn.compute.find_flavor("m1.small", ignore_missing=False)
     image = next(iter(conn.image.images()))
     conn.compute.create_server(
         name="newcomer", flavor_id=flavor.id, image_id=image.id, networks="none"

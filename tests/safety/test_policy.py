@@ -54,9 +54,10 @@ RULES = {
     "reset_server_state": ["os_compute_api:os-admin-actions:reset_state"],
     "start_server": ["os_compute_api:servers:start"],
     "stop_server": ["os_compute_api:servers:stop"],
-    # The campaign's optional canary: the smallest flavor, booted on one host, deleted.
+    # The campaign's optional canary: the smallest flavor, booted, moved by a forced live
+    # migration (live_migrate_server), deleted.
     "flavors": [],  # listing flavors is open to every user
-    "post": ["os_compute_api:servers:create", "os_compute_api:servers:create:forced_host"],
+    "post": ["os_compute_api:servers:create"],
     "delete_server": ["os_compute_api:servers:delete"],
 }
 # Paths read as JSON through the compute proxy's `get` (directly or via `_json_pages`).
