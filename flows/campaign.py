@@ -208,7 +208,8 @@ class CampaignRun:
             except Exception as exc:  # the pipeline itself broke: say so, keep the rest going
                 self._fail(
                     self.book.record(host),
-                    f"its turn stopped on an error: {exc}; check its compute service",
+                    f"its turn stopped on an error: {str(exc) or type(exc).__name__}; "
+                    "check its compute service",
                 )
 
     def _start_what_fits(

@@ -7,6 +7,7 @@ that end up in the report artifact, the Slack thread and the flow's return value
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -99,6 +100,7 @@ class Runbook:
         self.trailing: list[PrefectFuture] = []
         """Move task runs whose moves ended but whose end Prefect may still be recording."""
         self.limits_set: dict[str, int] = {}
+        self._limits_lock = threading.Lock()
         """Prefect concurrency limits this run created or resized, and to what."""
         self.log = get_run_logger()
         quick_retries_for_this_run()
@@ -246,10 +248,11 @@ class Runbook:
         """Create or resize the Prefect limits these moves use, each once per run (a
         campaign's drains would otherwise ask the server again for every host)."""
         wanted = {cloud_limit_name(self.settings.cloud): self.settings.max_parallel, **limits}
-        new = {n: v for n, v in wanted.items() if self.limits_set.get(n) != v}
-        if new:
-            ensure_slot_limits(new)
-            self.limits_set.update(new)
+        with self._limits_lock:  # a campaign's drains start side by side
+            new = {n: v for n, v in wanted.items() if self.limits_set.get(n) != v}
+            if new:
+                ensure_slot_limits(new)
+                self.limits_set.update(new)
 
     # -- verify and report ---------------------------------------------------------------
     def left_on(self, host: str) -> list[str]:

@@ -30,6 +30,7 @@ from prefect import get_client, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.context import FlowRunContext
+from prefect.exceptions import ObjectAlreadyExists
 from prefect.futures import PrefectFuture
 
 from novaflow.models import Method, Move, Outcome
@@ -50,13 +51,14 @@ holds its claim meanwhile, and up to this many per slot still start after a main
 window ends (they were requested before it)."""
 
 _TURNS: dict[str, Turn] = {}
+"""Each started move's place in its host's queue in Nova, by instance id, for its task (the
+run's moves are tasks in this process's thread pool; an instance is in one run at a time).
+A dispatcher removes only the entries it made (compared by identity, like `_ENDED`)."""
 _ENDED: dict[str, Callable[[Outcome], None]] = {}
 """Instance id -> how its move task tells the dispatcher the move ended, before Prefect has
 recorded the task run's end. That record is a request to a server busy with every other
 move's states; waited for, it kept each slot (and at a drain's end, the host) idle 0.45 s
 after Nova had finished, measured on the 100-host campaign benchmark."""
-"""Each started move's place in its host's queue in Nova, by instance id, for its task (the
-run's moves are tasks in this process's thread pool; an instance is in one run at a time)."""
 
 _PREFIX = {"live": "novaflow-slots-", "cold": "novaflow-cold-", "rebuild": "novaflow-rebuilds-"}
 
@@ -130,10 +132,18 @@ def move_instance(move: Move, cloud: str, timeout_s: int) -> Outcome:
 def ensure_slot_limits(limits: dict[str, int]) -> None:
     """Create or resize each named limit: a host's (slot_limit_name) to its budget, the
     cloud's (cloud_limit_name) to the run's `max_parallel`, so the cap holds across every
-    run on that cloud."""
+    run on that cloud.
+
+    Prefect's upsert reads, then creates: two drains (or runs) creating the same limit at
+    once both find it missing, and the later create is refused (409). That one then finds
+    it and resizes it, as if it had read it a moment later. Seen at the start of the
+    100-host campaign benchmark, where it failed a host's turn."""
     with get_client(sync_client=True) as client:
         for name, n in limits.items():
-            client.upsert_global_concurrency_limit_by_name(name, n)
+            try:
+                client.upsert_global_concurrency_limit_by_name(name, n)
+            except ObjectAlreadyExists:
+                client.upsert_global_concurrency_limit_by_name(name, n)
 
 
 def _not_started(move: Move, why: str, remedy: str) -> Outcome:
@@ -179,6 +189,7 @@ class InFlight(NamedTuple):
     taken: list[Lease]
     future: PrefectFuture
     ended: Callable[[Outcome], None]
+    turn: Turn
 
 
 class Dispatcher:
@@ -291,9 +302,9 @@ class Dispatcher:
         self._turns[slot] = [*started, turn]
         return turn
 
-    def _start(self, move: Move) -> tuple[PrefectFuture, Callable[[Outcome], None]]:
+    def _start(self, move: Move) -> tuple[PrefectFuture, Callable[[Outcome], None], Turn]:
         key = move.instance_id
-        _TURNS[key] = self._turn(move)
+        turn = _TURNS[key] = self._turn(move)
         self.busy[slot_of(move)] += 1
 
         def ended(outcome: Outcome) -> None:
@@ -303,7 +314,7 @@ class Dispatcher:
         future = move_instance.submit(move, self.cloud, self.timeout_s)
         live.move_started(move)
         future.add_done_callback(lambda _f: self.finished.put((key, None)))
-        return future, ended
+        return future, ended, turn
 
     def _start_what_fits(self, pending: list[Move], inflight: dict[str, InFlight]) -> list[Move]:
         """Start every pending move whose host, run and cloud have a free slot; the rest."""
@@ -320,8 +331,8 @@ class Dispatcher:
                 continue
             for lease in taken:
                 want[lease.name] = max(0, want.get(lease.name, 1) - 1)
-            future, ended = self._start(move)
-            inflight[move.instance_id] = InFlight(move, taken, future, ended)
+            future, ended, turn = self._start(move)
+            inflight[move.instance_id] = InFlight(move, taken, future, ended, turn)
         return waiting
 
     def _say_if_held_elsewhere(self, pending: list[Move]) -> None:
@@ -409,8 +420,9 @@ class Dispatcher:
             for key, outcome in self._finished_moves():
                 if key not in inflight:
                     continue  # its task run's end, after the move itself said it ended
-                move, taken, future, ended = inflight.pop(key)
-                _TURNS.pop(key, None)
+                move, taken, future, ended, turn = inflight.pop(key)
+                if _TURNS.get(key) is turn:
+                    del _TURNS[key]
                 if _ENDED.get(key) is ended:
                     del _ENDED[key]
                 self.busy[slot_of(move)] -= 1
