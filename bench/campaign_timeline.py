@@ -122,7 +122,8 @@ def describe(b: dict[str, Any], every_s_sim: float, parallel: int) -> str:
         f"Per host, read off the sim every ~{every_s_sim:.0f} simulated s: drain "
         f"{m['drain']:.0f} s, drain over -> work started {m['to work']:.0f} s, work "
         f"{m['work']:.0f} s, service back -> enabled {m['to enabled']:.0f} s; on average "
-        f"{b['hosts_out']:.1f} hosts were out of service at once (of {parallel} allowed)."
+        f"{b['hosts_out']:.1f} hosts were out of service at once ({parallel} in flight allowed; "
+        f"hosts that failed stay disabled to the end and count too)."
     )
 
 
