@@ -60,13 +60,16 @@ class Rereads:
         self.full_at: float | None = None
         """`time.monotonic()` of the last full read."""
         self.stale_hosts: set[str] = set()
-        """Hosts whose inventories are read again at the next read."""
+        """Hosts whose inventories are read again at the next read (under `_stale_lock`)."""
+        self._stale_lock = threading.Lock()
         self.full_reads = 0
         self.partial_reads = 0
 
     def host_changed(self, host: str) -> None:
-        """`host` was worked on (rebooted, reconfigured): read its inventories again."""
-        with self.lock:
+        """`host` was worked on (rebooted, reconfigured): read its inventories again. Never
+        waits for a read under way (a full one takes seconds on a big cloud): the host's
+        turn calls this on its way to done."""
+        with self._stale_lock:
             self.stale_hosts.add(host)
 
     def due(self) -> bool:
@@ -80,8 +83,9 @@ class Rereads:
     def known_inventories(self) -> dict[str, dict[str, Any]]:
         """Inventories a partial read may reuse: all but those of the providers under hosts
         said to have changed. Clears that list (its hosts are read now). Lock held."""
-        stale_roots = {self.root_of_host[h] for h in self.stale_hosts if h in self.root_of_host}
-        self.stale_hosts.clear()
+        with self._stale_lock:
+            stale, self.stale_hosts = self.stale_hosts, set()
+        stale_roots = {self.root_of_host[h] for h in stale if h in self.root_of_host}
         return {
             uuid: inventories
             for uuid, (root, inventories) in self.inventories.items()

@@ -5,6 +5,8 @@ again. Over HTTP against the sim."""
 
 from __future__ import annotations
 
+import threading
+
 from novaflow.cloud.rereads import Rereads
 from novaflow.models import Snapshot
 from novaflow.sim.spec import ClusterSpec
@@ -88,3 +90,15 @@ def test_a_full_read_comes_back_after_its_time(connect: Connect):
     cloud.snapshot(again=again)
     cloud.snapshot(again=again)
     assert (again.full_reads, again.partial_reads) == (2, 0)
+
+
+def test_a_host_said_changed_during_a_read_does_not_wait_for_the_read():
+    """A host's turn tells the reader on its way to done; a full read of a big cloud holds
+    the reader for seconds, and the turn must not wait for it."""
+    again = Rereads()
+    with again.lock:  # a read under way
+        telling = threading.Thread(target=again.host_changed, args=("b",))
+        telling.start()
+        telling.join(timeout=5)
+        assert not telling.is_alive()
+    assert again.stale_hosts == {"b"}
