@@ -16,11 +16,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from novaflow.cloud import Cloud, Migration, ServerState, parse_time
+from novaflow.cloud.session import CHANGES_OVERLAP
 from novaflow.errors import NovaflowError
 
-MARGIN = timedelta(seconds=2)
-"""Nova's timestamps have one-second precision and `changes-since` is inclusive; looking back
-a little further than the last poll means a change in the same second is never missed."""
+MARGIN = CHANGES_OVERLAP
+"""Looking back a little further than the last poll (novaflow.cloud.session)."""
 
 
 @dataclass(frozen=True)

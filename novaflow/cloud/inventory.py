@@ -6,7 +6,6 @@ JSON through the sdk's placement proxy, beside the compute lists.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import openstack.exceptions
 from openstack.compute.v2 import aggregate as sdk_aggregate
 
 from novaflow.cloud.reads import Reads, _instance_from_body
-from novaflow.cloud.rereads import Rereads, merged
+from novaflow.cloud.rereads import Rereads
 from novaflow.cloud.session import (
     MV_HYPERVISORS,
     MV_HYPERVISORS_MIN,
@@ -111,20 +110,18 @@ class Snapshots(Reads):
             self._names[inst.id] = inst.name
             read.append(inst)
         node_of = _nodes_of(hypervisors, providers)
-        if again is None:
-            instances = read
-        else:
-            known_instances = {} if full else again.instances
-            again.instances = merged(known_instances, read, deleted, member_of)
-            instances = list(again.instances.values())
-            again.mark = mark or again.mark
-            again.inventories = {p.uuid: (p.root, p.inventories) for p in providers.values()}
+        instances = read
+        if again is not None:
             by_name = {p.name: p.uuid for p in providers.values() if p.parent is None}
-            again.root_of_host = {**by_name, **{h: p.uuid for h, p in node_of.items()}}
-            if full:
-                again.full_at, again.full_reads = time.monotonic(), again.full_reads + 1
-            else:
-                again.partial_reads += 1
+            instances = again.remember(
+                full=full,
+                read=read,
+                deleted=deleted,
+                member_of=member_of,
+                mark=mark,
+                inventories={p.uuid: (p.root, p.inventories) for p in providers.values()},
+                root_of_host={**by_name, **{h: p.uuid for h, p in node_of.items()}},
+            )
         hosts = self._hosts(services, node_of, aggregates or [], providers, slots)
         hosts = _with_cells(hosts, aggregates or [])
         return Snapshot(

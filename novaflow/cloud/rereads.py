@@ -15,7 +15,7 @@ reads little changes, and Nova and Placement say what:
   Usages are always read, in bulk (allocation candidates' summaries).
 
 Every `FULL_EVERY_S` a read is full again, so whatever the shortcuts could miss (a change
-stamped by a clock more than `OVERLAP` behind, metadata Nova stores without touching the
+stamped by a clock more than `CHANGES_OVERLAP` behind, metadata Nova stores without touching the
 server's `updated`, an inventory changed without a service restart) is seen within that time.
 Plans never need more: Nova's scheduler and Placement decide at the moment of each move, and
 a move they refuse is planned again.
@@ -29,17 +29,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from novaflow.cloud.session import CHANGES_OVERLAP
 from novaflow.models import Instance
 
 FULL_EVERY_S = 60.0
 """Longest time (this machine's clock) between two full reads."""
-
-OVERLAP = timedelta(seconds=2)
-"""`changes-since` looks this far behind the mark: Nova's timestamps have one-second
-precision, the filter is inclusive, and services stamp with their own (NTP-kept) clocks."""
 
 
 class Rereads:
@@ -92,8 +89,29 @@ class Rereads:
             if root not in stale_roots
         }
 
+    def remember(
+        self,
+        *,
+        full: bool,
+        read: list[Instance],
+        deleted: list[str],
+        member_of: dict[str, list[str]],
+        mark: datetime | None,
+        inventories: dict[str, tuple[str, dict[str, Any]]],
+        root_of_host: dict[str, str],
+    ) -> list[Instance]:
+        """Keep what this read found for the next one; every instance now. Lock held."""
+        self.instances = merged({} if full else self.instances, read, deleted, member_of)
+        self.mark = mark or self.mark
+        self.inventories, self.root_of_host = inventories, root_of_host
+        if full:
+            self.full_at, self.full_reads = time.monotonic(), self.full_reads + 1
+        else:
+            self.partial_reads += 1
+        return list(self.instances.values())
+
     def changes_since(self) -> datetime | None:
-        return None if self.mark is None else self.mark - OVERLAP
+        return None if self.mark is None else self.mark - CHANGES_OVERLAP
 
 
 def merged(

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -95,6 +95,12 @@ class Counters:
     def bump(self, name: str, n: int = 1) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + n)
+
+
+CHANGES_OVERLAP = timedelta(seconds=2)
+"""How far behind its mark a `changes-since` listing starts: Nova's timestamps have one-second
+precision and the filter is inclusive, so a change in the same second is never missed (the
+observer's polls and the campaign's re-reads)."""
 
 
 def parse_time(value: str | None) -> datetime | None:
